@@ -1,0 +1,11 @@
+"""`acseg-core bench`: measure training/prediction speed and accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acseg_core.commands._stub import register_stub
+
+
+def register(sub: Any) -> None:
+    register_stub(sub, "bench", "measure training/prediction speed and accuracy")

@@ -1,0 +1,11 @@
+"""`acseg-core predict`: predict cluster maps for images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acseg_core.commands._stub import register_stub
+
+
+def register(sub: Any) -> None:
+    register_stub(sub, "predict", "predict cluster maps for images")

@@ -1,0 +1,159 @@
+"""Frozen configuration dataclasses shared by the GUI and the CLI.
+
+``ModelConfig`` travels inside every checkpoint beside the weights, so a model
+file alone is enough to rebuild the network and normalise new images the same
+way it was trained. ``TrainConfig`` describes one training run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
+
+from acseg_core.errors import AcsegError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-band linear stretch: ``(x - low) / (high - low)``, then centred.
+
+    ``low``/``high`` are robust (2–98 %) percentiles measured on the training
+    images; prediction reuses them so both see identically scaled inputs.
+    """
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    nodata: float | None = None
+
+    @property
+    def bands(self) -> int:
+        return len(self.low)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an AC network (DESIGN.md §1–2). Presets fill it in."""
+
+    in_channels: int = 3
+    clusters: int = 5
+    overclusters: int = 0  # 0 = no auxiliary overclustering head
+    blocks: int = 3
+    base_width: int = 32
+    attention: bool = False
+    stride: int = 4  # stem output stride relative to the input: 2 or 4
+    sobel: bool = False  # append 2 Sobel channels (IIC does this for photos)
+    normalisation: Normalisation | None = None
+    preset: str = "custom"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.in_channels < 1:
+            problems.append("in_channels must be >= 1")
+        if not 2 <= self.clusters <= 255:
+            problems.append("clusters must be between 2 and 255")
+        if self.overclusters and not self.clusters < self.overclusters <= 255:
+            problems.append("overclusters must be 0 or between clusters+1 and 255")
+        if self.blocks < 1:
+            problems.append("blocks must be >= 1")
+        if self.base_width < 4:
+            problems.append("base_width must be >= 4")
+        if self.stride not in (2, 4):
+            problems.append("stride must be 2 or 4")
+        if self.normalisation is not None and self.normalisation.bands != self.in_channels:
+            problems.append("normalisation has a different band count than in_channels")
+        if problems:
+            raise AcsegError("invalid model config: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Paths are strings so the config serialises as JSON."""
+
+    inputs: tuple[str, ...] = ()
+    out_dir: str = "run"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 10
+    steps: int | None = None  # total steps; overrides epochs when set
+    steps_per_epoch: int = 100
+    crop: int = 200
+    batch: int = 8
+    lr: float = 4e-5
+    displacement: int = 10
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    workers: int = 1
+
+
+# name -> (description, ModelConfig keyword arguments). Benchmarks that tune the
+# defaults (issue 9) name themselves in a comment beside the values they chose.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cpu-small": (
+        "a laptop CPU, minutes",
+        dict(blocks=3, base_width=32, attention=False, stride=4),
+    ),
+    "repro-4": (
+        "one consumer GPU (public reproduction: 4 blocks, 13.3 M params)",
+        dict(blocks=4, base_width=64, attention=False, stride=4),
+    ),
+    "paper-5": (
+        "a large GPU (the paper: 5 blocks with attention, 53 M params)",
+        dict(blocks=5, base_width=64, attention=True, stride=4),
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> ModelConfig:
+    """The named preset as a ModelConfig, with any field overridden."""
+    if name not in PRESETS:
+        raise AcsegError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    unknown = set(overrides) - {f.name for f in fields(ModelConfig)}
+    if unknown:
+        raise AcsegError(f"unknown model option(s): {', '.join(sorted(unknown))}")
+    kwargs = {**PRESETS[name][1], "preset": name, **overrides}
+    return ModelConfig(**kwargs)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of any config dataclass (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from :func:`to_dict` output, refusing unknown keys."""
+    if not isinstance(data, dict):
+        raise AcsegError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - set(known)
+    if unknown:
+        raise AcsegError(f"{cls.__name__}: unknown key(s) {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        if name == "normalisation" and isinstance(value, dict):
+            value = Normalisation(
+                low=tuple(value["low"]), high=tuple(value["high"]), nodata=value.get("nodata")
+            )
+        elif name == "model" and isinstance(value, dict):
+            value = from_dict(ModelConfig, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise AcsegError(f"{cls.__name__}: {exc}") from exc
+
+
+__all__ = [
+    "PRESETS",
+    "ModelConfig",
+    "Normalisation",
+    "TrainConfig",
+    "from_dict",
+    "preset",
+    "replace",
+    "to_dict",
+]

@@ -1,0 +1,39 @@
+"""Device auto-selection: CUDA, then Apple MPS, then CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from acseg_core.errors import AcsegError
+
+
+def available_devices() -> list[str]:
+    """Devices usable on this machine, best first (for GUI pickers)."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """Resolve ``auto|cpu|cuda|cuda:N|mps`` to a torch device, refusing absent ones."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device(available_devices()[0])
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AcsegError("device 'cuda' requested but no CUDA GPU is available (try --device cpu)")
+    if name == "mps" and "mps" not in available_devices():
+        raise AcsegError("device 'mps' requested but Apple MPS is not available")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise AcsegError(f"unknown device {name!r} (use auto, cpu, cuda or mps)") from exc
+
+
+def use_amp(device: torch.device) -> bool:
+    """Mixed precision only where it pays and is safe: CUDA."""
+    return device.type == "cuda"

@@ -1,0 +1,25 @@
+"""User-facing errors: one line that names the file and the problem.
+
+Front-ends (CLI, GUI) print ``str(error)`` and never a traceback for these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AcsegError(Exception):
+    """An expected failure the user can act on (bad input, bad config, ...)."""
+
+
+class InputError(AcsegError):
+    """A file that cannot be used: names the file and says why."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class CancelledError(AcsegError):
+    """A long job stopped because its cancel flag was set."""

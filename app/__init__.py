@@ -1,0 +1,1 @@
+"""acseg desktop app (PySide6): thin views over small observable models."""

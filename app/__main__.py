@@ -1,0 +1,75 @@
+"""``acseg`` / ``python -m app``: launch the desktop app.
+
+``acseg [FILE|FOLDER ...]`` opens images (the bundled sample when none are
+given); ``--screenshot OUT.png`` renders the window to a PNG and exits, which is
+how the README's screenshot is made (works offscreen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from acseg_core import __version__
+from acseg_core.errors import AcsegError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acseg", description="acseg labeling assistant")
+    parser.add_argument("paths", nargs="*", help="images or folders to open (default: sample)")
+    parser.add_argument("--version", action="version", version=f"acseg {__version__}")
+    parser.add_argument("--project", help="open an .acseg project file")
+    parser.add_argument("--model", help="load a model (model.pt from acseg-core train)")
+    parser.add_argument(
+        "--screenshot", metavar="OUT.png", help="render the window to OUT.png and exit"
+    )
+    return parser
+
+
+def _check_inputs(paths: Sequence[str]) -> list[Path]:
+    """Refuse bad paths before any window opens: one line, non-zero exit."""
+    from acseg_core.raster import list_images, probe
+
+    images = list_images(paths)
+    for image in images:
+        probe(image)
+    if paths and not images:
+        raise AcsegError(f"{', '.join(paths)}: no images found")
+    return images
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        images = _check_inputs(args.paths)
+    except AcsegError as exc:
+        print(f"acseg: error: {exc}", file=sys.stderr)
+        return 1
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("acseg")
+    app.setOrganizationName("acseg")
+    window = MainWindow()
+    try:
+        if args.project:
+            window.open_project(Path(args.project))
+        window.open_images(images or window.default_images())
+        if args.model:
+            window.load_model(Path(args.model))
+    except AcsegError as exc:
+        print(f"acseg: error: {exc}", file=sys.stderr)
+        return 1
+    if args.screenshot:
+        return 0 if window.save_screenshot(Path(args.screenshot)) else 1
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The app starts offscreen, shows the bundled sample, and renders screenshots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from app.main_window import MainWindow
+from resources import sample_image_path
+
+
+def test_window_shows_the_sample(qtbot) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_images(window.default_images())
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.images.current == sample_image_path()
+    assert window.canvas.has_image
+    assert window.current_info is not None and window.current_info.count == 4
+    assert window.image_list.count() == 1
+    assert "sample_aerial" in window.windowTitle()
+    # The canvas really paints the image: its grab is not a flat background.
+    pixels = np.asarray(Image.fromqimage(window.canvas.grab().toImage()).convert("RGB"))
+    assert pixels.std() > 10
+
+
+def test_screenshot_command_writes_png(tmp_path) -> None:
+    out = tmp_path / "shot.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--screenshot", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.size[0] >= 800 and image.size[1] >= 500
+    assert np.asarray(image.convert("RGB")).std() > 10
+
+
+def test_bad_path_is_one_line_and_nonzero(tmp_path) -> None:
+    missing = tmp_path / "missing.tif"
+    result = subprocess.run(
+        [sys.executable, "-m", "app", str(missing)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and str(missing) in result.stderr
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"not an image at all")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", str(corrupt)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and str(corrupt) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_flag() -> None:
+    from acseg_core import __version__
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout.strip() == f"acseg {__version__}"
