@@ -1,11 +1,54 @@
-"""`acseg-core bench`: measure training/prediction speed and accuracy."""
+"""`acseg-core bench`: speed and accuracy benchmarks that print figures.
+
+Modes (one per run):
+- default: training throughput of our AC implementation vs a plain reference
+  formulation, plus achieved GFLOP/s vs a large matmul (``benchmarks/speed.py``)
+- ``--predict-size N [N ...]``: tiled prediction speed and peak memory
+  (``benchmarks/predict.py``)
+- ``--accuracy DATASET_SPEC ...``: AC vs k-means on labelled folders
+  (``benchmarks/accuracy.py``)
+
+Each benchmark module provides ``add_arguments(parser)`` and ``run(args) -> dict``;
+this verb prints the dict as JSON with ``--json`` or as ``key: value`` lines.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import json
 from typing import Any
 
-from acseg_core.commands._stub import register_stub
+MODES = ("speed", "predict", "accuracy")
 
 
 def register(sub: Any) -> None:
-    register_stub(sub, "bench", "measure training/prediction speed and accuracy")
+    parser = sub.add_parser("bench", help="measure training/prediction speed and accuracy")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    parser.add_argument("--preset", default="cpu-small", help="model preset (default cpu-small)")
+    parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+    for mode in MODES:
+        _module(mode).add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def _module(mode: str) -> Any:
+    return importlib.import_module(f"acseg_core.benchmarks.{mode}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "predict_size", None):
+        mode = "predict"
+    elif getattr(args, "accuracy", None):
+        mode = "accuracy"
+    else:
+        mode = "speed"
+    result = _module(mode).run(args)
+    if result is None:
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0

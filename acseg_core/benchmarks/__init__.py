@@ -1,0 +1,1 @@
+"""Benchmarks behind ``acseg-core bench``: scripts that print figures, never tests."""
