@@ -1,0 +1,193 @@
+"""Export: indexed PNG + labelmap, GeoTIFF, colour preview, safety rules, windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from PIL import Image
+
+import acseg_core.export as export_mod
+from acseg_core.classes import NODATA, ClassMap
+from acseg_core.edits import EditLayer
+from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.export import (
+    LABELMAP_HEADER,
+    ExportItem,
+    export_all,
+    export_labels,
+    labelmap_text,
+)
+from acseg_core.progress import CancelToken
+
+CRS = "EPSG:32632"
+TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0)
+
+
+def make_geotiff(path: Path, width: int = 40, height: int = 30, bands: int = 3) -> Path:
+    data = np.random.default_rng(0).integers(0, 255, (bands, height, width), dtype=np.uint8)
+    profile = dict(driver="GTiff", width=width, height=height, count=bands, dtype="uint8")
+    with rasterio.open(path, "w", crs=CRS, transform=TRANSFORM, **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def cluster_map(width: int = 40, height: int = 30) -> np.ndarray:
+    clusters = (np.arange(width * height).reshape(height, width) % 4).astype(np.uint8)
+    clusters[0, :] = NODATA
+    return clusters
+
+
+def class_map() -> ClassMap:
+    cm = ClassMap.empty(4).add_class("road", (200, 200, 200)).add_class("tree", (0, 160, 0))
+    return cm.assign_many({0: 1, 1: 2, 2: 2})  # cluster 3 unassigned
+
+
+def expected_values(clusters: np.ndarray) -> np.ndarray:
+    return np.array([1, 2, 2, 0] + [0] * 252, dtype=np.uint8)[clusters]
+
+
+def test_indexed_png_has_class_palette_and_values(tmp_path: Path) -> None:
+    clusters = cluster_map()
+    result = export_all([ExportItem("a", clusters)], class_map(), tmp_path / "out", formats="png")
+    png = tmp_path / "out" / "a.png"
+    assert result.written == {"a": {"png": png}}
+    image = Image.open(png)
+    assert image.mode == "P"
+    np.testing.assert_array_equal(np.asarray(image), expected_values(clusters))
+    assert image.getpalette()[:9] == [0, 0, 0, 200, 200, 200, 0, 160, 0]
+    assert not (tmp_path / "out" / "a.tif").exists()  # not georeferenced: no GeoTIFF
+
+
+def test_labelmap_is_cvat_segmentation_mask_layout(tmp_path: Path) -> None:
+    export_all([ExportItem("a", cluster_map())], class_map(), tmp_path, formats="png")
+    lines = (tmp_path / "labelmap.txt").read_text().splitlines()
+    assert lines == [LABELMAP_HEADER, "background:0,0,0::", "road:200,200,200::", "tree:0,160,0::"]
+    assert LABELMAP_HEADER == "# label:color_rgb:parts:actions"
+
+
+def test_geotiff_keeps_crs_transform_size_with_colour_table_and_nodata(tmp_path: Path) -> None:
+    source = make_geotiff(tmp_path / "scene.tif")
+    clusters = cluster_map()
+    edits = EditLayer(30, 40)
+    edits.write(5, 5, np.full((4, 6), 2, dtype=np.uint8))
+    export_all(
+        [ExportItem("scene", clusters, source=source, edits=edits)],
+        class_map(),
+        tmp_path / "out",
+        formats="png,tif,color",
+        block=16,  # several windows, some partial
+    )
+    expected = expected_values(clusters)
+    expected[5:9, 5:11] = 2
+    with rasterio.open(tmp_path / "out" / "scene.tif") as ds:
+        assert (ds.width, ds.height, ds.count, ds.dtypes[0]) == (40, 30, 1, "uint8")
+        assert ds.crs == rasterio.crs.CRS.from_string(CRS)
+        assert ds.transform == TRANSFORM
+        assert ds.nodata == 0
+        assert ds.colormap(1)[1] == (200, 200, 200, 255)
+        assert ds.colormap(1)[2] == (0, 160, 0, 255)
+        np.testing.assert_array_equal(ds.read(1), expected)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "scene.png")), expected)
+    colour = np.asarray(Image.open(tmp_path / "out" / "scene_color.png"))
+    assert colour.shape == (30, 40, 3)
+    assert colour[6, 6].tolist() == [0, 160, 0] and colour[0, 0].tolist() == [0, 0, 0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "labelmap.txt",
+        "scene.png",
+        "scene.tif",
+        "scene_color.png",
+    ]
+
+
+def test_cluster_map_file_is_read_by_windows(tmp_path: Path) -> None:
+    clusters = cluster_map()
+    cluster_file = tmp_path / "scene_clusters.tif"
+    profile = dict(driver="GTiff", width=40, height=30, count=1, dtype="uint8", nodata=255)
+    with rasterio.open(cluster_file, "w", crs=CRS, transform=TRANSFORM, **profile) as dst:
+        dst.write(clusters, 1)
+    export_all([ExportItem("scene", cluster_file)], class_map(), tmp_path / "o", formats="tif")
+    with rasterio.open(tmp_path / "o" / "scene.tif") as ds:  # georeference from the cluster map
+        assert ds.crs is not None and ds.transform == TRANSFORM
+        np.testing.assert_array_equal(ds.read(1), expected_values(clusters))
+
+
+def test_never_writes_over_a_source(tmp_path: Path) -> None:
+    source = make_geotiff(tmp_path / "scene.tif")
+    before = source.read_bytes()
+    item = ExportItem("scene", cluster_map(), source=source)
+    with pytest.raises(InputError, match="refusing to write over a source"):
+        export_all([item], class_map(), tmp_path, formats="tif", overwrite=True)
+    assert source.read_bytes() == before
+
+
+def test_refuses_existing_output_unless_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"keep me")
+    with pytest.raises(InputError, match=r"a\.png: already exists"):
+        export_all([ExportItem("a", cluster_map())], class_map(), out, formats="png")
+    assert (out / "a.png").read_bytes() == b"keep me"
+    assert not (out / "labelmap.txt").exists()  # nothing written before the check
+    export_all([ExportItem("a", cluster_map())], class_map(), out, formats="png", overwrite=True)
+    assert Image.open(out / "a.png").mode == "P"
+
+
+def test_same_labelmap_again_is_not_a_conflict_but_another_is(tmp_path: Path) -> None:
+    export_all([ExportItem("a", cluster_map())], class_map(), tmp_path, formats="png")
+    export_all([ExportItem("b", cluster_map())], class_map(), tmp_path, formats="png")
+    other = class_map().rename_class(1, "asphalt")
+    with pytest.raises(InputError, match=r"labelmap\.txt: already exists"):
+        export_all([ExportItem("c", cluster_map())], other, tmp_path, formats="png")
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
+    source = make_geotiff(tmp_path / "scene.tif")
+    out = tmp_path / "out"
+
+    def broken_png(tif: Path, png: Path) -> None:
+        png.write_bytes(b"half")  # a half-written file under the temp name
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_mod, "_to_png", broken_png)
+    with pytest.raises(OSError, match="disk full"):
+        export_all(
+            [ExportItem("scene", cluster_map(), source=source)],
+            class_map(),
+            out,
+            formats="tif,png,color",
+        )
+    assert sorted(p.name for p in out.iterdir()) == ["labelmap.txt"]
+
+
+def test_cancel_between_windows_keeps_finished_images_only(tmp_path: Path) -> None:
+    cancel = CancelToken()
+    items = [ExportItem("a", cluster_map()), ExportItem("b", cluster_map())]
+    job = export_labels(items, class_map(), tmp_path, formats="png", cancel=cancel, block=8)
+    with pytest.raises(CancelledError):
+        for progress in job:
+            if progress.message.startswith("b: block 2"):
+                cancel.cancel()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "labelmap.txt"]
+
+
+def test_duplicate_names_are_made_unique(tmp_path: Path) -> None:
+    items = [ExportItem("a", cluster_map()), ExportItem("a", cluster_map())]
+    result = export_all(items, class_map(), tmp_path, formats="png")
+    assert set(result.written) == {"a", "a-2"}
+    assert (tmp_path / "a-2.png").is_file()
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(AcsegError, match="unknown export format"):
+        export_all([ExportItem("a", cluster_map())], class_map(), tmp_path, formats="jpeg")
+    same_colour = class_map().recolor_class(2, (200, 200, 200))
+    with pytest.raises(AcsegError, match="share colour"):
+        export_all([ExportItem("a", cluster_map())], same_colour, tmp_path, formats="png")
+    source = make_geotiff(tmp_path / "scene.tif", width=20)
+    with pytest.raises(InputError, match="cluster map is 40×30 but the image"):
+        export_all([ExportItem("s", cluster_map(), source=source)], class_map(), tmp_path / "o")
+    assert labelmap_text(class_map()).count("\n") == 4

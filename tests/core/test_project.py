@@ -1,0 +1,267 @@
+"""Project file: relative paths, validation, missing images, dirty flag, edits, CLI export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from PIL import Image
+
+import acseg_core.project as project_mod
+from acseg_core.classes import ClassMap
+from acseg_core.cli import main as cli_main
+from acseg_core.config import ModelConfig, Normalisation
+from acseg_core.edits import EditLayer
+from acseg_core.errors import AcsegError, InputError
+from acseg_core.project import SCHEMA_VERSION, Project
+
+TRANSFORM = Affine(2.0, 0.0, 300000.0, 0.0, -2.0, 5000000.0)
+
+
+def make_geotiff(path: Path, width: int = 24, height: int = 16, bands: int = 3) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(1).integers(0, 255, (bands, height, width), dtype=np.uint8)
+    profile = dict(driver="GTiff", width=width, height=height, count=bands, dtype="uint8")
+    with rasterio.open(path, "w", crs="EPSG:3857", transform=TRANSFORM, **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def make_clusters(path: Path, width: int = 24, height: int = 16) -> np.ndarray:
+    clusters = (np.arange(width * height).reshape(height, width) % 3).astype(np.uint8)
+    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="uint8")
+    with rasterio.open(path, "w", crs="EPSG:3857", transform=TRANSFORM, nodata=255, **profile) as d:
+        d.write(clusters, 1)
+    return clusters
+
+
+def sample_project(root: Path) -> Project:
+    images = [make_geotiff(root / "images" / f"tile{i}.tif") for i in range(2)]
+    project = Project()
+    project.add_images(images)
+    project.set_model(root / "run" / "model.pt", ModelConfig(clusters=3))
+    cm = project.class_map.add_class("road", (10, 20, 30)).add_class("tree", (0, 200, 0))
+    project.set_class_map(cm.assign_many({0: 1, 1: 2}))
+    project.set_display({"opacity": 0.6, "bands": [3, 2, 1]})
+    return project
+
+
+def test_round_trip_with_relative_paths_survives_moving_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "survey"
+    project = sample_project(root)
+    project.set_prediction(0, root / "pred" / "tile0_clusters.tif")
+    (root / "pred").mkdir()
+    make_clusters(root / "pred" / "tile0_clusters.tif")
+    layer = project.get_edits(1, create=True)
+    layer.write(3, 4, np.full((2, 5), 2, dtype=np.uint8))
+    saved = project.save(root / "survey.acseg")
+    data = json.loads(saved.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["images"][0]["path"] == "images/tile0.tif"
+    assert data["images"][0]["prediction"] == "pred/tile0_clusters.tif"
+    assert data["model"] == "run/model.pt"
+    assert data["images"][1]["edits"].startswith("survey.edits/tile1-")
+
+    shutil.move(root, tmp_path / "moved")
+    moved = tmp_path / "moved"
+    back = Project.load(moved / "survey.acseg")
+    assert [e.path for e in back.images] == [moved / "images/tile0.tif", moved / "images/tile1.tif"]
+    assert back.missing_images() == [] and back.warnings == []
+    assert back.images[0].prediction == moved / "pred" / "tile0_clusters.tif"
+    assert back.model == moved / "run" / "model.pt"
+    assert back.class_map == project.class_map
+    assert back.display == {"opacity": 0.6, "bands": [3, 2, 1]}
+    np.testing.assert_array_equal(back.get_edits(1).to_array(), layer.to_array())
+    assert back.get_edits(0) is None
+    assert not back.dirty
+
+
+def test_validation_names_the_file_and_the_problem(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    path = project.save(tmp_path / "p.acseg")
+    good = json.loads(path.read_text())
+
+    def load_with(change) -> str:
+        data = json.loads(json.dumps(good))
+        change(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(InputError) as info:
+            Project.load(path)
+        message = str(info.value)
+        assert message.startswith(str(path) + ": ") and "\n" not in message
+        return message
+
+    assert "schema_version 9 is newer than this acseg (1)" in load_with(
+        lambda d: d.update(schema_version=9)
+    )
+    assert "images[1].path must be a string" in load_with(lambda d: d["images"][1].update(path=5))
+    assert "class_map: classes[0].color" in load_with(
+        lambda d: d["class_map"]["classes"][0].update(color="red")
+    )
+    assert "not an acseg project file" in load_with(lambda d: d.pop("format"))
+    path.write_text("{ not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        Project.load(path)
+    with pytest.raises(InputError, match="project file not found"):
+        Project.load(tmp_path / "nope.acseg")
+
+
+def test_missing_images_are_reported_and_relinked(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    layer = project.get_edits(0, create=True)
+    layer.write(0, 0, np.ones((2, 2), np.uint8))
+    path = project.save(tmp_path / "p.acseg")
+    (tmp_path / "images").rename(tmp_path / "elsewhere")
+
+    back = Project.load(path)  # not fatal
+    assert [e.path.name for e in back.missing_images()] == ["tile0.tif", "tile1.tif"]
+    back.relink(back.images[0], tmp_path / "elsewhere" / "tile0.tif")
+    assert back.dirty and [e.path.name for e in back.missing_images()] == ["tile1.tif"]
+    assert back.relink_folder(tmp_path / "elsewhere") == 1
+    assert back.missing_images() == []
+    assert back.get_edits(tmp_path / "elsewhere" / "tile0.tif").edited_pixels() == 4
+    with pytest.raises(InputError, match="file not found"):
+        back.relink(0, tmp_path / "nope.tif")
+    back.save()
+    assert Project.load(path).images[0].path == tmp_path / "elsewhere" / "tile0.tif"
+
+
+def test_failed_save_raises_and_stays_dirty(tmp_path: Path, monkeypatch) -> None:
+    project = sample_project(tmp_path)
+    project.get_edits(0, create=True).write(0, 0, np.ones((3, 3), np.uint8))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(InputError, match="cannot save the project"):
+        project.save(blocker / "p.acseg")
+    assert project.dirty and project.path is None
+
+    def failing_write(target: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(project_mod, "write_text_atomic", failing_write)
+    with pytest.raises(InputError, match=r"p\.acseg: cannot save the project \(No space left"):
+        project.save(tmp_path / "p.acseg")
+    assert project.dirty and project.path is None
+    assert list((tmp_path / "p.edits").iterdir()) == []  # edit files it wrote are gone
+    assert not (tmp_path / "p.acseg").exists()
+    monkeypatch.undo()
+    project.save(tmp_path / "p.acseg")
+    assert not project.dirty
+
+
+def test_dirty_follows_changes_and_painting(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    path = project.save(tmp_path / "p.acseg")
+    assert not project.dirty
+    layer = project.get_edits(0, create=True)
+    assert not project.dirty  # an empty new layer is nothing to save
+    layer.write(1, 1, np.full((1, 1), 1, np.uint8))
+    assert project.dirty
+    project.save()
+    assert not project.dirty
+    project.set_class_map(project.class_map.rename_class(1, "asphalt"))
+    assert project.dirty
+    project.save()
+    project.set_display({"opacity": 0.6, "bands": [3, 2, 1]})  # unchanged
+    assert not project.dirty
+    assert Project.load(path).class_map.class_by_id(1).name == "asphalt"
+
+
+def test_resaving_edits_replaces_the_old_file_and_clearing_removes_it(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    project.get_edits(0, create=True).write(0, 0, np.ones((2, 2), np.uint8))
+    project.save(tmp_path / "p.acseg")
+    edits_dir = tmp_path / "p.edits"
+    first = list(edits_dir.iterdir())
+    project.get_edits(0).write(5, 5, np.full((2, 2), 2, np.uint8))
+    project.save()
+    second = list(edits_dir.iterdir())
+    assert len(first) == len(second) == 1 and first != second
+    assert Project.load(tmp_path / "p.acseg").get_edits(0).edited_pixels() == 8
+    project.set_edits(0, None)
+    project.save()
+    assert list(edits_dir.iterdir()) == []
+    assert Project.load(tmp_path / "p.acseg").get_edits(0) is None
+
+
+def test_save_as_carries_edits_to_the_new_place(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    project.get_edits(1, create=True).write(2, 2, np.full((3, 3), 2, np.uint8))
+    project.save(tmp_path / "a.acseg")
+    reopened = Project.load(tmp_path / "a.acseg")  # edits not loaded yet
+    reopened.save(tmp_path / "copy" / "b.acseg")
+    assert len(list((tmp_path / "a.edits").iterdir())) == 1  # the original keeps its own
+    b = Project.load(tmp_path / "copy" / "b.acseg")
+    assert b.images[1].path == tmp_path / "images" / "tile1.tif"
+    assert b.get_edits(1).edited_pixels() == 9
+
+
+def test_set_model_resizes_class_map_and_forgets_predictions(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    project.set_prediction(0, tmp_path / "x.tif")
+    norm = Normalisation((0.0,) * 3, (255.0,) * 3, None)
+    project.set_model(tmp_path / "other.pt", ModelConfig(clusters=5, normalisation=norm))
+    assert project.class_map.assignment == (1, 2, 0, 0, 0)
+    assert project.images[0].prediction is None
+    assert project.normalisation == norm
+    project.save(tmp_path / "p.acseg")
+    assert Project.load(tmp_path / "p.acseg").normalisation == norm
+
+
+def test_cli_export_uses_cached_predictions_class_map_and_edits(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "survey"
+    project = sample_project(root)
+    predictions = []
+    for i in range(2):
+        pred = root / "pred" / f"tile{i}_clusters.tif"
+        pred.parent.mkdir(exist_ok=True)
+        predictions.append(make_clusters(pred))
+        project.set_prediction(i, pred)
+    project.get_edits(1, create=True).write(0, 0, np.full((4, 4), 1, np.uint8))
+    project.save(root / "survey.acseg")
+
+    out = tmp_path / "out"
+    code = cli_main(
+        ["export", str(root / "survey.acseg"), "--out", str(out), "--format", "png,tif"]
+    )
+    assert code == 0, capsys.readouterr().err
+    values = np.array([1, 2, 0] + [0] * 253, dtype=np.uint8)
+    expected1 = values[predictions[1]]
+    expected1[:4, :4] = 1  # hand edits win
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "tile1.png")), expected1)
+    with rasterio.open(out / "tile0.tif") as ds:
+        assert ds.transform == TRANSFORM and ds.crs is not None
+        np.testing.assert_array_equal(ds.read(1), values[predictions[0]])
+    assert (out / "labelmap.txt").read_text().splitlines()[2] == "road:10,20,30::"
+    capsys.readouterr()
+
+    code = cli_main(["export", str(root / "survey.acseg"), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "already exists" in err[0]
+
+
+def test_cli_export_without_model_or_prediction_is_one_line(tmp_path: Path, capsys) -> None:
+    project = Project()
+    project.add_images([make_geotiff(tmp_path / "a.tif")])
+    project.set_class_map(ClassMap.empty(3))
+    project.save(tmp_path / "p.acseg")
+    code = cli_main(["export", str(tmp_path / "p.acseg"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert "a.tif has no cached prediction and the project has no model" in err[0]
+
+
+def test_edits_layer_must_match_image_size_at_export(tmp_path: Path) -> None:
+    from acseg_core.export import ExportItem, export_all
+
+    with pytest.raises(AcsegError, match="hand edits are 5×5 but the image is 24×16"):
+        export_all(
+            [ExportItem("a", np.zeros((16, 24), np.uint8), edits=EditLayer(5, 5))],
+            ClassMap.empty(3),
+            tmp_path,
+        )
