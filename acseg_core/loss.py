@@ -1,0 +1,110 @@
+"""IIC mutual-information loss between two views' cluster maps (DESIGN.md §1).
+
+The joint distribution over (cluster in view 1, cluster in view 2) is
+``P = Σ_b Σ_p Σ_δ y1(p) y2(p+δ)ᵀ`` over a (2T+1)² window of displacements δ
+(zero outside the image), symmetrised and normalised; the loss is
+``−Σ P log(P / (Pᵢ Pⱼ))`` in nats. IIC and the reproduction get every δ from one
+``conv2d`` of y1 with y2 as weights (K²·(2T+1)²·BHW multiply-adds). Because the
+δ are summed, ``Σ_δ y2(p+δ)`` is a box filter of y2, so the same joint is
+``y1 · box(y2)ᵀ``: two cumulative sums and one K×BHW×K product, exact up to
+float rounding and ~(2T+1)² times cheaper (:func:`joint_by_conv` keeps the conv
+form for the tests and the benchmark's reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-10
+
+
+def box_sum(y: torch.Tensor, radius: int) -> torch.Tensor:
+    """``Σ_{|dy|,|dx|≤radius} y(p+δ)`` with zeros outside, via cumulative sums."""
+    if radius == 0:
+        return y
+    side = 2 * radius + 1
+    padded = F.pad(y, (radius + 1, radius, radius + 1, radius))
+    rows = padded.cumsum(dim=-2)
+    rows = rows[..., side:, :] - rows[..., :-side, :]
+    cols = rows.cumsum(dim=-1)
+    return cols[..., side:] - cols[..., :-side]
+
+
+def joint_by_box(y1: torch.Tensor, y2: torch.Tensor, displacement: int) -> torch.Tensor:
+    """Unnormalised K×K joint summed over all displacements (box-filter form)."""
+    return torch.einsum("bihw,bjhw->ij", y1, box_sum(y2, displacement))
+
+
+def joint_by_conv(y1: torch.Tensor, y2: torch.Tensor, displacement: int) -> torch.Tensor:
+    """The same joint as IIC computes it: one conv2d of y1 with y2 as the weights."""
+    joint = F.conv2d(y1.transpose(0, 1), y2.transpose(0, 1), padding=displacement)
+    return joint.sum(dim=(2, 3))
+
+
+def mutual_information(joint: torch.Tensor) -> torch.Tensor:
+    """I(y; y′) in nats of a K×K joint (symmetrised and normalised here)."""
+    joint = (joint + joint.t()) / 2
+    joint = joint / joint.sum().clamp_min(EPS)
+    p_i = joint.sum(dim=1, keepdim=True).clamp_min(EPS)
+    p_j = joint.sum(dim=0, keepdim=True).clamp_min(EPS)
+    return (joint * (joint.clamp_min(EPS).log() - p_i.log() - p_j.log())).sum()
+
+
+def mi_loss(
+    y1: torch.Tensor,
+    y2: torch.Tensor,
+    displacement: int = 10,
+    valid: torch.Tensor | None = None,
+    *,
+    by_conv: bool = False,
+) -> torch.Tensor:
+    """Negative mutual information (nats) between cluster maps y1, y2 (B×K×H×W).
+
+    ``displacement`` T: the joint pools all (2T+1)² offsets. ``valid`` (B×H×W bool)
+    removes nodata pixels from the joint. Computed in at least float32 (AMP-safe).
+    """
+    if y1.shape != y2.shape or y1.dim() != 4:
+        raise ValueError(f"mi_loss needs two B×K×H×W maps of one shape, got {y1.shape}, {y2.shape}")
+    dtype = torch.promote_types(y1.dtype, torch.float32)  # AMP halves → float32
+    y1, y2 = y1.to(dtype), y2.to(dtype)
+    if valid is not None:
+        weight = valid.to(y1.dtype).unsqueeze(1)
+        y1, y2 = y1 * weight, y2 * weight
+    joint = (joint_by_conv if by_conv else joint_by_box)(y1, y2, int(displacement))
+    return -mutual_information(joint)
+
+
+def ac_loss(
+    out1: Sequence[torch.Tensor | None] | torch.Tensor,
+    out2: Sequence[torch.Tensor | None] | torch.Tensor,
+    displacement: int = 10,
+    valid: torch.Tensor | None = None,
+    over_weight: float = 1.0,
+) -> torch.Tensor:
+    """Training loss of two views: main-head MI loss + ``over_weight`` × overclustering.
+
+    ``out1``/``out2`` are model outputs with ``with_overcluster=True`` —
+    ``(probs, over_probs|None)`` — or bare probability maps.
+    """
+    if isinstance(out1, torch.Tensor):
+        out1, out2 = (out1, None), (out2, None)
+    loss = mi_loss(out1[0], out2[0], displacement, valid)
+    if out1[1] is not None and out2[1] is not None and over_weight:
+        loss = loss + over_weight * mi_loss(out1[1], out2[1], displacement, valid)
+    return loss
+
+
+def training_loss(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    orderings: tuple[int, int],
+    displacement: int = 10,
+    valid: torch.Tensor | None = None,
+    over_weight: float = 1.0,
+) -> torch.Tensor:
+    """One step's loss: both views in one batched pass (``forward_views``), then ac_loss."""
+    out1, out2 = model.forward_views(x, orderings, with_overcluster=True)
+    return ac_loss(out1, out2, displacement, valid, over_weight)

@@ -1,0 +1,210 @@
+"""The AC network ``F = d ∘ g_ar ∘ h`` (DESIGN.md §1).
+
+- h, :class:`Stem`: conv 3×3 (+ BN + ReLU) and max-pool 3×3/2; output stride 2 or 4.
+  Not causal: causality holds on the stem's grid.
+- g_ar: :class:`ARBlock` × N, channels doubling per block, each a masked 3×3 conv
+  then 1×1 convs with residual adds (no BN), as in the public reproduction (13.3 M
+  parameters with 4 blocks); optional causal self-attention after the 2nd block.
+- d: 1×1 conv to K logits (and K_over for the overclustering head), bilinear
+  upsampling to the input size, softmax over clusters.
+
+Orderings (the D4 group) are realised by transforming the stem's feature map,
+running g_ar with one fixed causal mask and transforming back, so both views of
+a training step share a single batched pass (:meth:`ACNet.forward_views`). The
+per-ordering-mask formulation lives in ``acseg_core.nn.reference`` for tests
+and the speed benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from acseg_core.config import ModelConfig
+from acseg_core.nn.attention import CausalSelfAttention
+from acseg_core.nn.masked import MaskedConv3x3
+from acseg_core.nn.orderings import inverse_transform, transform, transformed_shape
+
+Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
+
+SOBEL_CHANNELS = 2
+
+
+class SobelChannels(nn.Module):
+    """Append horizontal/vertical Sobel responses of the channel mean (IIC's trick)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+        self.register_buffer("kernel", torch.stack([gx, gx.t()]).unsqueeze(1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gray = F.pad(x.mean(dim=1, keepdim=True), (1, 1, 1, 1), mode="replicate")
+        return torch.cat([x, F.conv2d(gray, self.kernel.to(x.dtype))], dim=1)
+
+
+class Stem(nn.Module):
+    """h: conv 3×3 (stride 1 or 2) + BN + ReLU + max-pool 3×3/2."""
+
+    def __init__(self, in_channels: int, width: int, stride: int, sobel: bool) -> None:
+        super().__init__()
+        self.sobel = SobelChannels() if sobel else None
+        channels = in_channels + (SOBEL_CHANNELS if sobel else 0)
+        self.conv = nn.Conv2d(channels, width, kernel_size=3, stride=stride // 2, padding=1)
+        self.bn = nn.BatchNorm2d(width)
+        self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sobel is not None:
+            x = self.sobel(x)
+        return self.pool(F.relu(self.bn(self.conv(x))))
+
+
+class ARBlock(nn.Module):
+    """One g_ar block, ``c → 2c``: [masked 3×3, 1×1] then 2 × [1×1, 1×1], residual adds.
+
+    The first residual zero-pads the input's channels to 2c (as the reproduction).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        wide = 2 * channels
+        self.channels = channels
+        self.masked = MaskedConv3x3(channels, wide)
+        self.pointwise = nn.ModuleList(nn.Conv2d(wide, wide, kernel_size=1) for _ in range(5))
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        return self.tail(x, F.relu(self.masked(x, causal)))
+
+    def tail(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Everything after the masked conv (shared with the reference formulation)."""
+        conv = self.pointwise
+        y = F.relu(conv[0](y)) + F.pad(x, (0, 0, 0, 0, 0, self.channels))
+        y = y + F.relu(conv[2](F.relu(conv[1](y))))
+        return y + F.relu(conv[4](F.relu(conv[3](y))))
+
+
+class ACNet(nn.Module):
+    """Autoregressive Clustering network; see the module docstring."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        width = cfg.base_width
+        self.stem = Stem(cfg.in_channels, width, cfg.stride, cfg.sobel)
+        self.blocks = nn.ModuleList(ARBlock(width * 2**i) for i in range(cfg.blocks))
+        self.attention_after = min(2, cfg.blocks) - 1  # index of the block it follows
+        self.attention = (
+            CausalSelfAttention(width * 2 ** (self.attention_after + 1)) if cfg.attention else None
+        )
+        self.out_channels = width * 2**cfg.blocks
+        self.head = nn.Conv2d(self.out_channels, cfg.clusters, kernel_size=1)
+        self.over_head = (
+            nn.Conv2d(self.out_channels, cfg.overclusters, kernel_size=1)
+            if cfg.overclusters
+            else None
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Xavier-normal weights, zero biases (DESIGN §2)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.xavier_normal_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, MaskedConv3x3):
+                nn.init.xavier_normal_(module.weight)
+                nn.init.zeros_(module.bias)
+                module.zero_masked_taps()
+
+    # -- pieces --------------------------------------------------------------------
+    def encode(self, z: torch.Tensor, causal: bool) -> torch.Tensor:
+        """g_ar in the frame it is given: row-major causal when ``causal``."""
+        for index, block in enumerate(self.blocks):
+            z = block(z, causal)
+            if self.attention is not None and index == self.attention_after:
+                z = self.attention(z, causal)
+        return z
+
+    def forward_from_stem(
+        self, features: torch.Tensor, ordering: int | None = None
+    ) -> torch.Tensor:
+        """g_ar on stem features under ``ordering`` (None = unmasked), original frame."""
+        if ordering is None:
+            return self.encode(features, causal=False)
+        return inverse_transform(self.encode(transform(features, ordering), True), ordering)
+
+    def forward_features(self, x: torch.Tensor, ordering: int | None = None) -> torch.Tensor:
+        """The pre-decoder feature map (stem grid, ``out_channels`` channels)."""
+        return self.forward_from_stem(self.stem(x), ordering)
+
+    def decode(
+        self, features: torch.Tensor, size: tuple[int, int], with_overcluster: bool = False
+    ) -> Output:
+        """d: 1×1 conv, bilinear upsampling to ``size``, softmax over clusters."""
+        probs = self._head(self.head, features, size)
+        if not with_overcluster:
+            return probs
+        over = self._head(self.over_head, features, size) if self.over_head is not None else None
+        return probs, over
+
+    @staticmethod
+    def _head(conv: nn.Module, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        logits = F.interpolate(conv(features), size=size, mode="bilinear", align_corners=False)
+        return torch.softmax(logits, dim=1)
+
+    # -- entry points --------------------------------------------------------------
+    def forward(
+        self, x: torch.Tensor, ordering: int | None = None, with_overcluster: bool = False
+    ) -> Output:
+        """Cluster probabilities B×K×H×W; ``(probs, over_probs|None)`` with the overcluster
+        head. ``ordering`` 0–7 masks g_ar causally (training); None = unmasked (inference)."""
+        return self.decode(self.forward_features(x, ordering), x.shape[-2:], with_overcluster)
+
+    def forward_views(
+        self, x: torch.Tensor, orderings: Sequence[int], with_overcluster: bool = False
+    ) -> list[Output]:
+        """One output per ordering; the views share the stem and, when their transformed
+        shapes agree (square crops: always), one batched g_ar + decoder pass."""
+        size = tuple(x.shape[-2:])
+        features = self.stem(x)
+        height, width = features.shape[-2:]
+        shapes = {transformed_shape(height, width, k) for k in orderings}
+        if len(shapes) != 1:
+            return [
+                self.decode(self.forward_from_stem(features, k), size, with_overcluster)
+                for k in orderings
+            ]
+        batch = features.shape[0]
+        z = self.encode(torch.cat([transform(features, k) for k in orderings]), causal=True)
+        z = torch.cat(
+            [inverse_transform(part, k) for part, k in zip(z.split(batch), orderings, strict=True)]
+        )
+        out = self.decode(z, size, with_overcluster)
+        if not with_overcluster:
+            return list(out.split(batch))
+        probs, over = out
+        overs = over.split(batch) if over is not None else [None] * len(orderings)
+        return list(zip(probs.split(batch), overs, strict=True))
+
+
+def build_model(cfg: ModelConfig) -> ACNet:
+    """The AC network for ``cfg`` (fresh Xavier-normal weights)."""
+    return ACNet(cfg)
+
+
+def receptive_field(cfg: ModelConfig) -> int:
+    """Receptive field, in input pixels, of the unmasked (inference) network.
+
+    Stem conv (3) + pool (3 on a grid of stride/2), one 3×3 per block on the stem
+    grid, ±1 cell of bilinear interpolation, +2 for the Sobel 3×3. With attention the
+    true receptive field is the whole tile; this is the convolutional part, which is
+    what tiling overlap should cover.
+    """
+    first = cfg.stride // 2
+    rf = 3 + 2 * first + 2 * cfg.stride * cfg.blocks + 2 * cfg.stride
+    return rf + (2 if cfg.sobel else 0)
