@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.sample import open_sample
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("acseg")
@@ -59,7 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.project:
             window.open_project(Path(args.project))
-        window.open_images(images or window.default_images())
+            if images:
+                window.add_images(images)
+        elif images:
+            window.open_images(images)
+        else:
+            open_sample(window, with_model=not args.model)
         if args.model:
             window.load_model(Path(args.model))
     except AcsegError as exc:

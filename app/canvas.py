@@ -46,6 +46,16 @@ class ImageCanvas(QGraphicsView):
         self.scene().setSceneRect(0, 0, source_width, source_height)
         self.fit()
 
+    def clear(self) -> None:
+        self._image_item.setPixmap(QPixmap())
+        self._overlay_item.setPixmap(QPixmap())
+        self._source_size = (0, 0)
+
+    def replace_image(self, image: QImage) -> None:
+        """New pixels for the same source (display change): keep zoom and overlay."""
+        self._image_item.setPixmap(QPixmap.fromImage(image))
+        self._image_item.setScale(self._source_size[0] / max(1, image.width()))
+
     def set_overlay(self, image: QImage | None, opacity: float = 0.5) -> None:
         if image is None or image.isNull():
             self._overlay_item.setPixmap(QPixmap())
@@ -59,6 +69,14 @@ class ImageCanvas(QGraphicsView):
 
     def set_overlay_visible(self, visible: bool) -> None:
         self._overlay_item.setVisible(visible)
+
+    @property
+    def has_overlay(self) -> bool:
+        return not self._overlay_item.pixmap().isNull() and self._overlay_item.isVisible()
+
+    @property
+    def overlay_pixmap(self) -> QPixmap:
+        return self._overlay_item.pixmap()
 
     @property
     def has_image(self) -> bool:

@@ -1,121 +1,204 @@
-"""Main window: composes the canvas, panels, actions and status bar. No logic of its own."""
+"""Main window: composes models, controllers, canvas, panels, actions. No logic of its own.
+
+State lives in the small QObject models (``app.models``); long jobs go through
+the controllers (``app.controllers``) and the shared :class:`JobRunner`; panels
+are thin views. Everything the tests drive is reachable as an attribute here.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
 
-import qtawesome as qta
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QLabel,
     QListWidget,
     QMainWindow,
-    QMessageBox,
+    QProgressBar,
+    QWidget,
 )
 
 from acseg_core import __version__
 from acseg_core.errors import AcsegError
-from acseg_core.raster import RasterInfo, list_images, open_raster, percentile_stretch
+from acseg_core.raster import list_images
+from app.actions import build_actions
 from app.canvas import ImageCanvas
-from app.imaging import rgb_to_qimage
-from app.models import ImageListModel
+from app.controllers.export import ExportController
+from app.controllers.model import ModelController
+from app.controllers.overlay import OverlayController
+from app.controllers.predictions import PredictionController
+from app.controllers.project import ProjectController
+from app.controllers.training import TrainingController
+from app.controllers.viewer import ImageViewController
+from app.dialogs import show_error
+from app.models import (
+    ClassesModel,
+    DisplayModel,
+    DocumentModel,
+    ImageListModel,
+    OverlayModel,
+    SessionModel,
+)
+from app.panels.classes_panel import ClassesPanel
+from app.panels.display_panel import DisplayPanel
+from app.panels.status import StatusReadout
+from app.panels.training_panel import TrainingPanel
+from app.workers import JobRunner
 from resources import sample_image_path
 
-PREVIEW_MAX_SIDE = 2048
+SETTINGS_GEOMETRY, SETTINGS_STATE = "window/geometry", "window/state"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
-        self.setWindowTitle(f"acseg {__version__}")
-        self.resize(1280, 800)
-        self.images = ImageListModel(self)
-        self.current_info: RasterInfo | None = None
+        self.settings = settings or QSettings()
+        self.setWindowIcon(
+            QIcon(str(Path(__file__).resolve().parents[1] / "resources" / "icons" / "acseg.svg"))
+        )
+        self.resize(1360, 840)
 
+        # state
+        self.images = ImageListModel(self)
+        self.display = DisplayModel(self)
+        self.overlay = OverlayModel(self)
+        self.classes = ClassesModel(self)
+        self.session = SessionModel(self)
+        self.document = DocumentModel(self)
+        self.runner = JobRunner(self)
+
+        # canvas and controllers
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
-        self.image_list = QListWidget(self)
-        dock = QDockWidget("Images", self)
-        dock.setObjectName("images_dock")
-        dock.setWidget(self.image_list)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.position_label = QLabel(self)
-        self.statusBar().addPermanentWidget(self.position_label)
+        self.viewer = ImageViewController(self.canvas, self.display, self)
+        self.models = ModelController(self.session, self.classes, self)
+        self.predictions = PredictionController(self.session, self.runner, self)
+        self.overlays = OverlayController(
+            self.canvas, self.viewer, self.images, self.session, self.overlay, self.classes, self
+        )
+        self.training = TrainingController(self.runner, self)
+        self.project = ProjectController(self, self.settings)
+        self.exporter = ExportController(self.images, self.session, self.classes, self.runner, self)
 
-        self._build_actions()
+        # panels
+        self.image_list = QListWidget(self)
+        self.display_panel = DisplayPanel(self.display, self.overlay, self)
+        self.classes_panel = ClassesPanel(self.classes, self.overlay, self)
+        self.training_panel = TrainingPanel(self.training, self)
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.images_dock = self._dock("Images", "images_dock", self.image_list, left)
+        self.display_dock = self._dock("Display", "display_dock", self.display_panel, left)
+        self.classes_dock = self._dock("Classes", "classes_dock", self.classes_panel, right)
+        self.training_dock = self._dock(
+            "Training", "training_dock", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.training_dock.hide()
+        self.job_bar = QProgressBar(self)
+        self.job_bar.setMaximumWidth(160)
+        self.job_bar.setTextVisible(False)
+        self.job_bar.hide()
+        self.statusBar().addWidget(self.job_bar)
+        self.readout = StatusReadout(
+            self.statusBar(), self.viewer, self.images, self.session, self.classes
+        )
+        self.actions_ = build_actions(self)
+        self.exporter.edits_for = self.project.edits_for
+
+        self._connect()
+        self._update_title()
+        self.restore_layout()
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _connect(self) -> None:
         self.images.images_changed.connect(self._refresh_list)
         self.images.current_changed.connect(self._show_current)
         self.image_list.currentRowChanged.connect(self.images.set_current)
-        self.canvas.cursor_moved.connect(self._show_cursor)
+        self.canvas.cursor_moved.connect(self.readout.cursor_moved)
+        self.viewer.failed.connect(self.report)
+        self.models.failed.connect(self.report)
+        self.predictions.failed.connect(self.report)
+        self.predictions.started.connect(lambda p: self._job_started(f"Predicting {p.name}…"))
+        self.predictions.progress.connect(self._job_progress)
+        self.predictions.finished.connect(lambda _p: self._job_ended())
+        self.predictions.failed.connect(lambda *_a: self._job_ended())
+        self.session.model_changed.connect(lambda: self.predictions.request(self.images.current))
+        self.training.state_changed.connect(self._training_state)
+        self.training.failed.connect(self.report)
+        self.training.model_ready.connect(self.load_model_reporting)
+        self.exporter.failed.connect(self.report)
+        # unsaved changes
+        self.images.images_changed.connect(self.document.mark_dirty)
+        self.classes.changed.connect(self.document.mark_dirty)
+        self.session.model_changed.connect(self.document.mark_dirty)
+        self.document.dirty_changed.connect(lambda _d: self._update_title())
+        self.document.path_changed.connect(lambda _p: self._update_title())
 
-    # -- actions ---------------------------------------------------------------
-    def _build_actions(self) -> None:
-        def action(text: str, icon: str, shortcut: QKeySequence | str, slot: object) -> QAction:
-            act = QAction(qta.icon(icon), text, self)
-            act.setShortcut(QKeySequence(shortcut))
-            act.triggered.connect(slot)
-            return act
-
-        self.act_open = action(
-            "&Open images…", "fa5s.folder-open", QKeySequence.Open, self._ask_open_files
-        )
-        self.act_open_folder = action(
-            "Open &folder…", "fa5s.folder", "Ctrl+Shift+O", self._ask_open_folder
-        )
-        self.act_fit = action("&Fit", "fa5s.expand", "F", self.canvas.fit)
-        self.act_actual = action("&1:1", "fa5s.search", "1", self.canvas.actual_size)
-        self.act_quit = action("&Quit", "fa5s.power-off", QKeySequence.Quit, self.close)
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([self.act_open, self.act_open_folder])
-        file_menu.addSeparator()
-        file_menu.addAction(self.act_quit)
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addActions([self.act_fit, self.act_actual])
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("main_toolbar")
-        toolbar.addActions([self.act_open, self.act_open_folder, self.act_fit, self.act_actual])
-
-    def _ask_open_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", "", "Images (*.tif *.tiff *.png *.jpg *.jpeg);;All files (*)"
-        )
-        if files:
-            self._open_reporting_errors([Path(f) for f in files])
-
-    def _ask_open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open folder")
-        if folder:
-            self._open_reporting_errors([Path(folder)])
-
-    def _open_reporting_errors(self, paths: list[Path]) -> None:
-        try:
-            self.open_images(list_images(paths))
-        except AcsegError as exc:
-            QMessageBox.warning(self, "Cannot open", str(exc))
-
-    # -- public API (used by __main__ and tests) -------------------------------
+    # -- public API (used by __main__, actions and tests) ------------------------------
     def default_images(self) -> list[Path]:
         return [sample_image_path()]
 
     def open_images(self, paths: list[Path]) -> None:
         self.images.set_images(paths)
 
-    def open_project(self, path: Path) -> None:
-        raise AcsegError(f"{path}: projects are not supported yet")
+    def add_images(self, paths: list[Path]) -> None:
+        self.images.add_images(paths)
+
+    def open_paths_reporting(self, paths: list[Path]) -> bool:
+        """Open files/folders chosen by the user; a bad choice is a dialog, not a crash."""
+        try:
+            images = list_images(paths)
+        except AcsegError as exc:
+            self.report("Cannot open", str(exc))
+            return False
+        if not images:
+            self.report("Cannot open", f"{', '.join(map(str, paths))}: no images found")
+            return False
+        self.images.add_images(images)
+        return True
 
     def load_model(self, path: Path) -> None:
-        raise AcsegError(f"{path}: loading models is not supported yet")
+        """Load a model; raises AcsegError (for the command line)."""
+        if not self.models.load(Path(path), report=False):
+            raise AcsegError(self.models.last_error or f"{path}: cannot load model")
+
+    def load_model_reporting(self, path: Path) -> bool:
+        return self.models.load(Path(path))
+
+    def open_project(self, path: Path) -> None:
+        """Open a project; raises AcsegError (for the command line)."""
+        self.project.open(Path(path))
+
+    def report(self, title: str, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+        show_error(self, title, message)
+
+    def wait_for_predictions(self, timeout_ms: int = 120000) -> None:
+        """Spin the event loop until the current image's prediction is done (screenshots)."""
+        if not self.predictions.busy:
+            return
+        loop = QEventLoop()
+        self.predictions.finished.connect(loop.quit)
+        self.predictions.failed.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
 
     def save_screenshot(self, path: Path) -> bool:
-        """Render the whole window to ``path`` (atomically)."""
+        """Render the whole window to ``path`` (atomically), with the overlay once predicted."""
         self.show()
+        QApplication.processEvents()
+        self.wait_for_predictions()
         QApplication.processEvents()
         self.canvas.fit()
         QApplication.processEvents()
@@ -130,11 +213,48 @@ class MainWindow(QMainWindow):
             os.unlink(tmp)
         return ok
 
-    # -- reactions ----------------------------------------------------------------
+    # -- layout ------------------------------------------------------------------------
+    def restore_layout(self) -> None:
+        geometry = self.settings.value(SETTINGS_GEOMETRY)
+        state = self.settings.value(SETTINGS_STATE)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
+        self.settings.setValue(SETTINGS_STATE, self.saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.project.confirm_discard():
+            event.ignore()
+            return
+        self.save_layout()
+        self.runner.shutdown()
+        self.viewer.close()
+        event.accept()
+
+    # -- reactions -------------------------------------------------------------------------
+    def _update_title(self) -> None:
+        path = self.document.path
+        name = path.name if path is not None else "Untitled"
+        image = self.images.current
+        shown = f" — {image.name}" if image is not None else ""
+        self.setWindowTitle(f"{name}[*]{shown} — acseg {__version__}")
+        self.setWindowModified(self.document.dirty)
+
     def _refresh_list(self) -> None:
         self.image_list.blockSignals(True)
         self.image_list.clear()
-        self.image_list.addItems([p.name for p in self.images.images])
+        for path in self.images.images:
+            self.image_list.addItem(path.name)
+            item = self.image_list.item(self.image_list.count() - 1)
+            item.setToolTip(str(path))
+            if not path.exists():
+                item.setForeground(Qt.GlobalColor.red)
+                item.setText(f"{path.name} (missing)")
+        self.image_list.setCurrentRow(self.images.current_index)
         self.image_list.blockSignals(False)
 
     def _show_current(self, index: int) -> None:
@@ -144,22 +264,65 @@ class MainWindow(QMainWindow):
         path = self.images.current
         if path is None:
             return
-        try:
-            with open_raster(path) as raster:
-                data, _scale = raster.read_preview(PREVIEW_MAX_SIDE)
-                valid = raster.valid_mask(data)
-                info = raster.info
-        except AcsegError as exc:
-            QMessageBox.warning(self, "Cannot open", str(exc))
+        if not path.exists():
+            self.project.offer_relink(path)
             return
-        rgb = percentile_stretch(data[:3] if info.count >= 3 else data[:1], valid=valid)
-        self.current_info = info
-        self.canvas.set_image(rgb_to_qimage(rgb), info.width, info.height)
-        self.setWindowTitle(f"{path.name} — acseg {__version__}")
-        self.statusBar().showMessage(f"{path.name}: {info.describe()}")
+        self._update_title()
+        if self.viewer.show(path):
+            info = self.viewer.info
+            self.statusBar().showMessage(f"{path.name}: {info.describe()}", 8000)
+            self.predictions.request(path)
 
-    def _show_cursor(self, x: float, y: float) -> None:
-        if math.isnan(x):
-            self.position_label.setText("")
-        else:
-            self.position_label.setText(f"x {int(x)}  y {int(y)}")
+    def _job_started(self, message: str) -> None:
+        self.job_bar.setRange(0, 0)
+        self.job_bar.show()
+        self.statusBar().showMessage(message)
+
+    def _job_progress(self, item: object) -> None:
+        total = getattr(item, "total", None)
+        if total:
+            self.job_bar.setRange(0, int(total))
+            self.job_bar.setValue(int(item.done))  # type: ignore[attr-defined]
+
+    def _job_ended(self) -> None:
+        self.job_bar.hide()
+        self.statusBar().clearMessage()
+
+    def _training_state(self, state: str) -> None:
+        if state == TrainingController.RUNNING:
+            self.training_dock.show()
+            self.training_dock.raise_()
+
+    # -- dialogs (thin: they only gather input) ----------------------------------------------
+    def ask_open_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", "", "Images (*.tif *.tiff *.png *.jpg *.jpeg);;All files (*)"
+        )
+        if files:
+            self.open_paths_reporting([Path(f) for f in files])
+
+    def ask_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder")
+        if folder:
+            self.open_paths_reporting([Path(folder)])
+
+    def ask_load_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load model", "", "acseg models (*.pt);;All files (*)"
+        )
+        if path:
+            self.load_model_reporting(Path(path))
+
+    def start_training_wizard(self) -> None:
+        from app.wizard import TrainWizard
+
+        folder = self.images.current.parent if self.images.current is not None else None
+        wizard = TrainWizard(self.runner, folder, self)
+        if wizard.exec():
+            try:
+                self.training.start(wizard.config())
+            except (AcsegError, RuntimeError) as exc:
+                self.report("Cannot train", str(exc))
+
+    def start_export_dialog(self) -> None:
+        self.exporter.ask_and_run(self)

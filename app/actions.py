@@ -1,0 +1,205 @@
+"""Menus, toolbar and keyboard shortcuts of the main window (and the Help list of them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import qtawesome as qta
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from acseg_core import __version__
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+
+class Actions:
+    """The window's QActions by name (``window.actions_.save`` ...)."""
+
+    def __init__(self) -> None:
+        self.all: dict[str, QAction] = {}
+
+    def __getattr__(self, name: str) -> QAction:
+        try:
+            return self.__dict__["all"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def build_actions(window: MainWindow) -> Actions:
+    actions = Actions()
+
+    def make(
+        name: str,
+        text: str,
+        icon: str | None,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+        slot: Callable[..., object],
+    ) -> QAction:
+        act = QAction(qta.icon(icon) if icon else qta.icon("fa5s.circle"), text, window)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(lambda _checked=False: slot())
+        window.addAction(act)  # shortcuts work even when menus are hidden
+        actions.all[name] = act
+        return act
+
+    p = window.project
+    make("new_project", "&New project", "fa5s.file", QKeySequence.StandardKey.New, p.new)
+    make(
+        "open_project",
+        "&Open project…",
+        "fa5s.folder-open",
+        QKeySequence.StandardKey.Open,
+        p.ask_open,
+    )
+    make("save", "&Save project", "fa5s.save", QKeySequence.StandardKey.Save, p.save)
+    make("save_as", "Save project &as…", "fa5s.file-export", "Ctrl+Shift+S", p.save_as)
+    make("open_images", "Add &images…", "fa5s.images", "Ctrl+I", window.ask_open_files)
+    make("open_folder", "Add &folder…", "fa5s.folder-plus", "Ctrl+Shift+O", window.ask_open_folder)
+    make("export", "&Export labels…", "fa5s.file-download", "Ctrl+E", window.start_export_dialog)
+    make("quit", "&Quit", "fa5s.power-off", QKeySequence.StandardKey.Quit, window.close)
+    make("train", "&Train on a folder…", "fa5s.brain", "Ctrl+T", window.start_training_wizard)
+    make("load_model", "&Load model…", "fa5s.cube", "Ctrl+L", window.ask_load_model)
+    make("cancel_training", "&Cancel training", "fa5s.stop", None, window.training.cancel)
+    make("toggle_overlay", "Toggle &overlay", "fa5s.layer-group", "O", window.overlay.toggle)
+    make(
+        "opacity_up",
+        "Overlay more opaque",
+        None,
+        "Shift+O",
+        lambda: window.overlay.set_opacity(window.overlay.opacity + 0.1),
+    )
+    make(
+        "opacity_down",
+        "Overlay more transparent",
+        None,
+        "Alt+O",
+        lambda: window.overlay.set_opacity(window.overlay.opacity - 0.1),
+    )
+    make(
+        "colour_by_classes",
+        "Colour overlay by &classes",
+        "fa5s.tags",
+        "C",
+        lambda: window.overlay.set_mode(
+            "classes" if window.overlay.mode == "clusters" else "clusters"
+        ),
+    )
+    make(
+        "add_class", "&Add class…", "fa5s.plus", "Ctrl+Shift+N", window.classes_panel.ask_add_class
+    )
+    make("fit", "&Fit to window", "fa5s.expand", "F", window.canvas.fit)
+    make("actual_size", "Actual &size (1:1)", "fa5s.search", "Ctrl+1", window.canvas.actual_size)
+    make(
+        "zoom_in",
+        "Zoom &in",
+        "fa5s.search-plus",
+        QKeySequence.StandardKey.ZoomIn,
+        lambda: window.canvas.zoom_by(1.25),
+    )
+    make(
+        "zoom_out",
+        "Zoom &out",
+        "fa5s.search-minus",
+        QKeySequence.StandardKey.ZoomOut,
+        lambda: window.canvas.zoom_by(0.8),
+    )
+    make("next_image", "&Next image", "fa5s.arrow-right", "PgDown", lambda: window.images.step(1))
+    make(
+        "previous_image",
+        "&Previous image",
+        "fa5s.arrow-left",
+        "PgUp",
+        lambda: window.images.step(-1),
+    )
+    make("shortcuts", "&Keyboard shortcuts", "fa5s.keyboard", "F1", lambda: show_shortcuts(window))
+    make("about", "&About acseg", "fa5s.info-circle", None, lambda: show_about(window))
+
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    file_menu.addActions([actions.new_project, actions.open_project])
+    window.recent_menu = file_menu.addMenu(qta.icon("fa5s.history"), "Open &recent")
+    file_menu.addActions([actions.save, actions.save_as])
+    file_menu.addSeparator()
+    file_menu.addActions([actions.open_images, actions.open_folder])
+    file_menu.addSeparator()
+    file_menu.addAction(actions.export)
+    file_menu.addSeparator()
+    file_menu.addAction(actions.quit)
+    model_menu = bar.addMenu("&Model")
+    model_menu.addActions([actions.train, actions.load_model, actions.cancel_training])
+    classes_menu = bar.addMenu("&Classes")
+    classes_menu.addActions([actions.add_class, actions.colour_by_classes])
+    view_menu = bar.addMenu("&View")
+    view_menu.addActions([actions.toggle_overlay, actions.opacity_up, actions.opacity_down])
+    view_menu.addSeparator()
+    view_menu.addActions([actions.fit, actions.actual_size, actions.zoom_in, actions.zoom_out])
+    view_menu.addSeparator()
+    view_menu.addActions([actions.next_image, actions.previous_image])
+    view_menu.addSeparator()
+    for dock in (
+        window.images_dock,
+        window.display_dock,
+        window.classes_dock,
+        window.training_dock,
+    ):
+        view_menu.addAction(dock.toggleViewAction())
+    help_menu = bar.addMenu("&Help")
+    help_menu.addActions([actions.shortcuts, actions.about])
+
+    toolbar = window.addToolBar("Main")
+    toolbar.setObjectName("main_toolbar")
+    toolbar.addActions([actions.open_project, actions.save, actions.open_folder])
+    toolbar.addSeparator()
+    toolbar.addActions([actions.train, actions.load_model])
+    toolbar.addSeparator()
+    toolbar.addActions([actions.toggle_overlay, actions.fit, actions.actual_size])
+    toolbar.addSeparator()
+    toolbar.addAction(actions.export)
+    actions.cancel_training.setEnabled(False)
+    window.training.state_changed.connect(
+        lambda s: actions.cancel_training.setEnabled(s == "running")
+    )
+    window.project.recent_changed.connect(
+        lambda: window.project.fill_recent_menu(window.recent_menu)
+    )
+    window.project.fill_recent_menu(window.recent_menu)
+    return actions
+
+
+def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:
+    """(action, key) for every action with a shortcut, in menu order."""
+    rows = []
+    for act in actions.all.values():
+        key = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        if key:
+            rows.append((act.text().replace("&", "").rstrip("…"), key))
+    return rows
+
+
+def shortcuts_html(actions: Actions) -> str:
+    rows = "".join(
+        f"<tr><td>{name}</td><td style='padding-left:16px'><b>{key}</b></td></tr>"
+        for name, key in shortcut_rows(actions)
+    )
+    extra = (
+        "<tr><td>Zoom at the cursor</td><td style='padding-left:16px'><b>mouse wheel</b></td></tr>"
+        "<tr><td>Pan</td><td style='padding-left:16px'><b>drag</b></td></tr>"
+    )
+    return f"<table>{rows}{extra}</table>"
+
+
+def show_shortcuts(window: MainWindow) -> None:
+    QMessageBox.information(window, "Keyboard shortcuts", shortcuts_html(window.actions_))
+
+
+def show_about(window: MainWindow) -> None:
+    QMessageBox.about(
+        window,
+        "About acseg",
+        f"<b>acseg {__version__}</b><br>Labelling assistant built on Autoregressive "
+        "Clustering (Ouali et al., ECCV 2020) with the IIC loss.",
+    )

@@ -1,0 +1,50 @@
+"""Loading a model (``model.pt`` from the wizard or ``acseg-core train``) into the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from acseg_core.errors import AcsegError
+from app.models import ClassesModel, SessionModel
+
+
+class ModelController(QObject):
+    loaded = Signal(object)  # Path
+    failed = Signal(str, str)
+
+    def __init__(
+        self, session: SessionModel, classes: ClassesModel, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.session, self.classes = session, classes
+        self.last_error: str | None = None
+
+    def load(self, path: Path, device: str = "auto", report: bool = True) -> bool:
+        """Load ``path``; on failure keep the current model, set ``last_error`` and (with
+        ``report``) emit ``failed`` for a dialog."""
+        from acseg_core.checkpoint import load_model  # torch loads here, not at app start
+
+        self.last_error = None
+        try:
+            loaded = load_model(path, device=device)
+        except AcsegError as exc:
+            self.last_error = str(exc)
+        except (RuntimeError, OSError, ValueError) as exc:  # a damaged file
+            self.last_error = f"{path}: {exc}"
+        if self.last_error is not None:
+            if report:
+                self.failed.emit("Cannot load model", self.last_error)
+            return False
+        self.classes.set_clusters(int(loaded.config.clusters))
+        self.session.set_model(loaded, Path(path))
+        self.loaded.emit(Path(path))
+        return True
+
+    def load_quietly(self, path: Path, problems: list[str]) -> bool:
+        """Load without a dialog; a failure's message is appended to ``problems``."""
+        ok = self.load(path, report=False)
+        if not ok and self.last_error:
+            problems.append(self.last_error)
+        return ok

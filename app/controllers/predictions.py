@@ -1,0 +1,97 @@
+"""Cluster maps for images, computed in the worker on demand and cached in the session.
+
+One prediction runs at a time; asking for another image while one runs queues it
+(only the latest request waits — flicking through images does not pile up jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from acseg_core.progress import CancelToken
+from app.models import SessionModel
+from app.workers import JobRunner, JobWorker
+
+
+def predict_job(loaded: Any, image: Path) -> Any:
+    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
+
+    def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
+        from acseg_core.infer import predict  # torch loads here, not at app start
+
+        return (yield from predict(loaded, image, cancel=cancel))
+
+    return job
+
+
+class PredictionController(QObject):
+    started = Signal(object)  # Path
+    progress = Signal(object)  # Progress
+    finished = Signal(object)  # Path
+    failed = Signal(str, str)
+
+    def __init__(self, session: SessionModel, runner: JobRunner, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.runner = runner
+        self.worker: JobWorker | None = None
+        self.current: Path | None = None
+        self._queued: Path | None = None
+        self._failed: set[Path] = set()
+        session.model_changed.connect(self._model_changed)
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    def request(self, image: Path | None) -> None:
+        """Make sure ``image`` gets a cluster map (no-op when cached or already running)."""
+        if image is None or self.session.loaded is None:
+            return
+        if self.session.has_prediction(image) or image in self._failed:
+            return
+        if self.busy:
+            if image != self.current:
+                self._queued = image
+            return
+        self._start(image)
+
+    def _start(self, image: Path) -> None:
+        self.current = image
+        worker = self.runner.start(predict_job(self.session.loaded, image), "predict")
+        self.worker = worker
+        loaded = self.session.loaded
+        worker.progress.connect(self.progress)
+        worker.succeeded.connect(lambda result: self._done(image, loaded, result))
+        worker.failed.connect(lambda title, msg: self._fail(image, title, msg))
+        worker.ended.connect(self._next)
+        self.started.emit(image)
+
+    def _done(self, image: Path, loaded: Any, result: Any) -> None:
+        if loaded is not self.session.loaded:
+            return  # the model changed while this ran
+        clusters = getattr(result, "clusters", result)
+        if clusters is not None:
+            self.session.add_prediction(image, clusters)
+        self.finished.emit(image)
+
+    def _fail(self, image: Path, title: str, message: str) -> None:
+        self._failed.add(image)  # do not retry (and re-show the dialog) on every visit
+        self.failed.emit(title, message)
+
+    def _next(self) -> None:
+        self.worker = None
+        self.current = None
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            self.request(queued)
+
+    def _model_changed(self) -> None:
+        self._failed.clear()
+        self._queued = None
+        if self.worker is not None:
+            self.worker.cancel()

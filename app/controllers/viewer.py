@@ -1,0 +1,107 @@
+"""Shows the current image on the canvas, from a downsampled preview, per the display model.
+
+The preview (≤ ``PREVIEW_MAX_SIDE`` px, from overviews when the file has them)
+and its per-band percentiles are read once per image; changing the band
+mapping or stretch only re-renders that preview. Pixel values under the cursor
+are read from the source as 1×1 windows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from acseg_core.errors import AcsegError
+from acseg_core.raster import Raster, RasterInfo, band_percentiles, open_raster
+from app.canvas import ImageCanvas
+from app.imaging import compose_rgb, rgb_to_qimage
+from app.models import DisplayModel
+
+PREVIEW_MAX_SIDE = 2048
+
+
+class ImageViewController(QObject):
+    image_shown = Signal(object)  # RasterInfo
+    failed = Signal(str, str)  # title, message
+
+    def __init__(self, canvas: ImageCanvas, display: DisplayModel, parent: QObject | None = None):
+        super().__init__(parent)
+        self.canvas = canvas
+        self.display = display
+        self.info: RasterInfo | None = None
+        self.preview: np.ndarray | None = None
+        self.preview_shape: tuple[int, int] = (0, 0)
+        self._raster: Raster | None = None
+        self._valid: np.ndarray | None = None
+        self._limits_for: tuple[float, float] | None = None
+        self._limits: tuple[np.ndarray, np.ndarray] | None = None
+        display.changed.connect(self.render)
+
+    def show(self, path: Path | None) -> bool:
+        """Open ``path`` and show it; on failure say why and keep the previous image."""
+        if path is None:
+            return False
+        try:
+            raster = open_raster(path)
+            try:
+                data, _scale = raster.read_preview(PREVIEW_MAX_SIDE)
+                valid = raster.valid_mask(data)
+            except AcsegError:
+                raster.close()
+                raise
+        except AcsegError as exc:
+            self.failed.emit("Cannot open image", str(exc))
+            return False
+        self.close()
+        self._raster = raster
+        self.info = raster.info
+        self.preview, self._valid = data, valid
+        self.preview_shape = data.shape[1:]
+        self._limits_for = None
+        self.display.blockSignals(True)
+        self.display.set_band_count(raster.info.count)
+        self.display.blockSignals(False)
+        self.render(fit=True)
+        self.image_shown.emit(raster.info)
+        return True
+
+    def render(self, fit: bool = False) -> None:
+        if self.preview is None or self.info is None:
+            return
+        percents = (self.display.low_percent, self.display.high_percent)
+        if self._limits_for != percents:
+            self._limits = band_percentiles(self.preview, *percents, valid=self._valid)
+            self._limits_for = percents
+        assert self._limits is not None
+        rgb = compose_rgb(self.preview, self.display.bands, self._limits)
+        if self._valid is not None and not self._valid.all():
+            rgb[:, ~self._valid] = 0
+        image = rgb_to_qimage(rgb)
+        if fit or not self.canvas.has_image:
+            self.canvas.set_image(image, self.info.width, self.info.height)
+        else:
+            self.canvas.replace_image(image)
+
+    def value_at(self, x: int, y: int) -> np.ndarray | None:
+        """Source pixel values (all bands) at column ``x``, row ``y``."""
+        if self._raster is None or self.info is None:
+            return None
+        if not (0 <= x < self.info.width and 0 <= y < self.info.height):
+            return None
+        try:
+            return self._raster.read((x, y, 1, 1))[:, 0, 0]
+        except AcsegError:
+            return None
+
+    def clear(self) -> None:
+        """No image (a new, empty project)."""
+        self.close()
+        self.info, self.preview, self._valid = None, None, None
+        self.canvas.clear()
+
+    def close(self) -> None:
+        if self._raster is not None:
+            self._raster.close()
+            self._raster = None

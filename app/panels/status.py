@@ -1,0 +1,69 @@
+"""Status bar read-outs: pixel position, map coordinates, pixel value, cluster/class."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from acseg_core.classes import NODATA
+from app.controllers.viewer import ImageViewController
+from app.imaging import pixel_to_map
+from app.models import ClassesModel, ImageListModel, SessionModel
+
+
+def format_value(values: np.ndarray | None) -> str:
+    if values is None:
+        return ""
+    if np.issubdtype(values.dtype, np.floating):
+        return "value " + " ".join(f"{v:.4g}" for v in values)
+    return "value " + " ".join(str(int(v)) for v in values)
+
+
+class StatusReadout(QObject):
+    def __init__(
+        self,
+        status_bar: QStatusBar,
+        viewer: ImageViewController,
+        images: ImageListModel,
+        session: SessionModel,
+        classes: ClassesModel,
+    ) -> None:
+        super().__init__(status_bar)
+        self.viewer, self.images, self.session, self.classes = viewer, images, session, classes
+        self.position = QLabel(status_bar)
+        self.map_xy = QLabel(status_bar)
+        self.value = QLabel(status_bar)
+        self.cluster = QLabel(status_bar)
+        for label in (self.cluster, self.value, self.map_xy, self.position):
+            status_bar.addPermanentWidget(label)
+
+    def cursor_moved(self, x: float, y: float) -> None:
+        info = self.viewer.info
+        if math.isnan(x) or info is None:
+            for label in (self.position, self.map_xy, self.value, self.cluster):
+                label.clear()
+            return
+        col, row = int(x), int(y)
+        self.position.setText(f"x {col}  y {row}")
+        if info.georeferenced and info.transform is not None:
+            mx, my = pixel_to_map(info.transform, col + 0.5, row + 0.5)
+            self.map_xy.setText(f"E {mx:.2f}  N {my:.2f}")
+        else:
+            self.map_xy.clear()
+        self.value.setText(format_value(self.viewer.value_at(col, row)))
+        self.cluster.setText(self.cluster_text(col, row))
+
+    def cluster_text(self, col: int, row: int) -> str:
+        image = self.images.current
+        clusters = self.session.prediction(image) if image is not None else None
+        if clusters is None or not (0 <= row < clusters.shape[0] and 0 <= col < clusters.shape[1]):
+            return ""
+        cluster = int(clusters[row, col])
+        if cluster == NODATA:
+            return "no data"
+        cls = self.classes.class_of(cluster)
+        name = cls.name if cls is not None else "no class"
+        return f"cluster {cluster} → {name}"

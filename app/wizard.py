@@ -1,0 +1,264 @@
+"""Train-on-folder wizard: folder → scan → preset/K/epochs/device/output → a ``TrainConfig``.
+
+The wizard only *produces* a config (``wizard.config()``); the training
+controller runs it. Pages can be driven programmatically (``set_folder``,
+the public widgets), so tests never need a modal loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import qtawesome as qta
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from acseg_core.config import PRESETS, TrainConfig, preset
+from acseg_core.device import available_devices
+from acseg_core.errors import AcsegError
+from app.estimate import estimate_job, format_duration
+from app.workers import JobRunner, JobWorker
+
+DEFAULT_RUN_DIR = "acseg_run"
+
+
+class FolderPage(QWizardPage):
+    """Choose the folder; show usable images (size, bands) and what was skipped and why."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle("Training images")
+        self.setSubTitle("Choose a folder of images of one kind (same bands).")
+        self.scan = None
+        self.folder_edit = QLineEdit(self)
+        self.folder_edit.editingFinished.connect(lambda: self.set_folder(self.folder_edit.text()))
+        browse = QPushButton(qta.icon("fa5s.folder-open"), "Browse…", self)
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        self.images = QTreeWidget(self)
+        self.images.setHeaderLabels(["Image", "Size", "Bands", "Type"])
+        self.images.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.images.setRootIsDecorated(False)
+        self.summary = QLabel("", self)
+        self.summary.setWordWrap(True)
+        self.notes = QPlainTextEdit(self)
+        self.notes.setReadOnly(True)
+        self.notes.setMaximumHeight(90)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.images, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(QLabel("Warnings:", self))
+        layout.addWidget(self.notes)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Training folder", self.folder_edit.text())
+        if folder:
+            self.set_folder(folder)
+
+    def set_folder(self, folder: str | Path, crop: int = 200) -> None:
+        from acseg_core.dataset import scan_inputs
+
+        self.folder_edit.setText(str(folder))
+        self.images.clear()
+        self.notes.clear()
+        self.scan = None
+        try:
+            self.scan = scan_inputs([Path(folder)], crop=crop)
+        except AcsegError as exc:
+            self.summary.setText(f"<span style='color:#c0392b'>{exc}</span>")
+        else:
+            for info in self.scan.images:
+                QTreeWidgetItem(
+                    self.images,
+                    [info.path.name, f"{info.width}×{info.height}", str(info.count), info.dtype],
+                )
+            self.summary.setText(f"Usable: {self.scan.summary()}")
+            self.notes.setPlainText("\n".join(self.scan.warnings) or "none")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self.scan is not None
+
+
+class SettingsPage(QWizardPage):
+    """Preset (with a measured time per epoch), K, epochs, device, output folder."""
+
+    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle("Training settings")
+        self.runner = runner
+        self.estimate_worker: JobWorker | None = None
+        self.preset = QComboBox(self)
+        for name, (description, _kw) in PRESETS.items():
+            self.preset.addItem(f"{name} — {description}", name)
+        self.estimate_label = QLabel("", self)
+        self.estimate_label.setWordWrap(True)
+        self.estimate_button = QPushButton(qta.icon("fa5s.stopwatch"), "Estimate", self)
+        self.estimate_button.clicked.connect(self.start_estimate)
+        estimate_row = QHBoxLayout()
+        estimate_row.addWidget(self.estimate_label, 1)
+        estimate_row.addWidget(self.estimate_button)
+        self.clusters = QSpinBox(self)
+        self.clusters.setRange(2, 64)
+        self.clusters.setValue(6)
+        self.epochs = QSpinBox(self)
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(10)
+        self.steps_per_epoch = QSpinBox(self)
+        self.steps_per_epoch.setRange(1, 100000)
+        self.steps_per_epoch.setValue(100)
+        self.crop = QSpinBox(self)
+        self.crop.setRange(16, 1024)
+        self.crop.setSingleStep(8)
+        self.crop.setValue(200)
+        self.batch = QSpinBox(self)
+        self.batch.setRange(1, 256)
+        self.batch.setValue(8)
+        self.device = QComboBox(self)
+        self.device.addItem("Auto", "auto")
+        for name in available_devices():
+            self.device.addItem(name.upper(), name)
+        self.out_dir = QLineEdit(self)
+        browse = QPushButton(qta.icon("fa5s.folder-open"), "…", self)
+        browse.clicked.connect(self._browse_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_dir, 1)
+        out_row.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("Preset", self.preset)
+        form.addRow("Time per epoch", estimate_row)
+        form.addRow("Clusters (K)", self.clusters)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Steps per epoch", self.steps_per_epoch)
+        form.addRow("Crop (px)", self.crop)
+        form.addRow("Batch", self.batch)
+        form.addRow("Device", self.device)
+        form.addRow("Output folder", out_row)
+        for widget in (self.preset, self.device):
+            widget.currentIndexChanged.connect(self._estimate_stale)
+        for spin in (self.crop, self.batch, self.steps_per_epoch):
+            spin.valueChanged.connect(self._estimate_stale)
+        self.out_dir.textChanged.connect(self.completeChanged)
+        self._estimate_stale()
+
+    def _browse_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
+        if folder:
+            self.out_dir.setText(folder)
+
+    def _estimate_stale(self) -> None:
+        self.estimate_label.setText("press Estimate to time a few steps on this machine")
+
+    def start_estimate(self) -> JobWorker | None:
+        """Time a few real steps in the worker; the label shows the result."""
+        wizard = self.wizard()
+        bands = wizard.bands() if isinstance(wizard, TrainWizard) else 3
+        try:
+            model = preset(
+                self.preset.currentData(), in_channels=bands, clusters=self.clusters.value()
+            )
+        except AcsegError as exc:
+            self.estimate_label.setText(str(exc))
+            return None
+        if self.estimate_worker is not None and self.estimate_worker.running:
+            return self.estimate_worker
+        self.estimate_label.setText("measuring…")
+        worker = self.runner.start(
+            estimate_job(
+                model,
+                crop=self.crop.value(),
+                batch=self.batch.value(),
+                steps_per_epoch=self.steps_per_epoch.value(),
+                device=self.device.currentData(),
+            ),
+            "estimate",
+        )
+        worker.succeeded.connect(self._estimated)
+        worker.failed.connect(lambda _t, m: self.estimate_label.setText(f"no estimate: {m}"))
+        self.estimate_worker = worker
+        return worker
+
+    def _estimated(self, result: tuple[float, str]) -> None:
+        seconds, device = result
+        total = seconds * self.epochs.value()
+        self.estimate_label.setText(
+            f"≈ {format_duration(seconds)} per epoch on {device} "
+            f"({format_duration(total)} for {self.epochs.value()} epochs)"
+        )
+
+    def isComplete(self) -> bool:
+        return bool(self.out_dir.text().strip())
+
+
+class TrainWizard(QWizard):
+    def __init__(
+        self, runner: JobRunner, folder: Path | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train on a folder")
+        self.setWindowIcon(qta.icon("fa5s.brain"))
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
+        self.setMinimumSize(640, 480)
+        self.folder_page = FolderPage(self)
+        self.settings_page = SettingsPage(runner, self)
+        self.addPage(self.folder_page)
+        self.addPage(self.settings_page)
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.currentIdChanged.connect(self._page_changed)
+        if folder is not None:
+            self.set_folder(folder)
+
+    def set_folder(self, folder: str | Path) -> None:
+        self.folder_page.set_folder(folder, crop=self.settings_page.crop.value())
+        if not self.settings_page.out_dir.text().strip():
+            self.settings_page.out_dir.setText(str(Path(folder) / DEFAULT_RUN_DIR))
+
+    def bands(self) -> int:
+        scan = self.folder_page.scan
+        return scan.bands if scan is not None else 3
+
+    def _page_changed(self, page_id: int) -> None:
+        if self.page(page_id) is self.settings_page and self.folder_page.scan is not None:
+            folder = Path(self.folder_page.folder_edit.text())
+            if not self.settings_page.out_dir.text().strip():
+                self.settings_page.out_dir.setText(str(folder / DEFAULT_RUN_DIR))
+
+    def config(self) -> TrainConfig:
+        """The run these pages describe. Raises AcsegError when the folder is unusable."""
+        scan = self.folder_page.scan
+        if scan is None:
+            raise AcsegError("choose a folder with usable images first")
+        page = self.settings_page
+        model = preset(
+            page.preset.currentData(), in_channels=scan.bands, clusters=page.clusters.value()
+        )
+        return TrainConfig(
+            inputs=tuple(str(p) for p in scan.paths),
+            out_dir=page.out_dir.text().strip(),
+            model=model,
+            epochs=page.epochs.value(),
+            steps_per_epoch=page.steps_per_epoch.value(),
+            crop=page.crop.value(),
+            batch=page.batch.value(),
+            device=page.device.currentData(),
+        )
