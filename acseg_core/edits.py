@@ -87,6 +87,13 @@ class EditLayer:
         """((tile row, tile col), tile) of every stored tile; edge tiles are padded."""
         yield from sorted(self._tiles.items())
 
+    def copy(self) -> EditLayer:
+        """An independent snapshot (e.g. for an export running while the user paints)."""
+        twin = EditLayer(self.height, self.width, self.tile)
+        twin._tiles = {key: tile.copy() for key, tile in self._tiles.items()}
+        twin.version = self.version
+        return twin
+
     # -- changes --------------------------------------------------------------------
     def write(self, col: int, row: int, values: np.ndarray, mask: np.ndarray | None = None) -> None:
         """Set the window at (col, row) to ``values`` (where ``mask``, if given).

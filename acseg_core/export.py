@@ -50,6 +50,7 @@ LABELMAP_NAME = "labelmap.txt"
 LABELMAP_HEADER = "# label:color_rgb:parts:actions"
 BLOCK = 1024  # pixels per side of a processing window
 _TILE = 256  # GeoTIFF block size
+_GDAL_CACHE_FLOOR = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def export_labels(
     _check_targets(plans, out_dir, class_map, formats, overwrite)
 
     total = len(plans)
+    _bound_gdal_cache(max((p.width for p in plans), default=0), block)
     yield Progress(0, total, "Exporting")
     if "png" in formats:
         result.labelmap = out_dir / LABELMAP_NAME
@@ -259,6 +261,19 @@ def _unique_name(name: str, used: set[str]) -> str:
     return candidate
 
 
+def _bound_gdal_cache(width: int, block: int) -> None:
+    """Cap GDAL's block cache (default: 5 % of RAM) so memory stays flat as images grow.
+
+    Dirty blocks of up to five bands (GeoTIFF, PNG scratch, RGB scratch) for one row of
+    windows are enough; more only delays flushing (prediction sizes it the same way).
+    """
+    import rasterio.env
+
+    wanted = max(_GDAL_CACHE_FLOOR, 2 * 5 * width * block)
+    if rasterio.env.get_gdal_config("GDAL_CACHEMAX") != wanted:
+        rasterio.env.set_gdal_config("GDAL_CACHEMAX", wanted)
+
+
 def _resolved(path: Path) -> Path:
     return Path(path).expanduser().resolve()
 
@@ -305,7 +320,7 @@ def _export_one(
         }
         sinks: dict[str, Any] = {}
         base = dict(driver="GTiff", width=width, height=height, dtype="uint8", tiled=True)
-        base.update(blockxsize=_TILE, blockysize=_TILE, compress="deflate")
+        base.update(blockxsize=_TILE, blockysize=_TILE)  # scratch files: fast, uncompressed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             if "tif" in finals:
@@ -317,6 +332,7 @@ def _export_one(
                         nodata=0,
                         crs=plan.crs,
                         transform=plan.transform,
+                        compress="deflate",
                         **base,
                     )
                 )

@@ -169,6 +169,9 @@ def test_edit_layer_clips_windows_past_the_edges() -> None:
 def test_edit_layer_save_load_round_trip(tmp_path) -> None:
     layer = EditLayer(300, 200, tile=64)
     layer.write(10, 250, np.arange(100, dtype=np.uint8).reshape(10, 10) % 5)
+    snapshot = layer.copy()
+    layer.write(0, 0, np.zeros((1, 1), np.uint8))
+    assert snapshot.edited_pixels() == 100 and layer.edited_pixels() == 101
     layer.save(tmp_path / "e.npz")
     back = EditLayer.load(tmp_path / "e.npz")
     assert back.shape == (300, 200)

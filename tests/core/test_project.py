@@ -265,3 +265,30 @@ def test_edits_layer_must_match_image_size_at_export(tmp_path: Path) -> None:
             ClassMap.empty(3),
             tmp_path,
         )
+
+
+def test_cli_export_predicts_images_without_a_cached_prediction(tmp_path: Path, capsys) -> None:
+    import torch
+
+    from acseg_core.checkpoint import load_model, save_checkpoint
+    from acseg_core.infer import predict_array
+    from acseg_core.nn import build_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(in_channels=3, clusters=3, blocks=1, base_width=8, stride=4)
+    save_checkpoint(tmp_path / "model.pt", build_model(config), config)
+    project = Project()
+    project.add_images([make_geotiff(tmp_path / "a.tif", width=40, height=32)])
+    project.set_model(tmp_path / "model.pt", config)
+    cm = project.class_map.add_class("x", (1, 2, 3)).add_class("y", (4, 5, 6))
+    project.set_class_map(cm.assign_many({0: 1, 1: 2, 2: 2}))
+    project.save(tmp_path / "p.acseg")
+
+    out = tmp_path / "out"
+    code = cli_main(["export", str(tmp_path / "p.acseg"), "--out", str(out), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    clusters = predict_array(load_model(tmp_path / "model.pt", device="cpu"), tmp_path / "a.tif")
+    expected = np.array([1, 2, 2] + [0] * 253, dtype=np.uint8)[clusters.clusters]
+    with rasterio.open(out / "a.tif") as ds:
+        np.testing.assert_array_equal(ds.read(1), expected)
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a.tif", "labelmap.txt"]
