@@ -140,6 +140,79 @@ def check_pairs(pairs: Sequence[Pair], fmt: LabelFormat) -> np.ndarray:
     return counts
 
 
+@dataclass(frozen=True)
+class LabelledFolder:
+    """Images paired with labels, their label format and per-class pixel counts."""
+
+    pairs: tuple[Pair, ...]
+    label_format: LabelFormat
+    class_counts: np.ndarray  # labelled pixels per class
+
+    @property
+    def n_classes(self) -> int:
+        return max(len(self.class_counts), self.label_format.n_classes or 0)
+
+    @property
+    def classes_present(self) -> int:
+        """Classes with labelled pixels: the default K of the k-means baseline."""
+        return int(np.count_nonzero(self.class_counts))
+
+    @property
+    def images(self) -> list[Path]:
+        return [pair.image for pair in self.pairs]
+
+
+def open_labelled_folder(
+    images: str | Path,
+    labels: str | Path | None = None,
+    label_format: str | LabelFormat = "index",
+    merge: str | None = None,
+    keep: str | None = None,
+    class_column: str | None = None,
+) -> LabelledFolder:
+    """Pair, check sizes and count classes: everything fails here, before clustering."""
+    from acseg_core.labels import parse_label_format
+
+    fmt = (
+        label_format
+        if isinstance(label_format, LabelFormat)
+        else parse_label_format(label_format, merge, keep, class_column)
+    )
+    pairs = pair_images(images, labels or images)
+    counts = check_pairs(pairs, fmt)
+    if not counts.any():
+        raise AcsegError(f"no labelled pixels in {labels or images} as {fmt.description}")
+    return LabelledFolder(tuple(pairs), fmt, counts)
+
+
+def score_folder(
+    folder: LabelledFolder,
+    source: ClusterSource,
+    n_clusters: int,
+    cancel: CancelToken | None = None,
+) -> Iterator[Progress]:
+    """Score a cluster source on a :class:`LabelledFolder` (returns an Evaluation)."""
+    return (
+        yield from evaluate_folder(
+            folder.pairs, folder.label_format, source, n_clusters, folder.n_classes, cancel
+        )
+    )
+
+
+def kmeans_baseline(
+    folder: LabelledFolder,
+    seeds: Sequence[int] = (0, 1, 2),
+    k: int | None = None,
+    cancel: CancelToken | None = None,
+) -> list[Evaluation]:
+    """The k-means yardstick, one Evaluation per seed (K = classes present by default)."""
+    k = k or folder.classes_present
+    return [
+        run_to_end(score_folder(folder, kmeans_source(k, seed, cancel), k, cancel))
+        for seed in seeds
+    ]
+
+
 @dataclass
 class ImageResult:
     name: str
@@ -242,7 +315,8 @@ def evaluate(
         ignored_pixels=ignored,
         nodata_pixels=nodata,
     )
-    if n_clusters > n_total:
+    present = int(np.count_nonzero(confusion.sum(axis=0)))
+    if n_clusters > present:  # several clusters per class possible: many-to-one too
         evaluation.majority_mapping = metrics.majority_mapping(confusion)
         evaluation.majority_scores = metrics.scores(confusion, evaluation.majority_mapping)
     return evaluation

@@ -52,7 +52,6 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from acseg_core import evaluate as ev
-    from acseg_core.labels import parse_label_format
 
     method = args.method or ("model" if args.model else None)
     if method is None:
@@ -64,29 +63,22 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise AcsegError("--runs must be at least 1")
 
-    fmt = parse_label_format(args.label_format, args.merge, args.keep, args.class_column)
-    pairs = ev.pair_images(args.images, args.labels or args.images)
-    counts = ev.check_pairs(pairs, fmt)
-    n_classes = max(len(counts), fmt.n_classes or 0)
-    present = int((counts > 0).sum())
-    if present == 0:
-        raise AcsegError(f"no labelled pixels in {args.labels or args.images} as {fmt.description}")
-
+    folder = ev.open_labelled_folder(
+        args.images, args.labels, args.label_format, args.merge, args.keep, args.class_column
+    )
     evaluations = []
     if method == "kmeans":
-        k = args.clusters or present
+        k = args.clusters or folder.classes_present
         if not 1 <= k <= 255:
             raise AcsegError(f"--clusters must be 1–255, got {k}")
-        for seed in range(args.seed, args.seed + args.runs):
-            source = ev.kmeans_source(k, seed)
-            job = ev.evaluate_folder(pairs, fmt, source, k, n_classes)
-            evaluations.append((seed, ev.run_to_end(job)))
+        seeds = range(args.seed, args.seed + args.runs)
+        evaluations = list(zip(seeds, ev.kmeans_baseline(folder, seeds, k), strict=True))
     else:
         from acseg_core.checkpoint import load_model
 
         loaded = load_model(args.model, device=args.device)
         k = int(loaded.config.clusters)
-        job = ev.evaluate_folder(pairs, fmt, ev.model_source(loaded), k, n_classes)
+        job = ev.score_folder(folder, ev.model_source(loaded), k)
         evaluations.append((None, ev.run_to_end(job)))
 
     _print(args, method, evaluations)

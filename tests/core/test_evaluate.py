@@ -140,6 +140,33 @@ def test_kmeans_separates_separable_colours(tmp_path: Path) -> None:
     assert result.scores.miou > 0.98
 
 
+def test_kmeans_baseline_is_reproducible_per_seed(tmp_path: Path) -> None:
+    write_scene(tmp_path, "s0", seed=0)
+    folder = ev.open_labelled_folder(tmp_path / "images", tmp_path / "labels", "index:0")
+    assert folder.classes_present == 3 and folder.n_classes == 4
+    first, again = ev.kmeans_baseline(folder, seeds=(4, 4))
+    assert np.array_equal(first.confusion, again.confusion)
+    assert first.n_clusters == 3
+
+
+def test_pixel_sample_is_a_subset_of_valid_pixels(tmp_path: Path) -> None:
+    path = tmp_path / "g.tif"
+    import rasterio
+
+    data = np.arange(2 * 60 * 50, dtype=np.uint16).reshape(2, 60, 50) + 1
+    data[:, :10] = 0  # nodata rows
+    with rasterio.open(
+        path, "w", driver="GTiff", width=50, height=60, count=2, dtype="uint16", nodata=0
+    ) as dst:
+        dst.write(data)
+    sample = kmeans.sample_pixels([path], n_samples=600, seed=0)
+    assert sample.shape[1] == 2 and 400 < len(sample) < 600  # ~600 × 5/6 valid
+    assert (sample > 0).all()
+    assert len(np.unique(sample[:, 0])) == len(sample)  # drawn without replacement
+    everything = kmeans.sample_pixels([path], n_samples=10**6, seed=0)
+    assert len(everything) == 50 * 50
+
+
 def test_kmeans_model_assigns_nodata_and_standardises() -> None:
     model = kmeans.KMeansModel(
         mean=np.array([100.0]), std=np.array([10.0]), centres=np.array([[-1.0], [1.0]])
@@ -209,6 +236,39 @@ def test_cli_unpaired_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main([*args, "--labels", str(tmp_path / "labels")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "extra.png" in err[0]
+
+
+def test_cli_scores_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The MODEL path: checkpoint → infer.predict_array → one mapping for the folder."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("acseg_core.infer")
+    from acseg_core.checkpoint import save_checkpoint
+    from acseg_core.config import ModelConfig
+    from acseg_core.infer import predict_array
+    from acseg_core.nn import build_model
+
+    for i in range(2):
+        write_scene(tmp_path, f"s{i}", seed=i, size=40)
+    torch.manual_seed(0)
+    config = ModelConfig(in_channels=3, clusters=4, blocks=1, base_width=8, stride=4)
+    model_path = tmp_path / "model.pt"
+    save_checkpoint(model_path, build_model(config), config)
+    args = ["evaluate", str(model_path), "--images", str(tmp_path / "images")]
+    args += ["--labels", str(tmp_path / "labels"), "--label-format", "index:0", "--json"]
+    args += ["--device", "cpu"]
+    assert main(args) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["method"] == "model" and figures["clusters"] == 4
+    assert "majority" in figures  # 4 clusters > 3 classes
+
+    from acseg_core.checkpoint import load_model
+
+    loaded = load_model(model_path, device="cpu")
+    pairs = ev.pair_images(tmp_path / "images", tmp_path / "labels")
+    fmt = parse_label_format("index:0")
+    maps = [predict_array(loaded, pair.image).clusters for pair in pairs]
+    direct = ev.run_to_end(ev.evaluate(pairs, fmt, maps, n_clusters=4))
+    assert figures["confusion"] == direct.confusion.tolist()
 
 
 # -- real data (../shared/data) -------------------------------------------------------
