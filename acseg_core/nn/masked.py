@@ -5,17 +5,19 @@ top, 1 left/right), with the taps right of centre in the bottom row masked out:
 the output at a pixel sees only itself and pixels before it in the row-major
 scan, yet 8 of the 9 taps stay live (a PixelCNN-style centred mask keeps 5). The
 public reproduction uses the same layout. Other orderings come from transforming
-the feature map (``orderings.transform``), so this layer needs one fixed mask.
+the feature map (``orderings.transform``), so the mask and padding stay fixed.
 Unmasked (inference) it is a plain centred 3×3 convolution, as the paper says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acseg_core.nn.orderings import inverse_transform
+from acseg_core.nn.orderings import inverse_transform, transform
 
 # (left, right, top, bottom) input padding of the causal kernel in the reference frame.
 CAUSAL_PAD = (1, 1, 2, 0)
@@ -29,7 +31,14 @@ def causal_mask() -> torch.Tensor:
 
 
 class MaskedConv3x3(nn.Module):
-    """3×3 convolution that is causal under row-major order when ``causal=True``."""
+    """3×3 convolution, causal under the given orderings (None = unmasked, centred).
+
+    The input is already in the frame of its ordering (``orderings.transform``),
+    where causality is the fixed row-major mask. The kernel is rotated *into* that
+    frame before masking, so in the original frame view k convolves with
+    ``W ⊙ g_k⁻¹(M)``: the mask turns with the ordering, the kernel's orientation does
+    not — the paper's and the reproduction's model, and every tap gets trained.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -37,35 +46,23 @@ class MaskedConv3x3(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.register_buffer("mask", causal_mask(), persistent=False)
         nn.init.xavier_normal_(self.weight)
-        self.zero_masked_taps()
 
-    @torch.no_grad()
-    def zero_masked_taps(self) -> None:
-        """The masked tap never gets a gradient on the fast path; zero it so the
-        unmasked inference kernel holds only trained taps."""
-        self.weight.mul_(self.mask)
-
-    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
-        if not causal:
+    def forward(self, x: torch.Tensor, orderings: Sequence[int] | None = None) -> torch.Tensor:
+        """``x`` holds ``len(orderings)`` equal batch chunks, chunk i in ordering i's frame."""
+        if orderings is None:
             return F.conv2d(x, self.weight, self.bias, padding=1)
-        return F.conv2d(F.pad(x, CAUSAL_PAD), self.weight * self.mask, self.bias)
+        chunks = F.pad(x, CAUSAL_PAD).chunk(len(orderings))
+        outs = [
+            F.conv2d(chunk, transform(self.weight, k) * self.mask, self.bias)
+            for chunk, k in zip(chunks, orderings, strict=True)
+        ]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-    # -- the reference formulation (rotate the mask per ordering) ------------------
-    def forward_ordering(
-        self, x: torch.Tensor, ordering: int, rotate_weights: bool = True
-    ) -> torch.Tensor:
-        """Causal under ``ordering`` in the original frame: per-ordering mask and padding.
-
-        ``rotate_weights=True`` computes exactly what the fast path computes
-        (transform → fixed mask → transform back); ``False`` rotates only the mask,
-        keeping the kernel's orientation, as the public reproduction does.
-        """
+    def forward_ordering(self, x: torch.Tensor, ordering: int) -> torch.Tensor:
+        """Reference formulation: causal under ``ordering`` in the original frame, with the
+        mask and padding rotated per ordering (the reproduction's way)."""
         left, right, top, bottom = ordering_padding(ordering)
-        mask = inverse_transform(self.mask, ordering)
-        if rotate_weights:
-            kernel = inverse_transform(self.weight * self.mask, ordering)
-        else:
-            kernel = self.weight * mask
+        kernel = self.weight * inverse_transform(self.mask, ordering)
         return F.conv2d(F.pad(x, (left, right, top, bottom)), kernel, self.bias)
 
 

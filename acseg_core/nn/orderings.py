@@ -7,8 +7,8 @@ transformed map. Ordering 0 is the usual top-left → bottom-right scan; the 8
 elements give the 8 scans (any corner, along rows or along columns).
 
 The fast network transforms the stem features by ``g_k``, runs one fixed
-row-major causal mask and transforms back, so that every ordering shares the
-same convolution kernels and both views of a training step fit one batch.
+row-major causal mask and transforms back, so that both views of a training
+step fit one batch (see ``masked.MaskedConv3x3`` for how kernels follow).
 Transposing elements (odd ``k % 4``) swap H and W, so non-square maps work.
 """
 

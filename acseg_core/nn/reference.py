@@ -5,11 +5,8 @@ masked kernel (and its padding) is rotated/flipped for each ordering, the
 attention gets an explicit causal mask built from the ordering's scan ranks, and
 each view is a separate forward pass. It reuses an :class:`ACNet`'s parameters.
 
-``rotate_weights=True`` rotates the masked kernel with the mask, which computes
-exactly what ``ACNet`` computes (the tests check it for all 8 orderings);
-``False`` rotates only the mask, as the reproduction does (same cost, kernels
-keep their orientation across orderings). The speed benchmark times this module
-against ``ACNet.forward_views``.
+It computes exactly what ``ACNet`` computes (the tests check it for all 8
+orderings); the speed benchmark times it against ``ACNet.forward_views``.
 """
 
 from __future__ import annotations
@@ -27,13 +24,11 @@ def attention_allowed(ordering: int, height: int, width: int, device: torch.devi
     return rank.unsqueeze(0) <= rank.unsqueeze(1)
 
 
-def reference_from_stem(
-    model: ACNet, features: torch.Tensor, ordering: int, rotate_weights: bool = True
-) -> torch.Tensor:
+def reference_from_stem(model: ACNet, features: torch.Tensor, ordering: int) -> torch.Tensor:
     """g_ar under ``ordering`` with per-ordering masks, in the original frame."""
     z = features
     for index, block in enumerate(model.blocks):
-        y = F.relu(block.masked.forward_ordering(z, ordering, rotate_weights))
+        y = F.relu(block.masked.forward_ordering(z, ordering))
         z = block.tail(z, y)
         if model.attention is not None and index == model.attention_after:
             allowed = attention_allowed(ordering, z.shape[-2], z.shape[-1], z.device)
@@ -42,12 +37,8 @@ def reference_from_stem(
 
 
 def reference_forward(
-    model: ACNet,
-    x: torch.Tensor,
-    ordering: int,
-    with_overcluster: bool = False,
-    rotate_weights: bool = True,
+    model: ACNet, x: torch.Tensor, ordering: int, with_overcluster: bool = False
 ) -> Output:
     """Same contract as ``model(x, ordering, with_overcluster)``."""
-    features = reference_from_stem(model, model.stem(x), ordering, rotate_weights)
+    features = reference_from_stem(model, model.stem(x), ordering)
     return model.decode(features, tuple(x.shape[-2:]), with_overcluster)
