@@ -70,14 +70,24 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. Paths are strings so the config serialises as JSON."""
+    """One training run. Paths are strings so the config serialises as JSON.
+
+    ``steps`` (total optimiser steps) overrides ``epochs`` when set. An epoch is
+    ``steps_per_epoch`` steps, or when None as many as it takes to draw the
+    training set's area once in crops (at least 1). ``scale`` is the input
+    resampling factor (0.5 = the net sees pixels twice as large, the IIC/AC
+    treatment of 5 cm Potsdam); prediction must apply the same factor — it is
+    stored in the model file's ``meta["input_scale"]``. ``lr`` 4e-5 is DESIGN's
+    default for long GPU runs; short CPU runs learn faster with ~1e-3 (see
+    ``acseg_core.train.DEFAULT_LR``).
+    """
 
     inputs: tuple[str, ...] = ()
     out_dir: str = "run"
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 10
     steps: int | None = None  # total steps; overrides epochs when set
-    steps_per_epoch: int = 100
+    steps_per_epoch: int | None = None  # None: one pass over the data's area
     crop: int = 200
     batch: int = 8
     lr: float = 4e-5
@@ -85,7 +95,34 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
-    workers: int = 1
+    workers: int = 1  # data-loading processes; 0 loads in the training thread
+    scale: float = 1.0  # input resampling factor
+    small_images: str = "pad"  # images smaller than the crop: "pad" or "skip"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append("epochs must be >= 1")
+        if self.steps is not None and self.steps < 1:
+            problems.append("steps must be >= 1")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            problems.append("steps_per_epoch must be >= 1")
+        if self.crop < 8:
+            problems.append("crop must be >= 8 px")
+        if self.batch < 1:
+            problems.append("batch must be >= 1")
+        if not self.lr > 0:
+            problems.append("lr must be > 0")
+        if self.displacement < 0:
+            problems.append("displacement must be >= 0")
+        if self.workers < 0:
+            problems.append("workers must be >= 0")
+        if not self.scale > 0:
+            problems.append("scale must be > 0")
+        if self.small_images not in ("pad", "skip"):
+            problems.append("small_images must be 'pad' or 'skip'")
+        if problems:
+            raise AcsegError("invalid training config: " + "; ".join(problems))
 
 
 # name -> (description, ModelConfig keyword arguments). Benchmarks that tune the

@@ -1,0 +1,149 @@
+"""Synthetic test images with known region labels (no downloads, fully seeded).
+
+Shared by every test that needs "an image with classes in it":
+
+* :func:`make_regions_array` — ``(bands, h, w)`` pixels + ``(h, w)`` labels in memory;
+* :func:`make_regions_image` — the same written to disk (GeoTIFF via rasterio for
+  ``.tif``; PNG/JPEG via Pillow) and the labels returned;
+* :func:`write_image` — write any ``(bands, h, w)`` array the same way.
+
+Regions are smooth blobs (argmax of upsampled random fields), so every class forms
+a few connected areas with curved borders. Each class differs in *colour* (its own
+level in every band, levels spread over the dtype's range) and *texture* (stripes
+with a class-specific orientation and period), and Gaussian noise is added on top,
+so a segmenter must look at more than one pixel but the task stays easy enough for
+a short CPU run. Labels are ``uint8`` class ids; pixels set to nodata get
+:data:`IGNORE` (255).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+IGNORE = 255
+
+# dtype -> (low, high) of the synthetic value range: realistic sensor ranges
+_RANGES: dict[str, tuple[float, float]] = {
+    "uint8": (0.0, 255.0),
+    "uint16": (0.0, 4000.0),  # 12-bit sensor in a 16-bit container
+    "int16": (-1000.0, 3000.0),
+    "int32": (-1000.0, 3000.0),
+    "float32": (0.0, 1.0),  # reflectance
+    "float64": (0.0, 1.0),
+}
+
+
+def region_labels(
+    size: tuple[int, int], classes: int = 3, seed: int = 0, blob: int = 48
+) -> np.ndarray:
+    """``(h, w)`` uint8 map of smooth blobs, ``blob`` px across, every class present."""
+    h, w = size
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((classes, max(2, h // blob + 2), max(2, w // blob + 2)))
+    zoom = (1, (h + blob) / coarse.shape[1], (w + blob) / coarse.shape[2])
+    fields = ndimage.zoom(coarse, zoom, order=3)[:, :h, :w]
+    # balance the classes (each ~1/classes of the image) by shifting per-class offsets,
+    # as real benchmarks are not dominated by one class and IIC favours balanced clusters
+    offsets = np.zeros((classes, 1, 1))
+    for _ in range(200):
+        labels = (fields + offsets).argmax(axis=0)
+        share = np.bincount(labels.ravel(), minlength=classes) / labels.size
+        if np.abs(share - 1 / classes).max() < 0.02:
+            break
+        offsets[:, 0, 0] += 0.05 * (1 / classes - share)
+    return labels.astype(np.uint8)
+
+
+def make_regions_array(
+    size: tuple[int, int] = (128, 128),
+    bands: int = 4,
+    dtype: str = "uint8",
+    classes: int = 3,
+    seed: int = 0,
+    noise: float = 0.05,
+    nodata: float | None = None,
+    nodata_rows: float = 0.15,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels ``(bands, h, w)`` of ``dtype`` and labels ``(h, w)`` uint8.
+
+    ``noise`` is the Gaussian sigma as a fraction of the value range. With
+    ``nodata`` set, the top ``nodata_rows`` fraction of rows holds nodata in every
+    band (labels :data:`IGNORE` there) and no valid pixel equals ``nodata``.
+    """
+    h, w = size
+    labels = region_labels(size, classes, seed)
+    rng = np.random.default_rng(seed + 1000)
+    # colour: per band, the classes take evenly spaced levels in a shuffled order
+    levels = np.linspace(0.2, 0.8, classes)
+    means = np.stack([rng.permutation(levels) for _ in range(bands)], axis=1)  # (classes, bands)
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    unit = np.empty((bands, h, w), np.float32)
+    for c in range(classes):
+        angle = np.pi * c / classes
+        period = 4.0 + 3.0 * c
+        stripes = 0.08 * np.sin(2 * np.pi * (rows * np.sin(angle) + cols * np.cos(angle)) / period)
+        where = labels == c
+        for b in range(bands):
+            unit[b][where] = means[c, b] + stripes[where] * (1 if b % 2 else -1)
+    unit += rng.normal(0.0, noise, unit.shape).astype(np.float32)
+    low, high = _RANGES[dtype]
+    values = low + np.clip(unit, 0.0, 1.0) * (high - low)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        values = np.rint(values)
+        if nodata is not None:  # keep valid pixels off the nodata value
+            values[values == nodata] = nodata + 1
+    data = values.astype(dtype)
+    if nodata is not None:
+        cut = round(h * nodata_rows)
+        data[:, :cut, :] = nodata
+        labels = labels.copy()
+        labels[:cut, :] = IGNORE
+    return data, labels
+
+
+def write_image(
+    path: str | Path, data: np.ndarray, nodata: float | None = None, crs: bool = True
+) -> Path:
+    """Write ``(bands, h, w)`` ``data``: GeoTIFF for ``.tif``, else Pillow (PNG/JPEG)."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import rasterio
+        from rasterio.transform import from_origin
+
+        count, h, w = data.shape
+        profile = dict(driver="GTiff", width=w, height=h, count=count, dtype=data.dtype.name)
+        if nodata is not None:
+            profile["nodata"] = nodata
+        if crs:
+            profile.update(crs="EPSG:32632", transform=from_origin(500000.0, 5600000.0, 0.5, 0.5))
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+        return path
+    from PIL import Image
+
+    array = data[0] if data.shape[0] == 1 else np.moveaxis(data, 0, -1)
+    Image.fromarray(np.ascontiguousarray(array)).save(path)
+    return path
+
+
+def make_regions_image(
+    path: str | Path,
+    size: tuple[int, int] = (128, 128),
+    bands: int = 4,
+    dtype: str = "uint8",
+    classes: int = 3,
+    seed: int = 0,
+    nodata: float | None = None,
+    crs: bool = True,
+    noise: float = 0.05,
+) -> np.ndarray:
+    """Write a synthetic region image to ``path``; return its ``(h, w)`` labels.
+
+    PNG/JPEG need ``dtype="uint8"`` and 1, 3 or 4 bands (Pillow's limits).
+    """
+    data, labels = make_regions_array(size, bands, dtype, classes, seed, noise, nodata)
+    write_image(path, data, nodata=nodata, crs=crs)
+    return labels
