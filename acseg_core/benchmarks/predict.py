@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         "predict_mpix_per_s": {k: round(v["mpix_per_s"], 3) for k, v in runs.items()},
         "predict_peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in runs.items()},
         "predict_seconds": {k: round(v["seconds"], 2) for k, v in runs.items()},
+        # CPU-time throughput: less sensitive to other processes sharing the cores
+        "predict_mpix_per_cpu_s": {k: round(v["mpix_per_cpu_s"], 3) for k, v in runs.items()},
         "predict_baseline_rss_mb": {k: round(v["baseline_rss_mb"], 1) for k, v in runs.items()},
         "predict_rss_ratio": round(runs[str(sizes[-1])]["peak_rss_mb"] / first["peak_rss_mb"], 3),
         "preset": args.preset,
@@ -141,6 +143,14 @@ def _peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KB on Linux
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _current_rss_mb() -> float:
@@ -178,6 +188,7 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         warm = torch.zeros(1, info.count, 64, 64, device=device)
         loaded.model(warm)
     baseline = _current_rss_mb()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     predict_array(
         loaded,
@@ -190,10 +201,12 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
+    cpu_seconds = _cpu_seconds() - cpu_before
     dtype = autocast_dtype(device, job["precision"])
     return dict(
         seconds=seconds,
         mpix_per_s=info.pixels / seconds / 1e6,
+        mpix_per_cpu_s=info.pixels / cpu_seconds / 1e6,
         peak_rss_mb=_peak_rss_mb(),
         baseline_rss_mb=baseline,
         device=str(device),

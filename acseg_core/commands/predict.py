@@ -38,6 +38,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--batch", type=int, default=4, help="tiles per forward pass (4)")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
     parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32 (default auto)",
+    )
+    parser.add_argument(
         "--confidence",
         action="store_true",
         help="also write <name>_clusters_confidence.tif (probability of the chosen cluster)",
@@ -94,6 +100,7 @@ def predict_file(
     tile: int,
     batch: int,
     with_confidence: bool = False,
+    precision: str = "auto",
     show_progress: bool = False,
 ) -> FileResult:
     """Predict one image to ``out``; expected failures are returned, not raised."""
@@ -102,7 +109,13 @@ def predict_file(
     started = time.perf_counter()
     try:
         for progress in predict(
-            loaded, image, out=out, tile=tile, batch=batch, with_confidence=with_confidence
+            loaded,
+            image,
+            out=out,
+            tile=tile,
+            batch=batch,
+            with_confidence=with_confidence,
+            precision=precision,
         ):
             if show_progress:
                 eta = f", {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
@@ -116,6 +129,17 @@ def predict_file(
     return FileResult(image, out, "ok", time.perf_counter() - started)
 
 
+def _check_tiling(config: Any, tile: int, batch: int) -> None:
+    """Refuse unusable --tile/--batch once, not once per file."""
+    from acseg_core.infer import tile_margin
+    from acseg_core.tiling import plan_tiles
+
+    if batch < 1:
+        raise AcsegError("--batch must be at least 1")
+    margin = tile_margin(config)
+    plan_tiles(tile, tile, tile=tile, margin=margin, stride=config.stride)  # raises if too small
+
+
 def run(args: argparse.Namespace) -> int:
     from acseg_core.checkpoint import load_model
 
@@ -124,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--out DIR is required")
     if not args.inputs:
         raise AcsegError("no input images given")
+    _check_tiling(loaded.config, args.tile, args.batch)
     images, problems = collect_inputs(args.inputs)
     for problem in problems:
         print(f"acseg-core predict: error: {problem}", file=sys.stderr)
@@ -156,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             tile=args.tile,
             batch=args.batch,
             with_confidence=args.confidence,
+            precision=args.precision,
             show_progress=tty,
         )
         if result.status == "ok":
