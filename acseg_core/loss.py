@@ -69,12 +69,15 @@ def mi_loss(
     if y1.shape != y2.shape or y1.dim() != 4:
         raise ValueError(f"mi_loss needs two B×K×H×W maps of one shape, got {y1.shape}, {y2.shape}")
     dtype = torch.promote_types(y1.dtype, torch.float32)  # AMP halves → float32
-    y1, y2 = y1.to(dtype), y2.to(dtype)
-    if valid is not None:
-        weight = valid.to(y1.dtype).unsqueeze(1)
-        y1, y2 = y1 * weight, y2 * weight
-    joint = (joint_by_conv if by_conv else joint_by_box)(y1, y2, int(displacement))
-    return -mutual_information(joint)
+    # Autocast would run the joint's product in half precision; the MI of a near-
+    # independent joint is a small difference of logs, so keep it all in float32+.
+    with torch.autocast(y1.device.type, enabled=False):
+        y1, y2 = y1.to(dtype), y2.to(dtype)
+        if valid is not None:
+            weight = valid.to(dtype).unsqueeze(1)
+            y1, y2 = y1 * weight, y2 * weight
+        joint = (joint_by_conv if by_conv else joint_by_box)(y1, y2, int(displacement))
+        return -mutual_information(joint)
 
 
 def ac_loss(

@@ -117,7 +117,8 @@ def test_gradients_are_finite_for_hard_assignments() -> None:
 
 def test_float32_and_amp_inputs_give_float32_loss() -> None:
     y1, y2 = random_maps(seed=13).half(), random_maps(seed=14).half()
-    loss = mi_loss(y1, y2, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = mi_loss(y1, y2, 1)
     assert loss.dtype == torch.float32
     assert loss.item() == pytest.approx(mi_loss(y1.double(), y2.double(), 1).item(), abs=1e-6)
 
@@ -131,3 +132,22 @@ def test_ac_loss_adds_the_overclustering_head() -> None:
     assert total.item() == pytest.approx((main + 0.5 * over).item())
     assert ac_loss((a, None), (b, None), 1).item() == pytest.approx(main.item())
     assert ac_loss(a, b, 1).item() == pytest.approx(main.item())
+
+
+def test_training_loss_batches_both_views_like_two_passes() -> None:
+    from acseg_core.config import preset
+    from acseg_core.loss import training_loss
+    from acseg_core.nn import build_model
+
+    torch.manual_seed(0)
+    model = build_model(preset("cpu-small", base_width=4, blocks=2, overclusters=8))
+    x = torch.randn(2, 3, 32, 32)
+    valid = torch.ones(2, 32, 32, dtype=torch.bool)
+    valid[:, :4] = False
+    loss = training_loss(model, x, (2, 7), displacement=2, valid=valid, over_weight=0.5)
+    separate = ac_loss(
+        model(x, 2, with_overcluster=True), model(x, 7, with_overcluster=True), 2, valid, 0.5
+    )
+    assert loss.item() == pytest.approx(separate.item(), rel=1e-4)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -114,7 +114,9 @@ def test_forward_views_matches_separate_passes(shape) -> None:
     with torch.no_grad():
         for pair in [(0, 5), (1, 2), (3, 6)]:
             views = model.forward_views(x, pair, with_overcluster=True)
-            for (probs, over), k in zip(views, pair, strict=True):
+            sequential = model.forward_views(x, pair, with_overcluster=True, batched=False)
+            for (probs, over), (seq_probs, _), k in zip(views, sequential, pair, strict=True):
+                torch.testing.assert_close(probs, seq_probs, atol=1e-5, rtol=1e-4)
                 single_probs, single_over = model(x, k, with_overcluster=True)
                 torch.testing.assert_close(probs, single_probs, atol=1e-5, rtol=1e-4)
                 torch.testing.assert_close(over, single_over, atol=1e-5, rtol=1e-4)
