@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from acseg_core import __version__
 from acseg_core.errors import AcsegError
-from acseg_core.raster import list_images
+from acseg_core.raster import RasterInfo, list_images
 from app.actions import build_actions
 from app.canvas import ImageCanvas
 from app.controllers.export import ExportController
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.images.images_changed.connect(self._refresh_list)
         self.images.current_changed.connect(self._show_current)
         self.image_list.currentRowChanged.connect(self.images.set_current)
+        self.image_list.itemActivated.connect(self._image_activated)
         self.canvas.cursor_moved.connect(self.readout.cursor_moved)
         self.viewer.failed.connect(self.report)
         self.models.failed.connect(self.report)
@@ -139,13 +140,18 @@ class MainWindow(QMainWindow):
         self.training.model_ready.connect(self.load_model_reporting)
         self.exporter.failed.connect(self.report)
         # unsaved changes
-        self.images.images_changed.connect(self.document.mark_dirty)
+        self.images.images_changed.connect(self._images_changed)
         self.classes.changed.connect(self.document.mark_dirty)
         self.session.model_changed.connect(self.document.mark_dirty)
         self.document.dirty_changed.connect(lambda _d: self._update_title())
         self.document.path_changed.connect(lambda _p: self._update_title())
 
     # -- public API (used by __main__, actions and tests) ------------------------------
+    @property
+    def current_info(self) -> RasterInfo | None:
+        """What is known about the image on screen."""
+        return self.viewer.info
+
     def default_images(self) -> list[Path]:
         return [sample_image_path()]
 
@@ -244,6 +250,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name}[*]{shown} — acseg {__version__}")
         self.setWindowModified(self.document.dirty)
 
+    def _images_changed(self) -> None:
+        # Images opened in an untitled session are not work to lose; in a project they are.
+        if self.document.path is not None:
+            self.document.mark_dirty()
+
     def _refresh_list(self) -> None:
         self.image_list.blockSignals(True)
         self.image_list.clear()
@@ -265,13 +276,21 @@ class MainWindow(QMainWindow):
         if path is None:
             return
         if not path.exists():
-            self.project.offer_relink(path)
+            self.viewer.clear()
+            self.statusBar().showMessage(
+                f"{path} is missing: double-click it in the list to find it", 10000
+            )
             return
         self._update_title()
         if self.viewer.show(path):
             info = self.viewer.info
             self.statusBar().showMessage(f"{path.name}: {info.describe()}", 8000)
             self.predictions.request(path)
+
+    def _image_activated(self) -> None:
+        path = self.images.current
+        if path is not None and not path.exists():
+            self.project.offer_relink(path)
 
     def _job_started(self, message: str) -> None:
         self.job_bar.setRange(0, 0)

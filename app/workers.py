@@ -104,6 +104,8 @@ class _ThreadBody(QObject):
             else:
                 outcome, error = "failed", describe_failure(exc)
         self.finished.emit(outcome, result, error)
+        # End the thread from inside: the GUI thread may be blocked in wait() (shutdown).
+        QThread.currentThread().quit()
 
 
 class JobWorker(QObject):

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--clusters", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=1e-4)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             steps=args.steps,
             crop=args.crop,
             batch=args.batch,
-            lr=1e-3,
+            lr=args.lr,
             displacement=4,
             device="cpu",
         )

@@ -37,6 +37,7 @@ class ImageViewController(QObject):
         self._valid: np.ndarray | None = None
         self._limits_for: tuple[float, float] | None = None
         self._limits: tuple[np.ndarray, np.ndarray] | None = None
+        self._suspended = False
         display.changed.connect(self.render)
 
     def show(self, path: Path | None) -> bool:
@@ -60,15 +61,17 @@ class ImageViewController(QObject):
         self.preview, self._valid = data, valid
         self.preview_shape = data.shape[1:]
         self._limits_for = None
-        self.display.blockSignals(True)
-        self.display.set_band_count(raster.info.count)
-        self.display.blockSignals(False)
+        self._suspended = True  # panels hear about the new band count; one render below
+        try:
+            self.display.set_band_count(raster.info.count)
+        finally:
+            self._suspended = False
         self.render(fit=True)
         self.image_shown.emit(raster.info)
         return True
 
     def render(self, fit: bool = False) -> None:
-        if self.preview is None or self.info is None:
+        if self._suspended or self.preview is None or self.info is None:
             return
         percents = (self.display.low_percent, self.display.high_percent)
         if self._limits_for != percents:

@@ -37,8 +37,19 @@ class StatusReadout(QObject):
         self.map_xy = QLabel(status_bar)
         self.value = QLabel(status_bar)
         self.cluster = QLabel(status_bar)
-        for label in (self.cluster, self.value, self.map_xy, self.position):
+        self.model = QLabel(status_bar)
+        for label in (self.cluster, self.value, self.map_xy, self.position, self.model):
             status_bar.addPermanentWidget(label)
+        session.model_changed.connect(self._model_changed)
+
+    def _model_changed(self) -> None:
+        loaded, path = self.session.loaded, self.session.model_path
+        if loaded is None or path is None:
+            self.model.setText("no model")
+            return
+        config = loaded.config
+        self.model.setText(f"model {path.name} ({config.preset}, K={config.clusters})")
+        self.model.setToolTip(str(path))
 
     def cursor_moved(self, x: float, y: float) -> None:
         info = self.viewer.info

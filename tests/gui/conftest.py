@@ -6,10 +6,10 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 
 @dataclass
@@ -33,8 +33,8 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> Dialogs:
     record = Dialogs()
     button = QMessageBox.StandardButton
 
-    def capture(kind: str):  # noqa: ANN202
-        def show(_parent, title, text, *args, **kwargs):  # noqa: ANN001, ANN202
+    def capture(kind: str):
+        def show(_parent, title, text, *args, **kwargs):
             record.shown.append((kind, title, text))
             if kind == "question":
                 return {
@@ -54,7 +54,7 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> Dialogs:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path: Path, dialogs: Dialogs):  # noqa: ANN001, ANN201
+def window(qtbot, tmp_path: Path, dialogs: Dialogs):
     """A main window with its own settings file; jobs are cancelled at teardown."""
     from PySide6.QtCore import QSettings
 

@@ -28,12 +28,12 @@ def tiny_config(wizard: TrainWizard, out_dir: Path, epochs: int = 1, steps: int 
     return wizard.config()
 
 
-def overlay_rgba(window) -> np.ndarray:  # noqa: ANN001
+def overlay_rgba(window) -> np.ndarray:
     image = window.canvas.overlay_pixmap.toImage()
     return np.asarray(Image.fromqimage(image).convert("RGBA"))
 
 
-def test_folder_to_export(qtbot, window, tmp_path: Path, dialogs) -> None:  # noqa: ANN001
+def test_folder_to_export(qtbot, window, tmp_path: Path, dialogs) -> None:
     images = image_folder(tmp_path / "tiles")
     assert window.open_paths_reporting([tmp_path / "tiles"])
     assert window.images.images == images and window.canvas.has_image
@@ -105,7 +105,7 @@ def test_folder_to_export(qtbot, window, tmp_path: Path, dialogs) -> None:  # no
     assert again.outcome == "failed" and "already exists" in again.error[1]
 
 
-def test_cancel_mid_training_keeps_checkpoint(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cancel_mid_training_keeps_checkpoint(qtbot, window, tmp_path: Path) -> None:
     image_folder(tmp_path / "tiles", count=1)
     wizard = TrainWizard(window.runner, tmp_path / "tiles", window)
     config = tiny_config(wizard, tmp_path / "run", epochs=50, steps=50)
@@ -127,3 +127,49 @@ def test_cancel_mid_training_keeps_checkpoint(qtbot, window, tmp_path: Path) -> 
     assert window.training_panel.state_label.text().startswith("Cancelled")
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     assert window.session.loaded is None  # a cancelled run is not loaded behind the user's back
+
+
+def test_export_asks_before_overwriting(
+    qtbot, window, tmp_path: Path, dialogs, monkeypatch
+) -> None:
+    from app import export_dialog
+
+    images = image_folder(tmp_path / "tiles", count=1)
+    window.open_images(images)
+    window.session.set_model(None, None)
+    window.classes.set_clusters(3)
+    window.classes.assign(1, window.classes.add_class("thing"))
+    window.session.add_prediction(images[0], np.ones((64, 64), np.uint8))
+    out = tmp_path / "labels"
+    out.mkdir()
+    existing = out / "tile_0.png"
+    existing.write_bytes(b"keep me")
+    monkeypatch.setattr(export_dialog.ExportDialog, "exec", lambda self: 1)
+    monkeypatch.setattr(
+        export_dialog.ExportDialog,
+        "request",
+        lambda self: ExportRequest("current", ("png",), out),
+    )
+    dialogs.answer = "no"
+    assert window.exporter.ask_and_run(window) is None
+    assert dialogs.shown[-1][1] == "Replace files?" and existing.read_bytes() == b"keep me"
+    dialogs.answer = "yes"
+    worker = window.exporter.ask_and_run(window)
+    qtbot.waitUntil(lambda: not worker.running, timeout=30_000)
+    assert worker.outcome == "succeeded"
+    assert (np.asarray(Image.open(existing)) == 1).all()
+    assert images[0].is_file()
+
+
+def test_wizard_estimates_time_per_epoch(qtbot, window, tmp_path: Path) -> None:
+    image_folder(tmp_path / "tiles", count=1)
+    wizard = TrainWizard(window.runner, tmp_path / "tiles", window)
+    page = wizard.settings_page
+    page.crop.setValue(32)
+    page.batch.setValue(1)
+    worker = page.start_estimate()
+    qtbot.waitUntil(lambda: not worker.running, timeout=60_000)
+    assert worker.outcome == "succeeded", worker.error
+    seconds, device = worker.result
+    assert seconds > 0 and device == "cpu"
+    assert "per epoch on cpu" in page.estimate_label.text()

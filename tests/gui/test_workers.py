@@ -11,7 +11,7 @@ from acseg_core.progress import CancelToken, Progress
 from app.workers import JobRunner, JobWorker
 
 
-def counting(n: int, fail: BaseException | None = None):  # noqa: ANN201
+def counting(n: int, fail: BaseException | None = None):
     def job(cancel: CancelToken) -> Generator[Progress, None, int]:
         for i in range(n):
             if cancel.cancelled:

@@ -1,0 +1,109 @@
+"""Viewing: display mapping and stretch, status bar read-outs, layout memory, shortcuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+from app.actions import shortcut_rows
+from app.imaging import compose_rgb, pixel_to_map, resize_labels_nearest
+from app.main_window import MainWindow
+from resources import sample_image_path
+
+
+def canvas_rgb(window) -> np.ndarray:
+    return np.asarray(Image.fromqimage(window.canvas.grab().toImage()).convert("RGB"))
+
+
+def test_compose_rgb_maps_bands_and_stretches_per_band() -> None:
+    data = np.stack([np.full((2, 2), v, np.uint16) for v in (100, 200, 300, 400)])
+    low, high = np.array([0, 0, 0, 0.0]), np.array([400, 400, 400, 400.0])
+    rgb = compose_rgb(data, (4, 1, 2), (low, high))
+    assert rgb[:, 0, 0].tolist() == [255, 63, 127]
+
+
+def test_nearest_resize_never_blends_labels() -> None:
+    labels = np.array([[0, 9], [9, 0]], np.uint8)
+    out = resize_labels_nearest(labels, (4, 4))
+    assert set(np.unique(out)) == {0, 9} and out[0, 0] == 0 and out[0, 3] == 9
+
+
+def test_pixel_to_map_uses_the_affine_transform() -> None:
+    assert pixel_to_map((0.5, 0, 500000.0, 0, -0.5, 5200000.0), 10, 4) == (500005.0, 5199998.0)
+
+
+def test_display_presets_change_the_picture_not_the_file(qtbot, window) -> None:
+    source = sample_image_path()
+    before = source.read_bytes()
+    window.open_images([source])
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.display.presets() == ["Natural colour", "NIR false colour"]
+    natural = canvas_rgb(window)
+    window.display_panel.preset.setCurrentText("NIR false colour")
+    window.display_panel.preset.activated.emit(window.display_panel.preset.currentIndex())
+    assert window.display.bands == (4, 1, 2)
+    assert [s.value() for s in window.display_panel.band_spins] == [4, 1, 2]
+    false_colour = canvas_rgb(window)
+    # vegetation is bright in NIR: the red channel of the picture gains on average
+    assert false_colour[..., 0].mean() > natural[..., 0].mean() + 10
+    window.display.set_percentiles(0.0, 100.0)
+    assert not np.array_equal(canvas_rgb(window), false_colour)
+    assert source.read_bytes() == before
+
+
+def test_status_bar_reads_position_map_xy_value_and_cluster(qtbot, window) -> None:
+    source = sample_image_path()
+    window.open_images([source])
+    readout = window.readout
+    readout.cursor_moved(10.7, 4.2)
+    with rasterio.open(source) as ds:
+        pixel = ds.read(window=((4, 5), (10, 11)))[:, 0, 0]
+        east, north = ds.xy(4, 10)
+    assert readout.position.text() == "x 10  y 4"
+    assert readout.map_xy.text() == f"E {east:.2f}  N {north:.2f}"
+    assert readout.value.text() == "value " + " ".join(str(int(v)) for v in pixel)
+    clusters = np.zeros((384, 384), np.uint8)
+    clusters[4, 10] = 3
+    window.classes.set_clusters(4)
+    grass = window.classes.add_class("grass")
+    window.classes.assign(3, grass)
+    window.session.add_prediction(source, clusters)
+    readout.cursor_moved(10.7, 4.2)
+    assert readout.cluster.text() == "cluster 3 → grass"
+    readout.cursor_moved(float("nan"), float("nan"))
+    assert readout.position.text() == "" and readout.cluster.text() == ""
+
+
+def test_window_layout_is_remembered(qtbot, tmp_path: Path) -> None:
+    settings = QSettings(str(tmp_path / "layout.ini"), QSettings.Format.IniFormat)
+    first = MainWindow(settings)
+    qtbot.addWidget(first)
+    first.classes_dock.hide()
+    first.save_layout()
+    settings.sync()
+    second = MainWindow(QSettings(str(tmp_path / "layout.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    second.show()
+    assert not second.classes_dock.isVisible()
+    assert second.display_dock.isVisible()
+
+
+def test_common_actions_have_shortcuts_listed_in_help(window) -> None:
+    rows = dict(shortcut_rows(window.actions_))
+    for name in (
+        "Save project",
+        "Train on a folder",
+        "Toggle overlay",
+        "Export labels",
+        "Fit to window",
+    ):
+        assert name in rows, name
+    assert rows["Toggle overlay"] == "O"
+    before = window.overlay.visible
+    window.actions_.toggle_overlay.trigger()
+    assert window.overlay.visible is not before
