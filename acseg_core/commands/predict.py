@@ -33,10 +33,20 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("model", type=Path, help="model file (model.pt from training)")
     parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
-    parser.add_argument("--out", type=Path, help="output folder (required)")
-    parser.add_argument("--tile", type=int, default=512, help="tile size in pixels (512)")
-    parser.add_argument("--batch", type=int, default=4, help="tiles per forward pass (4)")
-    parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (required)")
+    parser.add_argument(
+        "--tile", type=int, default=512, metavar="PX", help="tile size in pixels (512)"
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=4,
+        metavar="B",
+        help="tiles in memory at once (4); on the CPU shared by one forward pass per core",
+    )
+    parser.add_argument(
+        "--device", default="auto", metavar="DEV", help="auto|cpu|cuda (default auto)"
+    )
     parser.add_argument(
         "--precision",
         default="auto",
