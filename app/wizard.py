@@ -125,8 +125,9 @@ class SettingsPage(QWizardPage):
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(10)
         self.steps_per_epoch = QSpinBox(self)
-        self.steps_per_epoch.setRange(1, 100000)
-        self.steps_per_epoch.setValue(100)
+        self.steps_per_epoch.setRange(0, 100000)
+        self.steps_per_epoch.setSpecialValueText("auto (one pass over the images)")
+        self.steps_per_epoch.setValue(0)
         self.crop = QSpinBox(self)
         self.crop.setRange(16, 1024)
         self.crop.setSingleStep(8)
@@ -173,6 +174,9 @@ class SettingsPage(QWizardPage):
         """Time a few real steps in the worker; the label shows the result."""
         wizard = self.wizard()
         bands = wizard.bands() if isinstance(wizard, TrainWizard) else 3
+        steps = self.steps_per_epoch.value()
+        if not steps and isinstance(wizard, TrainWizard) and wizard.folder_page.scan is not None:
+            steps = wizard.auto_steps_per_epoch()
         try:
             model = preset(
                 self.preset.currentData(), in_channels=bands, clusters=self.clusters.value()
@@ -188,7 +192,7 @@ class SettingsPage(QWizardPage):
                 model,
                 crop=self.crop.value(),
                 batch=self.batch.value(),
-                steps_per_epoch=self.steps_per_epoch.value(),
+                steps_per_epoch=max(1, steps),
                 device=self.device.currentData(),
             ),
             "estimate",
@@ -237,6 +241,14 @@ class TrainWizard(QWizard):
         scan = self.folder_page.scan
         return scan.bands if scan is not None else 3
 
+    def auto_steps_per_epoch(self) -> int:
+        """What the core will use when steps per epoch is "auto"."""
+        from acseg_core.train import steps_per_epoch_for
+
+        page = self.settings_page
+        config = TrainConfig(crop=page.crop.value(), batch=page.batch.value())
+        return steps_per_epoch_for(self.folder_page.scan, config)
+
     def _page_changed(self, page_id: int) -> None:
         if self.page(page_id) is self.settings_page and self.folder_page.scan is not None:
             folder = Path(self.folder_page.folder_edit.text())
@@ -257,7 +269,7 @@ class TrainWizard(QWizard):
             out_dir=page.out_dir.text().strip(),
             model=model,
             epochs=page.epochs.value(),
-            steps_per_epoch=page.steps_per_epoch.value(),
+            steps_per_epoch=page.steps_per_epoch.value() or None,
             crop=page.crop.value(),
             batch=page.batch.value(),
             device=page.device.currentData(),

@@ -173,3 +173,25 @@ def test_wizard_estimates_time_per_epoch(qtbot, window, tmp_path: Path) -> None:
     seconds, device = worker.result
     assert seconds > 0 and device == "cpu"
     assert "per epoch on cpu" in page.estimate_label.text()
+
+
+def test_out_of_memory_during_training_is_a_dialog(
+    qtbot, window, tmp_path, dialogs, monkeypatch
+) -> None:
+    from acseg_core import train as train_module
+    from acseg_core.progress import Progress
+
+    def exploding(config, cancel=None):
+        yield Progress(1, 10, "step", metrics={"step": 1, "loss": -0.1})
+        raise MemoryError
+
+    monkeypatch.setattr(train_module, "train", exploding)
+    image_folder(tmp_path / "tiles", count=1)
+    wizard = TrainWizard(window.runner, tmp_path / "tiles", window)
+    window.training.start(tiny_config(wizard, tmp_path / "run"))
+    qtbot.waitUntil(lambda: window.training.state == TrainingController.FAILED, timeout=30_000)
+    assert dialogs.shown[-1][1] == "Out of memory"
+    assert "smaller preset" in dialogs.shown[-1][2]
+    assert window.training_panel.state_label.text() == "Failed"
+    assert window.actions_.train.isEnabled()  # usable: a new run can start
+    assert not window.training.running

@@ -107,3 +107,13 @@ def test_common_actions_have_shortcuts_listed_in_help(window) -> None:
     before = window.overlay.visible
     window.actions_.toggle_overlay.trigger()
     assert window.overlay.visible is not before
+
+
+def test_large_image_opens_from_a_preview(window, tmp_path: Path) -> None:
+    from tests.core.synthetic import write_image
+
+    wide = write_image(tmp_path / "wide.tif", np.zeros((1, 40, 5000), np.uint8))
+    window.open_images([wide])
+    assert max(window.viewer.preview_shape) <= 2048
+    rect = window.canvas.scene().sceneRect()
+    assert (rect.width(), rect.height()) == (5000, 40)  # scene = source pixels
