@@ -35,7 +35,7 @@ from app.controllers.predictions import PredictionController
 from app.controllers.project import ProjectController
 from app.controllers.training import TrainingController
 from app.controllers.viewer import ImageViewController
-from app.dialogs import show_error
+from app.dialogs import ask_yes_no, show_error
 from app.models import (
     ClassesModel,
     DisplayModel,
@@ -233,6 +233,11 @@ class MainWindow(QMainWindow):
         self.settings.setValue(SETTINGS_STATE, self.saveState())
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.training.running and not ask_yes_no(
+            self, "Training is running", "Stop training and quit? The checkpoint is kept."
+        ):
+            event.ignore()
+            return
         if not self.project.confirm_discard():
             event.ignore()
             return

@@ -39,6 +39,14 @@ from app.workers import JobRunner, JobWorker
 DEFAULT_RUN_DIR = "acseg_run"
 
 
+def fresh_run_dir(folder: Path) -> Path:
+    """``folder/acseg_run``, or ``acseg_run-2``… when that already holds a run."""
+    candidate, n = folder / DEFAULT_RUN_DIR, 2
+    while candidate.exists():
+        candidate, n = folder / f"{DEFAULT_RUN_DIR}-{n}", n + 1
+    return candidate
+
+
 class FolderPage(QWizardPage):
     """Choose the folder; show usable images (size, bands) and what was skipped and why."""
 
@@ -235,7 +243,7 @@ class TrainWizard(QWizard):
     def set_folder(self, folder: str | Path) -> None:
         self.folder_page.set_folder(folder, crop=self.settings_page.crop.value())
         if not self.settings_page.out_dir.text().strip():
-            self.settings_page.out_dir.setText(str(Path(folder) / DEFAULT_RUN_DIR))
+            self.settings_page.out_dir.setText(str(fresh_run_dir(Path(folder))))
 
     def bands(self) -> int:
         scan = self.folder_page.scan
@@ -253,7 +261,7 @@ class TrainWizard(QWizard):
         if self.page(page_id) is self.settings_page and self.folder_page.scan is not None:
             folder = Path(self.folder_page.folder_edit.text())
             if not self.settings_page.out_dir.text().strip():
-                self.settings_page.out_dir.setText(str(folder / DEFAULT_RUN_DIR))
+                self.settings_page.out_dir.setText(str(fresh_run_dir(folder)))
 
     def config(self) -> TrainConfig:
         """The run these pages describe. Raises AcsegError when the folder is unusable."""

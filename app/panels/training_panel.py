@@ -49,6 +49,9 @@ class TrainingPanel(QWidget):
         self.cancel_button = QPushButton(qta.icon("fa5s.stop"), "Cancel", self)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(controller.cancel)
+        self.load_button = QPushButton(qta.icon("fa5s.cube"), "Load this model", self)
+        self.load_button.hide()
+        self.load_button.clicked.connect(self._load_partial)
         self.plot = LossPlot(self)
         self.log = QPlainTextEdit(self)
         self.log.setReadOnly(True)
@@ -60,6 +63,7 @@ class TrainingPanel(QWidget):
         top.addWidget(self.bar, 1)
         top.addWidget(self.eta_label)
         top.addWidget(self.cancel_button)
+        top.addWidget(self.load_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.metrics_label)
@@ -76,6 +80,10 @@ class TrainingPanel(QWidget):
             text += f" in {self.controller.model_path.parent}"
         self.state_label.setText(text)
         self.cancel_button.setEnabled(state == TrainingController.RUNNING)
+        path = self.controller.model_path
+        self.load_button.setVisible(
+            state == TrainingController.CANCELLED and path is not None and path.is_file()
+        )
         if state == TrainingController.RUNNING:
             self.plot.clear()
             self.bar.setRange(0, 0)
@@ -93,6 +101,12 @@ class TrainingPanel(QWidget):
             self.bar.setRange(0, 1)
             self.bar.setValue(0)
             self.eta_label.clear()
+
+    def _load_partial(self) -> None:
+        """Use the model of a cancelled run as it stands (its last checkpoint)."""
+        if self.controller.model_path is not None:
+            self.controller.model_ready.emit(self.controller.model_path)
+            self.load_button.hide()
 
     def _progress(self, item: Progress) -> None:
         if item.total:

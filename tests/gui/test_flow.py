@@ -127,6 +127,14 @@ def test_cancel_mid_training_keeps_checkpoint(qtbot, window, tmp_path: Path) -> 
     assert window.training_panel.state_label.text().startswith("Cancelled")
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     assert window.session.loaded is None  # a cancelled run is not loaded behind the user's back
+    assert window.training_panel.load_button.isVisibleTo(window.training_panel)
+    with qtbot.waitSignal(window.session.model_changed, timeout=30_000):
+        window.training_panel.load_button.click()
+    assert window.session.model_path == tmp_path / "run" / "model.pt"
+    # a second run from the same folder gets a fresh output folder (the core refuses to clobber)
+    (tmp_path / "tiles" / "acseg_run").mkdir()
+    again = TrainWizard(window.runner, tmp_path / "tiles", window)
+    assert again.settings_page.out_dir.text() == str(tmp_path / "tiles" / "acseg_run-2")
 
 
 def test_export_asks_before_overwriting(
