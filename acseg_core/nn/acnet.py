@@ -155,18 +155,39 @@ class ACNet(nn.Module):
         return self.forward_from_stem(self.stem(x), ordering)
 
     def decode(
-        self, features: torch.Tensor, size: tuple[int, int], with_overcluster: bool = False
+        self,
+        features: torch.Tensor,
+        size: tuple[int, int],
+        with_overcluster: bool = False,
+        frames: Sequence[int] | None = None,
     ) -> Output:
-        """d: 1×1 conv, bilinear upsampling to ``size``, softmax over clusters."""
-        probs = self._head(self.head, features, size)
+        """d: 1×1 conv, bilinear upsampling to ``size``, softmax over clusters.
+
+        ``frames``: the features are ``len(frames)`` batch chunks still in those
+        orderings' frames; the 1×1 conv commutes with the D4 transforms, so only the
+        K logits, not the wide features, are transformed back.
+        """
+        probs = self._head(self.head, features, size, frames)
         if not with_overcluster:
             return probs
-        over = self._head(self.over_head, features, size) if self.over_head is not None else None
-        return probs, over
+        if self.over_head is None:
+            return probs, None
+        return probs, self._head(self.over_head, features, size, frames)
 
     @staticmethod
-    def _head(conv: nn.Module, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        logits = F.interpolate(conv(features), size=size, mode="bilinear", align_corners=False)
+    def _head(
+        conv: nn.Module,
+        features: torch.Tensor,
+        size: tuple[int, int],
+        frames: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        logits = conv(features)
+        if frames is not None:
+            parts = logits.chunk(len(frames))
+            logits = torch.cat(
+                [inverse_transform(part, k) for part, k in zip(parts, frames, strict=True)]
+            )
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return torch.softmax(logits, dim=1)
 
     # -- entry points --------------------------------------------------------------
@@ -175,7 +196,12 @@ class ACNet(nn.Module):
     ) -> Output:
         """Cluster probabilities B×K×H×W; ``(probs, over_probs|None)`` with the overcluster
         head. ``ordering`` 0–7 masks g_ar causally (training); None = unmasked (inference)."""
-        return self.decode(self.forward_features(x, ordering), x.shape[-2:], with_overcluster)
+        size = tuple(x.shape[-2:])
+        features = self.stem(x)
+        if ordering is None:
+            return self.decode(self.encode(features, None), size, with_overcluster)
+        z = self.encode(_packed(transform(features, ordering)), [ordering])
+        return self.decode(z, size, with_overcluster, frames=[ordering])
 
     def forward_views(
         self,
@@ -197,15 +223,17 @@ class ACNet(nn.Module):
         height, width = features.shape[-2:]
         if not batched or len({transformed_shape(height, width, k) for k in orderings}) != 1:
             return [
-                self.decode(self.forward_from_stem(features, k), size, with_overcluster)
+                self.decode(
+                    self.encode(_packed(transform(features, k)), [k]),
+                    size,
+                    with_overcluster,
+                    frames=[k],
+                )
                 for k in orderings
             ]
         batch = features.shape[0]
         z = self.encode(_packed(torch.cat([transform(features, k) for k in orderings])), orderings)
-        z = torch.cat(
-            [inverse_transform(part, k) for part, k in zip(z.split(batch), orderings, strict=True)]
-        )
-        out = self.decode(z, size, with_overcluster)
+        out = self.decode(z, size, with_overcluster, frames=orderings)
         if not with_overcluster:
             return list(out.split(batch))
         probs, over = out
