@@ -170,6 +170,10 @@ class SettingsPage(QWizardPage):
         self.out_dir.textChanged.connect(self.completeChanged)
         self._estimate_stale()
 
+    def initializePage(self) -> None:
+        """Entering the page: time a few steps right away (in the worker)."""
+        self.start_estimate()
+
     def _browse_out(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
         if folder:

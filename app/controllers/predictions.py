@@ -94,4 +94,5 @@ class PredictionController(QObject):
         self._failed.clear()
         self._queued = None
         if self.worker is not None:
-            self.worker.cancel()
+            self.worker.cancel()  # its result is dropped (see _done); re-requests queue up
+        self.current = None

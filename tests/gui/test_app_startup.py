@@ -29,6 +29,7 @@ def test_window_shows_the_sample(qtbot) -> None:
 
 
 def test_screenshot_command_writes_png(tmp_path) -> None:
+    """The default start opens the sample with its bundled model: the overlay is in the shot."""
     out = tmp_path / "shot.png"
     result = subprocess.run(
         [sys.executable, "-m", "app", "--screenshot", str(out)],
@@ -66,3 +67,18 @@ def test_version_flag() -> None:
         [sys.executable, "-m", "app", "--version"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.strip() == f"acseg {__version__}"
+
+
+def test_bad_model_is_one_line_and_nonzero(tmp_path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a model")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--model", str(bad), "--screenshot", str(tmp_path / "s.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and str(bad) in result.stderr
+    assert not (tmp_path / "s.png").exists()

@@ -117,3 +117,16 @@ def test_large_image_opens_from_a_preview(window, tmp_path: Path) -> None:
     assert max(window.viewer.preview_shape) <= 2048
     rect = window.canvas.scene().sceneRect()
     assert (rect.width(), rect.height()) == (5000, 40)  # scene = source pixels
+
+
+def test_first_start_shows_the_sample_with_clusters_and_classes(qtbot, window) -> None:
+    from app.sample import SAMPLE_MODEL, open_sample
+
+    assert SAMPLE_MODEL.is_file() and SAMPLE_MODEL.stat().st_size < 2_000_000
+    open_sample(window)
+    assert window.session.model_path == SAMPLE_MODEL and window.classes.clusters == 5
+    assert {c.name for c in window.classes.classes} == {"grass", "road", "roof", "tree", "water"}
+    qtbot.waitUntil(lambda: window.canvas.has_overlay, timeout=60_000)
+    clusters = window.session.prediction(sample_image_path())
+    assert len(np.unique(clusters)) >= 3  # a trained model, not one flat cluster
+    assert not window.document.dirty
