@@ -109,7 +109,7 @@ class ClassesPanel(QWidget):
             shown = cluster not in self.overlay.hidden
             item.setCheckState(Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
             self.cluster_table.setItem(cluster, 0, item)
-            combo = QComboBox(self.cluster_table)
+            combo = QComboBox()  # no parent: setCellWidget places it in the viewport
             combo.addItem(QIcon(), UNASSIGNED, 0)
             for cls in self.classes.classes:
                 combo.addItem(swatch(cls.color), cls.name, cls.id)
