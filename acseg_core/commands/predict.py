@@ -1,26 +1,34 @@
-"""`acseg-core predict MODEL INPUT... --out DIR`: cluster maps for images.
+"""`acseg-core predict MODEL (INPUT... | --list FILE) --out DIR`: cluster maps for images.
 
 GeoTIFF inputs give GeoTIFF outputs with the same CRS, transform and size; other
 inputs give PNG. Outputs are named ``<input stem>_clusters.<ext>`` (never the
 source's own name, so ``--out`` may be the input folder). A bad input among many
 is reported in one line and skipped; the exit code is non-zero if any failed.
 
-The per-file work is :func:`predict_file` and the naming :func:`output_path`, so a
-resumable, manifest-writing, multi-process front-end can reuse both.
+Large collections (:mod:`acseg_core.batch_predict`): inputs are streamed,
+``--resume`` skips complete outputs, ``--manifest`` logs every file as it
+finishes, ``--nproc N`` shares the files between N processes (GPUs round-robin).
+Ctrl+C stops after dropping the files in progress; rerun with ``--resume``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from acseg_core.batch_predict import (
+    OUTPUT_TAG,
+    FileResult,
+    is_geotiff,
+    output_path,
+    predict_file,
+)
 from acseg_core.errors import AcsegError, InputError
-
-OUTPUT_TAG = "_clusters"
 
 
 def register(sub: Any) -> None:
@@ -33,7 +41,33 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("model", type=Path, help="model file (model.pt from training)")
     parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
+    parser.add_argument(
+        "--list",
+        type=Path,
+        metavar="FILE",
+        help="text file of input paths, one per line (relative to the file's folder)",
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (required)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip inputs whose output is already complete (a rerun after an interruption)",
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="PATH",
+        help="append a record per finished file: input, output, status, seconds, error "
+        "(JSON lines; CSV if PATH ends in .csv)",
+    )
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the files (1); one GPU each round-robin on CUDA, "
+        "cores/N threads each on the CPU",
+    )
     parser.add_argument(
         "--tile", type=int, default=512, metavar="PX", help="tile size in pixels (512)"
     )
@@ -61,29 +95,6 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-@dataclass
-class FileResult:
-    """Outcome of one input: ``status`` is ``ok`` or ``failed`` (with ``error``)."""
-
-    image: Path
-    output: Path | None
-    status: str
-    seconds: float
-    error: str = ""
-
-
-def output_path(image: Path, out_dir: Path, georeferenced_tiff: bool) -> Path:
-    """``<out_dir>/<stem>_clusters.tif`` for GeoTIFF inputs, ``.png`` otherwise."""
-    suffix = ".tif" if georeferenced_tiff else ".png"
-    return out_dir / f"{image.stem}{OUTPUT_TAG}{suffix}"
-
-
-def is_geotiff(image: Path) -> bool:
-    from acseg_core.raster import probe
-
-    return image.suffix.lower() in (".tif", ".tiff") and probe(image).georeferenced
-
-
 def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """Image files from files and folders; problems become messages, not exceptions."""
     from acseg_core.raster import list_images
@@ -102,43 +113,6 @@ def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return images, problems
 
 
-def predict_file(
-    loaded: Any,
-    image: Path,
-    out: Path,
-    *,
-    tile: int,
-    batch: int,
-    with_confidence: bool = False,
-    precision: str = "auto",
-    show_progress: bool = False,
-) -> FileResult:
-    """Predict one image to ``out``; expected failures are returned, not raised."""
-    from acseg_core.infer import predict
-
-    started = time.perf_counter()
-    try:
-        for progress in predict(
-            loaded,
-            image,
-            out=out,
-            tile=tile,
-            batch=batch,
-            with_confidence=with_confidence,
-            precision=precision,
-        ):
-            if show_progress:
-                eta = f", {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
-                print(f"\r  {progress.message}{eta}   ", end="", file=sys.stderr, flush=True)
-    except AcsegError as exc:
-        if show_progress:
-            print("\r", end="", file=sys.stderr)
-        return FileResult(image, None, "failed", time.perf_counter() - started, str(exc))
-    if show_progress:
-        print("\r", end="", file=sys.stderr)
-    return FileResult(image, out, "ok", time.perf_counter() - started)
-
-
 def _check_tiling(config: Any, tile: int, batch: int) -> None:
     """Refuse unusable --tile/--batch once, not once per file."""
     from acseg_core.infer import tile_margin
@@ -151,55 +125,102 @@ def _check_tiling(config: Any, tile: int, batch: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from acseg_core.batch_predict import (
+        PredictOptions,
+        count_sources,
+        iter_sources,
+        predict_collection,
+    )
     from acseg_core.checkpoint import load_model
+    from acseg_core.progress import CancelToken
 
-    loaded = load_model(args.model, device=args.device)  # a bad model is one fatal line
+    # a bad model is one fatal line; with --nproc the workers load their own copies
+    device = args.device if args.nproc == 1 else "cpu"
+    loaded = load_model(args.model, device=device)
     if args.out is None:
         raise AcsegError("--out DIR is required")
-    if not args.inputs:
+    if not args.inputs and args.list is None:
         raise AcsegError("no input images given")
+    if args.nproc < 1:
+        raise AcsegError("--nproc must be at least 1")
+    if args.list is not None and not args.list.is_file():
+        raise InputError(args.list, "list file not found")
     _check_tiling(loaded.config, args.tile, args.batch)
-    images, problems = collect_inputs(args.inputs)
-    for problem in problems:
-        print(f"acseg-core predict: error: {problem}", file=sys.stderr)
-    sources = {p.resolve() for p in images}
-    taken: dict[Path, Path] = {}
-    failed = len(problems)
-    tty = sys.stderr.isatty()
-    for number, image in enumerate(images, 1):
-        try:
-            out = output_path(image, args.out, is_geotiff(image))
-        except AcsegError as exc:
-            print(f"acseg-core predict: error: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        clash = taken.get(out.resolve())
-        if clash is not None or out.resolve() in sources:
-            reason = (
-                f"output {out} would also be written for {clash}"
-                if clash
-                else (f"output {out} is one of the inputs")
-            )
-            print(f"acseg-core predict: error: {image}: {reason}; skipped", file=sys.stderr)
-            failed += 1
-            continue
-        taken[out.resolve()] = image
-        result = predict_file(
-            loaded,
-            image,
-            out,
-            tile=args.tile,
-            batch=args.batch,
-            with_confidence=args.confidence,
-            precision=args.precision,
-            show_progress=tty,
+    options = PredictOptions(
+        tile=args.tile,
+        batch=args.batch,
+        with_confidence=args.confidence,
+        precision=args.precision,
+        device=args.device,
+    )
+    total = count_sources(args.inputs, args.list)
+    token = CancelToken()
+    job = predict_collection(
+        args.model,
+        iter_sources(args.inputs, args.list, args.out),
+        args.out,
+        options=options,
+        resume=args.resume,
+        manifest=args.manifest,
+        nproc=args.nproc,
+        cancel=token,
+        total=total,
+        loaded=loaded if args.nproc == 1 else None,
+        show_file_progress=args.nproc == 1 and sys.stderr.isatty(),
+    )
+    if args.nproc > 1:
+        del loaded
+    with _ctrl_c_cancels(token):
+        summary = _drain(job)
+    if summary.cancelled:
+        print(
+            f"acseg-core predict: interrupted after {summary.ok} written, "
+            f"{summary.skipped} skipped, {summary.failed} failed; nothing half-written is "
+            "left: rerun with --resume to continue",
+            file=sys.stderr,
         )
-        if result.status == "ok":
-            print(f"[{number}/{len(images)}] {image} -> {out} ({result.seconds:.1f} s)")
-        else:
-            print(f"acseg-core predict: error: {result.error}", file=sys.stderr)
-            failed += 1
-    if failed:
-        print(f"acseg-core predict: {failed} input(s) failed", file=sys.stderr)
+        return 130
+    if summary.skipped:
+        print(f"{summary.skipped} input(s) already done, skipped")
+    if summary.failed:
+        print(f"acseg-core predict: {summary.failed} input(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _drain(job: Iterator[Any]) -> Any:
+    """Print one line per finished file; return the job's Summary."""
+    while True:
+        try:
+            progress = next(job)
+        except StopIteration as stop:
+            return stop.value
+        status = progress.metrics["status"]
+        if status == "ok":
+            print(progress.message, flush=True)
+        elif status == "error":
+            print(f"acseg-core predict: error: {progress.metrics['error']}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(token: Any) -> Iterator[None]:
+    """First Ctrl+C cancels (files in progress are dropped cleanly); a second aborts."""
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        sys.stderr.write("\nstopping: dropping the files in progress (Ctrl+C again to abort)\n")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+__all__ = ["OUTPUT_TAG", "FileResult", "is_geotiff", "output_path", "predict_file", "register"]
