@@ -240,7 +240,8 @@ class SessionModel(QObject):
     model_changed = Signal()
     prediction_ready = Signal(object)  # Path
 
-    MAX_CACHED = 16
+    MAX_CACHED = 16  # images
+    MAX_CACHED_BYTES = 1 << 30  # cluster maps are uint8 H×W: 1 GiB ≈ ten 10000² images
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -274,8 +275,11 @@ class SessionModel(QObject):
     def add_prediction(self, image: Path, clusters: np.ndarray) -> None:
         self._predictions[image] = clusters
         self._predictions.move_to_end(image)
-        while len(self._predictions) > self.MAX_CACHED:
-            self._predictions.popitem(last=False)
+        while len(self._predictions) > 1 and (
+            len(self._predictions) > self.MAX_CACHED
+            or sum(a.nbytes for a in self._predictions.values()) > self.MAX_CACHED_BYTES
+        ):
+            self._predictions.popitem(last=False)  # least recently used first
         self.prediction_ready.emit(image)
 
 

@@ -130,3 +130,21 @@ def test_first_start_shows_the_sample_with_clusters_and_classes(qtbot, window) -
     clusters = window.session.prediction(sample_image_path())
     assert len(np.unique(clusters)) >= 3  # a trained model, not one flat cluster
     assert not window.document.dirty
+
+
+def test_prediction_cache_is_bounded_and_keeps_recent_images(window, monkeypatch) -> None:
+    session = window.session
+    monkeypatch.setattr(session, "MAX_CACHED_BYTES", 250)
+    for i in range(4):
+        session.add_prediction(Path(f"/img{i}.tif"), np.zeros((10, 10), np.uint8))
+    assert [session.has_prediction(Path(f"/img{i}.tif")) for i in range(4)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    session.prediction(Path("/img2.tif"))  # touching an image keeps it
+    session.add_prediction(Path("/img4.tif"), np.zeros((10, 10), np.uint8))
+    assert session.has_prediction(Path("/img2.tif")) and not session.has_prediction(
+        Path("/img3.tif")
+    )
