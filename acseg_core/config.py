@@ -78,7 +78,7 @@ class TrainConfig:
     resampling factor (0.5 = the net sees pixels twice as large, the IIC/AC
     treatment of 5 cm Potsdam); prediction must apply the same factor — it is
     stored in the model file's ``meta["input_scale"]``. ``lr`` 4e-5 is DESIGN's
-    default for long GPU runs; short CPU runs learn faster with ~1e-3 (see
+    default for long GPU runs; short CPU runs learn faster with ~5e-4 (see
     ``acseg_core.train.DEFAULT_LR``).
     """
 

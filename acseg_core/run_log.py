@@ -28,9 +28,13 @@ class RunLog:
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """Every record of a run log (for tests and the GUI's training panel)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    """Every record of a run log (for tests and the GUI's training panel).
+
+    A last line still being written (no newline yet) is left out.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,11 +1,206 @@
-"""`acseg-core train`: train an AC model on images or folders."""
+"""`acseg-core train`: train an AC model on images or folders.
+
+A progress bar on a terminal, one line per epoch otherwise (logs, CI). Ctrl+C
+asks the trainer to stop: it saves a checkpoint and the command exits 0 with a
+resume hint; a second Ctrl+C aborts at once.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
 
-from acseg_core.commands._stub import register_stub
+SUMMARY = "train an AC model on images or folders"
 
 
 def register(sub: Any) -> None:
-    register_stub(sub, "train", "train an AC model on images or folders")
+    parser = sub.add_parser("train", help=SUMMARY, description=SUMMARY + ".")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", help="cpu-small | repro-4 | paper-5 (default: by device)")
+    model.add_argument("--clusters", type=int, metavar="K", help="clusters (default 5)")
+    model.add_argument(
+        "--overcluster", type=int, metavar="K2", help="auxiliary overclustering head size"
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
+    length.add_argument("--steps", type=int, metavar="N", help="total steps (instead of epochs)")
+    parser.add_argument("--steps-per-epoch", type=int, metavar="N", help="default: data area")
+    parser.add_argument("--crop", type=int, metavar="PX", help="crop size (default 200)")
+    parser.add_argument("--batch", type=int, metavar="B", help="crops per step (default 8)")
+    parser.add_argument(
+        "--lr", type=float, help="learning rate (default 5e-4 for cpu-small, else 4e-5)"
+    )
+    parser.add_argument("--displacement", type=int, metavar="T", help="loss window (default 10)")
+    parser.add_argument(
+        "--scale", type=float, help="input resampling factor (0.5 = half resolution)"
+    )
+    parser.add_argument(
+        "--small-images", choices=("pad", "skip"), help="images smaller than the crop"
+    )
+    parser.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
+    parser.add_argument("--workers", type=int, help="data-loading processes (default 1)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint"
+    )
+    parser.set_defaults(handler=run)
+
+
+RUN_FIELDS = (
+    "epochs",
+    "steps",
+    "steps_per_epoch",
+    "crop",
+    "batch",
+    "lr",
+    "displacement",
+    "scale",
+    "small_images",
+    "device",
+    "workers",
+    "seed",
+)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """TrainConfig from the arguments; with ``--resume``, the stored run's plus overrides."""
+    from acseg_core.config import TrainConfig, preset
+    from acseg_core.errors import AcsegError
+
+    given = {name: getattr(args, name) for name in RUN_FIELDS if getattr(args, name) is not None}
+    if args.epochs is not None:
+        given["steps"] = None  # --epochs replaces a stored --steps
+    if args.inputs:
+        given["inputs"] = tuple(args.inputs)
+    if args.resume:
+        from acseg_core.train import resume_config
+
+        if args.preset or args.clusters or args.overcluster:
+            raise AcsegError("--resume keeps the stored model: drop --preset/--clusters")
+        return resume_config(args.out, **given)
+    if not args.inputs:
+        raise AcsegError("give at least one input image or folder")
+    from acseg_core.device import select_device
+    from acseg_core.train import DEFAULT_LR
+
+    name = args.preset or (
+        "cpu-small" if select_device(args.device or "auto").type == "cpu" else "repro-4"
+    )
+    overrides: dict[str, Any] = {}
+    if args.clusters is not None:
+        overrides["clusters"] = args.clusters
+    if args.overcluster is not None:
+        overrides["overclusters"] = args.overcluster
+    given.setdefault("lr", DEFAULT_LR.get(name, 4e-5))
+    return TrainConfig(out_dir=args.out, model=preset(name, **overrides), **given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from acseg_core.progress import CancelToken
+    from acseg_core.train import train
+
+    cfg = build_config(args)
+    token = CancelToken()
+    out = sys.stdout
+    bar = out.isatty()
+    result = None
+    with _ctrl_c_cancels(token):
+        jobs = train(cfg, token)
+        result = yield_from_with_display(jobs, out, bar)
+    if result is None:
+        print("training cancelled before it started; nothing saved", file=out)
+        return 0
+    if result.cancelled:
+        print(
+            f"interrupted at step {result.step}/{result.steps_total}; checkpoint saved in "
+            f"{cfg.out_dir}\nresume with: acseg-core train --resume --out {cfg.out_dir}",
+            file=out,
+        )
+        return 0
+    loss = f", final loss {result.loss:.4f}" if result.loss is not None else ""
+    print(f"done: {result.step} steps{loss}; model: {result.model_path}", file=out)
+    return 0
+
+
+def yield_from_with_display(jobs: Iterator[Any], out: TextIO, bar: bool) -> Any:
+    """Drain the training generator, drawing progress; return its return value."""
+    started = time.monotonic()
+    while True:
+        try:
+            progress = next(jobs)
+        except StopIteration as stop:
+            if bar:
+                out.write("\n")
+            return stop.value
+        metrics = progress.metrics
+        warning = metrics.get("warning")
+        if warning:
+            out.write(("\r\033[K" if bar else "") + f"warning: {warning}\n")
+        if metrics.get("phase") == "prepare":
+            if not warning:
+                out.write(("\r\033[K" if bar else "") + progress.message + ("" if bar else "\n"))
+        elif metrics.get("phase") == "train":
+            if bar:
+                out.write("\r\033[K" + _bar_line(progress))
+            elif metrics.get("epoch_end"):
+                out.write(_epoch_line(progress, time.monotonic() - started) + "\n")
+        out.flush()
+
+
+def _bar_line(progress: Any) -> str:
+    m = progress.metrics
+    fraction = progress.fraction or 0.0
+    filled = int(fraction * 24)
+    loss = f"loss {m['loss']:.4f}" if m.get("loss") is not None else "loss —"
+    speed = f"{m['crops_per_s']:.1f} crops/s" if m.get("crops_per_s") else ""
+    return (
+        f"epoch {m['epoch']}/{m['epochs']} [{'#' * filled}{'.' * (24 - filled)}] "
+        f"{m['step']}/{m['steps_total']} {loss} {speed} ETA {_clock(progress.eta_s)}"
+    )
+
+
+def _epoch_line(progress: Any, elapsed: float) -> str:
+    m = progress.metrics
+    loss = m.get("epoch_loss")
+    loss_text = f"{loss:.4f}" if loss is not None else "—"
+    return (
+        f"epoch {m['epoch']}/{m['epochs']}: step {m['step']}/{m['steps_total']}, "
+        f"loss {loss_text}, {m.get('crops_per_s') or 0:.1f} crops/s, "
+        f"elapsed {_clock(elapsed)}, ETA {_clock(progress.eta_s)}"
+    )
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(token: Any) -> Iterator[None]:
+    """First Ctrl+C sets the cancel flag (the trainer saves); a second one aborts."""
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        sys.stderr.write("\nstopping after this step (Ctrl+C again to abort)…\n")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -10,7 +10,8 @@ Shared by every test that needs "an image with classes in it":
 Regions are smooth blobs (argmax of upsampled random fields), so every class forms
 a few connected areas with curved borders. Each class differs in *colour* (its own
 level in every band, levels spread over the dtype's range) and *texture* (stripes
-with a class-specific orientation and period), and Gaussian noise is added on top,
+with a class-specific orientation and period) — the same in every image made with
+one ``look_seed`` — and Gaussian noise is added on top,
 so a segmenter must look at more than one pixel but the task stays easy enough for
 a short CPU run. Labels are ``uint8`` class ids; pixels set to nodata get
 :data:`IGNORE` (255).
@@ -66,19 +67,23 @@ def make_regions_array(
     noise: float = 0.05,
     nodata: float | None = None,
     nodata_rows: float = 0.15,
+    look_seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixels ``(bands, h, w)`` of ``dtype`` and labels ``(h, w)`` uint8.
 
     ``noise`` is the Gaussian sigma as a fraction of the value range. With
     ``nodata`` set, the top ``nodata_rows`` fraction of rows holds nodata in every
     band (labels :data:`IGNORE` there) and no valid pixel equals ``nodata``.
+    ``seed`` draws the layout and the noise; ``look_seed`` the class colours, so
+    images made with different seeds show the *same* classes (one data set).
     """
     h, w = size
     labels = region_labels(size, classes, seed)
-    rng = np.random.default_rng(seed + 1000)
+    look = np.random.default_rng([look_seed, classes, bands])
     # colour: per band, the classes take evenly spaced levels in a shuffled order
     levels = np.linspace(0.2, 0.8, classes)
-    means = np.stack([rng.permutation(levels) for _ in range(bands)], axis=1)  # (classes, bands)
+    means = np.stack([look.permutation(levels) for _ in range(bands)], axis=1)  # (classes, bands)
+    rng = np.random.default_rng(seed + 1000)
     rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
     unit = np.empty((bands, h, w), np.float32)
     for c in range(classes):
@@ -139,11 +144,14 @@ def make_regions_image(
     nodata: float | None = None,
     crs: bool = True,
     noise: float = 0.05,
+    look_seed: int = 0,
 ) -> np.ndarray:
     """Write a synthetic region image to ``path``; return its ``(h, w)`` labels.
 
     PNG/JPEG need ``dtype="uint8"`` and 1, 3 or 4 bands (Pillow's limits).
     """
-    data, labels = make_regions_array(size, bands, dtype, classes, seed, noise, nodata)
+    data, labels = make_regions_array(
+        size, bands, dtype, classes, seed, noise, nodata, look_seed=look_seed
+    )
     write_image(path, data, nodata=nodata, crs=crs)
     return labels
