@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import qtawesome as qta
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from acseg_core import __version__
@@ -115,6 +115,31 @@ def build_actions(window: MainWindow) -> Actions:
         "PgUp",
         lambda: window.images.step(-1),
     )
+    e = window.editing
+    make("undo", "&Undo", "fa5s.undo", QKeySequence.StandardKey.Undo, e.undo)
+    make("redo", "&Redo", "fa5s.redo", "Ctrl+Shift+Z", e.redo)
+    tool_group = QActionGroup(window)
+    for name, text, icon, key in TOOL_ACTIONS:
+        act = make(f"tool_{name}", text, icon, key, lambda n=name: e.set_tool(n))
+        act.setCheckable(True)
+        act.setChecked(name == e.tool_name)
+        tool_group.addAction(act)
+    e.tool_changed.connect(lambda n: actions.all[f"tool_{n}"].setChecked(True))
+    make("brush_smaller", "Smaller brush", "fa5s.compress-alt", "[", e.shrink_brush)
+    make("brush_larger", "Larger brush", "fa5s.expand-alt", "]", e.grow_brush)
+    for number in range(1, 10):  # keys 1–9: one help row for all of them (see shortcuts_html)
+        pick = QAction(f"Paint class {number}", window)
+        pick.setShortcut(QKeySequence(str(number)))
+        pick.triggered.connect(lambda _c=False, n=number: e.pick_class(n))
+        window.addAction(pick)
+    make(
+        "label_all",
+        "Label &all images",
+        "fa5s.magic",
+        "Ctrl+Shift+L",
+        window.label_all.start_reporting,
+    )
+    make("cancel_label_all", "Cancel labelling", "fa5s.stop-circle", None, window.label_all.cancel)
     make("shortcuts", "&Keyboard shortcuts", "fa5s.keyboard", "F1", lambda: show_shortcuts(window))
     make("about", "&About acseg", "fa5s.info-circle", None, lambda: show_about(window))
 
@@ -131,6 +156,14 @@ def build_actions(window: MainWindow) -> Actions:
     file_menu.addAction(actions.quit)
     model_menu = bar.addMenu("&Model")
     model_menu.addActions([actions.train, actions.load_model, actions.cancel_training])
+    model_menu.addSeparator()
+    model_menu.addActions([actions.label_all, actions.cancel_label_all])
+    edit_menu = bar.addMenu("&Edit")
+    edit_menu.addActions([actions.undo, actions.redo])
+    edit_menu.addSeparator()
+    edit_menu.addActions([actions.all[f"tool_{name}"] for name, *_ in TOOL_ACTIONS])
+    edit_menu.addSeparator()
+    edit_menu.addActions([actions.brush_smaller, actions.brush_larger])
     classes_menu = bar.addMenu("&Classes")
     classes_menu.addActions([actions.add_class, actions.colour_by_classes])
     view_menu = bar.addMenu("&View")
@@ -158,8 +191,21 @@ def build_actions(window: MainWindow) -> Actions:
     toolbar.addSeparator()
     toolbar.addActions([actions.toggle_overlay, actions.fit, actions.actual_size])
     toolbar.addSeparator()
-    toolbar.addAction(actions.export)
+    toolbar.addActions([actions.undo, actions.redo])
+    toolbar.addSeparator()
+    toolbar.addActions([actions.label_all, actions.export])
     actions.cancel_training.setEnabled(False)
+    actions.cancel_label_all.setEnabled(False)
+    window.label_all.running_changed.connect(actions.cancel_label_all.setEnabled)
+    window.label_all.running_changed.connect(lambda r: actions.label_all.setEnabled(not r))
+    actions.undo.setEnabled(False)
+    actions.redo.setEnabled(False)
+
+    def undo_state() -> None:
+        actions.undo.setEnabled(e.can_undo)
+        actions.redo.setEnabled(e.can_redo)
+
+    e.undo_changed.connect(undo_state)
     window.training.state_changed.connect(
         lambda s: actions.cancel_training.setEnabled(s == "running")
     )
@@ -168,6 +214,23 @@ def build_actions(window: MainWindow) -> Actions:
     )
     window.project.fill_recent_menu(window.recent_menu)
     return actions
+
+
+TOOL_ACTIONS = (  # (tool, menu text, icon, key)
+    ("pan", "&Pan tool", "fa5s.hand-paper", "H"),
+    ("brush", "&Brush", "fa5s.paint-brush", "B"),
+    ("eraser", "&Eraser (back to the clusters)", "fa5s.eraser", "E"),
+    ("fill", "&Fill region", "fa5s.fill-drip", "G"),
+    ("polygon", "P&olygon fill", "fa5s.draw-polygon", "P"),
+)
+
+EXTRA_SHORTCUTS = (  # gestures and key groups that are not single actions
+    ("Paint with class 1–9 of the list", "1 … 9"),
+    ("Zoom at the cursor", "mouse wheel"),
+    ("Pan", "drag (pan tool), middle drag, or Space + drag"),
+    ("Close the polygon", "double-click or Enter"),
+    ("Drop the polygon / last vertex", "Esc / Backspace"),
+)
 
 
 def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:
@@ -185,9 +248,9 @@ def shortcuts_html(actions: Actions) -> str:
         f"<tr><td>{name}</td><td style='padding-left:16px'><b>{key}</b></td></tr>"
         for name, key in shortcut_rows(actions)
     )
-    extra = (
-        "<tr><td>Zoom at the cursor</td><td style='padding-left:16px'><b>mouse wheel</b></td></tr>"
-        "<tr><td>Pan</td><td style='padding-left:16px'><b>drag</b></td></tr>"
+    extra = "".join(
+        f"<tr><td>{name}</td><td style='padding-left:16px'><b>{key}</b></td></tr>"
+        for name, key in EXTRA_SHORTCUTS
     )
     return f"<table>{rows}{extra}</table>"
 

@@ -2,12 +2,17 @@
 
 Scene coordinates are source-image pixels, whatever resolution the shown
 pixmap has (a large raster is shown from a downsampled preview, scaled up).
+
+With a painting tool active (:attr:`ImageCanvas.tool`), a left drag goes to the
+tool; the view still pans with a middle drag or with Space held down.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPixmap, QWheelEvent
+from typing import Any
+
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 ZOOM_STEP = 1.25
@@ -35,6 +40,11 @@ class ImageCanvas(QGraphicsView):
         self.scene().addItem(self._overlay_item)
         self._source_size = (0, 0)
         self._fit_mode = True  # keep fitting on resize until the user zooms
+        self.tool: Any = None  # app.tools.tools.Tool; None or a non-painting tool: drag pans
+        self._tool_pressed = False
+        self._space_pan = False
+        self._middle_pan: QPoint | None = None
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # -- content -------------------------------------------------------------
     def set_image(self, image: QImage, source_width: int, source_height: int) -> None:
@@ -114,11 +124,97 @@ class ImageCanvas(QGraphicsView):
             self.zoom_by(ZOOM_STEP**steps)
         event.accept()
 
+    # -- tools ---------------------------------------------------------------------
+    def set_tool(self, tool: Any) -> None:
+        """Make ``tool`` the active one (None: plain panning)."""
+        if self.tool is not None:
+            self.tool.deactivate()
+        self._tool_pressed = False
+        self.tool = tool
+        if tool is not None:
+            tool.activate(self.scene())
+        self._update_drag_mode()
+
+    @property
+    def _painting(self) -> bool:
+        return self.tool is not None and self.tool.paints and not self._space_pan
+
+    def _update_drag_mode(self) -> None:
+        mode = QGraphicsView.DragMode
+        self.setDragMode(mode.NoDrag if self._painting else mode.ScrollHandDrag)
+
+    def scene_pos(self, event: QMouseEvent) -> QPointF:
+        return self.mapToScene(event.position().toPoint())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.MiddleButton:
+            self._middle_pan = event.position().toPoint()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._painting and self.has_image:
+            self._tool_pressed = True
+            self.tool.press(self.scene_pos(event))
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        pos: QPointF = self.mapToScene(event.position().toPoint())
+        pos: QPointF = self.scene_pos(event)
         w, h = self._source_size
         if 0 <= pos.x() < w and 0 <= pos.y() < h:
             self.cursor_moved.emit(pos.x(), pos.y())
         else:
             self.cursor_moved.emit(float("nan"), float("nan"))
+        if self._middle_pan is not None:
+            delta = event.position().toPoint() - self._middle_pan
+            self._middle_pan = event.position().toPoint()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - delta.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
+            event.accept()
+            return
+        if self.tool is not None:
+            if self._tool_pressed:
+                self.tool.move(pos)
+            else:
+                self.tool.hover(pos)
         super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.MiddleButton and self._middle_pan is not None:
+            self._middle_pan = None
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._tool_pressed:
+            self._tool_pressed = False
+            self.tool.release(self.scene_pos(event))
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._painting and self.has_image:
+            self.tool.double_click(self.scene_pos(event))
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_pan = True
+            self._update_drag_mode()
+            event.accept()
+            return
+        if self.tool is not None and self.tool.key(event.key()):
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_pan = False
+            self._update_drag_mode()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMainWindow,
     QProgressBar,
+    QToolButton,
     QWidget,
 )
 
@@ -28,7 +29,9 @@ from acseg_core.errors import AcsegError
 from acseg_core.raster import RasterInfo, list_images
 from app.actions import build_actions
 from app.canvas import ImageCanvas
+from app.controllers.editing import EditingController
 from app.controllers.export import ExportController
+from app.controllers.label_all import LabelAllController, format_eta
 from app.controllers.model import ModelController
 from app.controllers.overlay import OverlayController
 from app.controllers.predictions import PredictionController
@@ -47,6 +50,7 @@ from app.models import (
 from app.panels.classes_panel import ClassesPanel
 from app.panels.display_panel import DisplayPanel
 from app.panels.status import StatusReadout
+from app.panels.tools_panel import ToolsBar
 from app.panels.training_panel import TrainingPanel
 from app.workers import JobRunner
 from resources import sample_image_path
@@ -84,6 +88,20 @@ class MainWindow(QMainWindow):
         self.training = TrainingController(self.runner, self)
         self.project = ProjectController(self, self.settings)
         self.exporter = ExportController(self.images, self.session, self.classes, self.runner, self)
+        self.editing = EditingController(
+            self.canvas,
+            self.viewer,
+            self.images,
+            self.session,
+            self.classes,
+            self.overlay,
+            self.project,
+            self.document,
+            self,
+        )
+        self.label_all = LabelAllController(
+            self.images, self.session, self.project, self.document, self.runner, self
+        )
 
         # panels
         self.image_list = QListWidget(self)
@@ -108,7 +126,20 @@ class MainWindow(QMainWindow):
             self.statusBar(), self.viewer, self.images, self.session, self.classes
         )
         self.actions_ = build_actions(self)
+        self.tools_bar = ToolsBar(
+            self.editing,
+            self.classes,
+            [a for n, a in self.actions_.all.items() if n.startswith("tool_")],
+            self,
+        )
+        self.addToolBar(self.tools_bar)
+        self.label_all_cancel = QToolButton(self)
+        self.label_all_cancel.setDefaultAction(self.actions_.cancel_label_all)
+        self.label_all_cancel.hide()
+        self.statusBar().addWidget(self.label_all_cancel)
         self.exporter.edits_for = self.project.edits_for
+        self.exporter.prediction_file_for = self.project.prediction_file
+        self.predictions.cached_file_for = self.project.prediction_file
 
         self._connect()
         self._update_title()
@@ -139,6 +170,11 @@ class MainWindow(QMainWindow):
         self.training.failed.connect(self.report)
         self.training.model_ready.connect(self.load_model_reporting)
         self.exporter.failed.connect(self.report)
+        self.editing.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.label_all.failed.connect(self.report)
+        self.label_all.running_changed.connect(self._label_all_running)
+        self.label_all.progress.connect(self._label_all_progress)
+        self.label_all.finished.connect(self._label_all_finished)
         # unsaved changes
         self.images.images_changed.connect(self._images_changed)
         self.classes.changed.connect(self.document.mark_dirty)
@@ -311,6 +347,29 @@ class MainWindow(QMainWindow):
     def _job_ended(self) -> None:
         self.job_bar.hide()
         self.statusBar().clearMessage()
+
+    def _label_all_running(self, running: bool) -> None:
+        self.label_all_cancel.setVisible(running)
+        if running:
+            self._job_started("Labelling all images…")
+        else:
+            self._job_ended()
+
+    def _label_all_progress(self, item: object) -> None:
+        self._job_progress(item)
+        eta = format_eta(getattr(item, "eta_s", None))
+        message = getattr(item, "message", "")
+        self.statusBar().showMessage(f"{message} — {eta} left" if eta else message)
+
+    def _label_all_finished(self, result: object) -> None:
+        done = len(getattr(result, "done", []))
+        skipped = getattr(result, "skipped", [])
+        how = "cancelled" if getattr(result, "cancelled", False) else "finished"
+        text = f"Labelling {how}: {done} image(s) labelled"
+        if skipped:
+            text += f", {len(skipped)} skipped ({skipped[0][0].name}: {skipped[0][1]})"
+        self.statusBar().showMessage(text, 10000)
+        self.predictions.request(self.images.current)
 
     def _training_state(self, state: str) -> None:
         if state == TrainingController.RUNNING:

@@ -86,6 +86,7 @@ class ExportController(QObject):
         self.images, self.session, self.classes, self.runner = images, session, classes, runner
         self.worker: JobWorker | None = None
         self.edits_for: Any = None  # callable Path -> EditLayer | None (the project's)
+        self.prediction_file_for: Any = None  # callable Path -> cached cluster-map file | None
 
     def targets(self, request: ExportRequest) -> list[Path]:
         """Files this export would write (labelmap included)."""
@@ -111,13 +112,21 @@ class ExportController(QObject):
         if not self.classes.classes:
             self.failed.emit("Nothing to export", "add classes and map clusters to them first")
             return None
-        cached = {p: self.session.prediction(p) for p in images if self.session.has_prediction(p)}
+        cached: dict[Path, Any] = {
+            p: self.session.prediction(p) for p in images if self.session.has_prediction(p)
+        }
+        if self.prediction_file_for is not None:  # maps cached to files by "Label all"
+            for image in images:
+                if image not in cached:
+                    file = self.prediction_file_for(image)
+                    if file is not None:
+                        cached[image] = file
         edits = {}
         if self.edits_for is not None:
             for image in images:
                 layer = self.edits_for(image)
                 if layer is not None:
-                    edits[image] = layer
+                    edits[image] = layer.copy()  # a snapshot: painting goes on meanwhile
         job = export_job(
             images, cached, self.session.loaded, self.classes.class_map, request, edits, overwrite
         )

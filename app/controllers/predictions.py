@@ -2,11 +2,13 @@
 
 One prediction runs at a time; asking for another image while one runs queues it
 (only the latest request waits — flicking through images does not pile up jobs).
+An image whose map was cached to a file ("Label all images") is read from that
+file in the worker instead of being predicted again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,19 @@ def predict_job(loaded: Any, image: Path) -> Any:
     return job
 
 
+def load_job(path: Path) -> Any:
+    """A job factory: read a cached cluster map file (uint8 H×W)."""
+
+    def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
+        from acseg_core.raster import open_raster
+
+        with open_raster(path) as raster:
+            return raster.read()[0]
+        yield  # a generator, like every job
+
+    return job
+
+
 class PredictionController(QObject):
     started = Signal(object)  # Path
     progress = Signal(object)  # Progress
@@ -42,6 +57,7 @@ class PredictionController(QObject):
         self.current: Path | None = None
         self._queued: Path | None = None
         self._failed: set[Path] = set()
+        self.cached_file_for: Callable[[Path], Path | None] | None = None
         session.model_changed.connect(self._model_changed)
 
     @property
@@ -62,7 +78,9 @@ class PredictionController(QObject):
 
     def _start(self, image: Path) -> None:
         self.current = image
-        worker = self.runner.start(predict_job(self.session.loaded, image), "predict")
+        cached = self.cached_file_for(image) if self.cached_file_for is not None else None
+        job = load_job(cached) if cached is not None else predict_job(self.session.loaded, image)
+        worker = self.runner.start(job, "predict")
         self.worker = worker
         loaded = self.session.loaded
         worker.progress.connect(self.progress)

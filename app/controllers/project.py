@@ -208,6 +208,17 @@ class ProjectController(QObject):
         except AcsegError:
             return None
 
+    def prediction_file(self, image: Path) -> Path | None:
+        """The cached cluster-map file of ``image`` made with the loaded model, if any."""
+        model = self.window.session.model_path
+        if model is None or self.doc.model != model:
+            return None  # maps of another model (or of none) are not this model's clusters
+        try:
+            file = self.doc.image(image).prediction
+        except AcsegError:
+            return None
+        return file if file is not None and file.is_file() else None
+
     # -- missing images -----------------------------------------------------------------------
     def offer_relink(self, missing: Path) -> None:
         w = self.window

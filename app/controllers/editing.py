@@ -1,0 +1,336 @@
+"""Hand corrections: the active tool, class and brush size; strokes into the edit layer; undo.
+
+Edits go into the current image's :class:`~acseg_core.edits.EditLayer` (held by the
+project, so they are saved with it and exported) — never into the cluster map, so
+remapping clusters later keeps them. Every change goes through :meth:`_apply`, which
+records old values for undo, writes the layer and repaints only the changed
+rectangle of the edits item. One stroke, fill or polygon is one undo step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from acseg_core.classes import NO_EDIT, NODATA, composite
+from acseg_core.edits import EditLayer
+from acseg_core.errors import AcsegError
+from app.tools.edits_item import EditsItem
+from app.tools.shapes import (
+    Footprint,
+    RegionTooLarge,
+    flood_region,
+    polygon_mask,
+    segment_mask,
+)
+from app.tools.tools import TOOL_TYPES, Tool
+from app.undo import EditDiff, StrokeRecorder, UndoStack
+
+if TYPE_CHECKING:
+    from app.canvas import ImageCanvas
+    from app.controllers.project import ProjectController
+    from app.controllers.viewer import ImageViewController
+    from app.models import ClassesModel, DocumentModel, ImageListModel, OverlayModel, SessionModel
+
+MIN_RADIUS, MAX_RADIUS, DEFAULT_RADIUS = 1, 500, 8
+TOOLS = ("pan", "brush", "eraser", "fill", "polygon")
+
+
+class EditingController(QObject):
+    tool_changed = Signal(str)
+    active_class_changed = Signal(int)  # class id, 0 = none
+    brush_radius_changed = Signal(int)
+    undo_changed = Signal()
+    edited = Signal(object)  # (col, row, w, h) of a change on the current image
+    message = Signal(str)  # a hint for the status bar ("add a class first" ...)
+
+    def __init__(
+        self,
+        canvas: ImageCanvas,
+        viewer: ImageViewController,
+        images: ImageListModel,
+        session: SessionModel,
+        classes: ClassesModel,
+        overlay: OverlayModel,
+        project: ProjectController,
+        document: DocumentModel,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.canvas, self.viewer, self.images, self.session = canvas, viewer, images, session
+        self.classes, self.overlay, self.project, self.document = (
+            classes,
+            overlay,
+            project,
+            document,
+        )
+        self.item = EditsItem()
+        canvas.scene().addItem(self.item)
+        self.tools: dict[str, Tool] = {name: TOOL_TYPES[name](self) for name in TOOLS}
+        self.tool_name = "pan"
+        self.active_class = 0
+        self.brush_radius = DEFAULT_RADIUS
+        self._stacks: dict[Path, UndoStack] = {}
+        self._doc: Any = project.doc
+        self._recorder: StrokeRecorder | None = None
+
+        viewer.image_shown.connect(lambda _info: self.refresh_layer())
+        images.current_changed.connect(lambda _i: self.refresh_layer())
+        classes.changed.connect(self._classes_changed)
+        overlay.changed.connect(self._overlay_changed)
+        self._classes_changed()
+        self._overlay_changed()
+
+    # -- settings ------------------------------------------------------------------
+    @property
+    def tool(self) -> Tool:
+        return self.tools[self.tool_name]
+
+    def set_tool(self, name: str) -> None:
+        if name not in self.tools:
+            raise ValueError(f"unknown tool {name!r}")
+        if name == self.tool_name and self.canvas.tool is self.tools[name]:
+            return
+        self.tool_name = name
+        self.canvas.set_tool(self.tools[name])
+        self.tool_changed.emit(name)
+
+    def set_active_class(self, class_id: int) -> None:
+        if class_id != self.active_class:
+            self.active_class = class_id
+            self.active_class_changed.emit(class_id)
+
+    def pick_class(self, number: int) -> None:
+        """Keys 1–9: the class at that position of the class list becomes active."""
+        classes = self.classes.classes
+        if 1 <= number <= len(classes):
+            self.set_active_class(classes[number - 1].id)
+            self.message.emit(f"Painting {classes[number - 1].name}")
+        else:
+            self.message.emit(f"There is no class {number}")
+
+    def set_brush_radius(self, radius: int) -> None:
+        radius = min(MAX_RADIUS, max(MIN_RADIUS, int(radius)))
+        if radius != self.brush_radius:
+            self.brush_radius = radius
+            self.brush_radius_changed.emit(radius)
+
+    def grow_brush(self) -> None:
+        self.set_brush_radius(max(self.brush_radius + 1, round(self.brush_radius * 1.25)))
+
+    def shrink_brush(self) -> None:
+        self.set_brush_radius(min(self.brush_radius - 1, round(self.brush_radius / 1.25)))
+
+    def paint_value(self) -> int | None:
+        """The edit value the brush writes (the active class id), None when there is none."""
+        if self.active_class and self.active_class in {c.id for c in self.classes.classes}:
+            return self.active_class
+        self.message.emit("Add a class (and pick it with 1–9) before painting")
+        return None
+
+    def eraser_value(self) -> int:
+        return NO_EDIT
+
+    # -- the layer of the current image -----------------------------------------------
+    @property
+    def image(self) -> Path | None:
+        return self.images.current if self.viewer.info is not None else None
+
+    def layer(self, create: bool = False) -> EditLayer | None:
+        """The current image's edit layer (made on the first edit when ``create``)."""
+        self._check_project()
+        image = self.image
+        if image is None:
+            return None
+        doc = self.project.doc
+        try:
+            if not any(e.path == image for e in doc.images):
+                if not create:
+                    return None
+                doc.add_images([image])
+            return doc.get_edits(image, create=create)
+        except AcsegError as exc:
+            self.message.emit(str(exc))
+            return None
+
+    def refresh_layer(self) -> None:
+        info = self.viewer.info
+        if info is None:
+            self.item.set_layer(None, 0, 0)
+        else:
+            self.item.set_layer(self.layer(), info.width, info.height)
+        self.undo_changed.emit()
+
+    def stack(self) -> UndoStack | None:
+        image = self.image
+        if image is None:
+            return None
+        return self._stacks.setdefault(image, UndoStack())
+
+    def _check_project(self) -> None:
+        if self.project.doc is not self._doc:  # New/Open: old steps point at old layers
+            self._doc = self.project.doc
+            self._stacks.clear()
+            self._recorder = None
+
+    # -- strokes (called by the tools) -------------------------------------------------
+    def begin_stroke(self) -> bool:
+        layer = self.layer(create=True)
+        if layer is None:
+            return False
+        if layer is not self.item.layer:
+            self.item.set_layer(layer, layer.width, layer.height)
+        self._recorder = StrokeRecorder(layer)
+        return True
+
+    def paint_segment(self, x0: float, y0: float, x1: float, y1: float, value: int) -> None:
+        if self._recorder is None:
+            return
+        layer = self._recorder.layer
+        footprint = segment_mask(x0, y0, x1, y1, self.brush_radius, layer.height, layer.width)
+        self._apply(footprint, value)
+
+    def end_stroke(self) -> EditDiff | None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return None
+        diff = recorder.finish()
+        if diff is not None:
+            self._push(diff)
+        return diff
+
+    def fill_at(self, x: float, y: float) -> EditDiff | None:
+        """Fill the connected region of the displayed labels under (x, y) (one step)."""
+        value = self.paint_value()
+        clusters = self._clusters()
+        if value is None:
+            return None
+        if clusters is None:
+            self.message.emit("Fill needs the cluster map of this image (load a model first)")
+            return None
+        col, row = int(x), int(y)
+        if not (0 <= row < clusters.shape[0] and 0 <= col < clusters.shape[1]):
+            return None
+        if clusters[row, col] == NODATA:
+            self.message.emit("No data here: nothing to fill")
+            return None
+        if not self.begin_stroke():
+            return None
+        assert self._recorder is not None
+        layer = self._recorder.layer
+        try:
+            footprint = flood_region(
+                lambda w: self.displayed_values(clusters, layer, w),
+                (col, row),
+                layer.height,
+                layer.width,
+            )
+        except RegionTooLarge as exc:
+            self._recorder = None
+            self.message.emit(f"Not filled: {exc}; use the polygon or the brush")
+            return None
+        self._apply(footprint, value)
+        return self.end_stroke()
+
+    def fill_polygon(self, points: Sequence[tuple[float, float]]) -> EditDiff | None:
+        value = self.paint_value()
+        if value is None or not self.begin_stroke():
+            return None
+        assert self._recorder is not None
+        layer = self._recorder.layer
+        self._apply(polygon_mask(points, layer.height, layer.width), value)
+        return self.end_stroke()
+
+    def displayed_values(
+        self, clusters: np.ndarray, layer: EditLayer, window: tuple[int, int, int, int]
+    ) -> np.ndarray:
+        """What the overlay shows in ``window``: classes, or clusters with edits on top."""
+        col, row, w, h = window
+        cl = clusters[row : row + h, col : col + w]
+        edits = layer.read(window)
+        if self.overlay.mode == self.overlay.CLASSES:
+            return composite(self.classes.class_map.labels_from_clusters(cl), edits)
+        values = cl.astype(np.uint16)
+        edited = (edits != NO_EDIT) & (cl != NODATA)
+        values[edited] = 256 + edits[edited].astype(np.uint16)
+        return values
+
+    def _clusters(self) -> np.ndarray | None:
+        image = self.image
+        return self.session.prediction(image) if image is not None else None
+
+    def _apply(self, footprint: Footprint | None, value: int) -> None:
+        """Write ``value`` under the footprint, recording old values and repainting."""
+        recorder = self._recorder
+        if footprint is None or recorder is None:
+            return
+        col, row, mask = footprint
+        h, w = mask.shape
+        window = (col, row, w, h)
+        layer = recorder.layer
+        old = layer.read(window)
+        changed = mask & (old != value)
+        if value != NO_EDIT:
+            clusters = self._clusters()
+            if clusters is not None and clusters.shape == layer.shape:
+                changed &= clusters[row : row + h, col : col + w] != NODATA
+        if not changed.any():
+            return
+        recorder.add(col, row, changed, old)
+        layer.write(col, row, np.full((h, w), value, dtype=np.uint8), changed)
+        self.item.invalidate(window)
+        self.edited.emit(window)
+
+    # -- undo ---------------------------------------------------------------------------
+    def _push(self, diff: EditDiff) -> None:
+        stack = self.stack()
+        if stack is not None:
+            stack.push(diff)
+        self.document.mark_dirty()
+        self.undo_changed.emit()
+
+    @property
+    def can_undo(self) -> bool:
+        stack = self.stack()
+        return stack is not None and stack.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        stack = self.stack()
+        return stack is not None and stack.can_redo
+
+    def undo(self) -> EditDiff | None:
+        return self._step(undo=True)
+
+    def redo(self) -> EditDiff | None:
+        return self._step(undo=False)
+
+    def _step(self, undo: bool) -> EditDiff | None:
+        self._check_project()
+        stack = self.stack()
+        if stack is None or self._recorder is not None:
+            return None
+        diff = stack.undo() if undo else stack.redo()
+        if diff is None:
+            return None
+        if diff.layer is self.item.layer:
+            self.item.invalidate(diff.window)
+        self.edited.emit(diff.window)
+        self.document.mark_dirty()
+        self.undo_changed.emit()
+        return diff
+
+    # -- reactions ------------------------------------------------------------------------
+    def _classes_changed(self) -> None:
+        self.item.set_class_map(self.classes.class_map)
+        ids = [c.id for c in self.classes.classes]
+        if self.active_class not in ids:
+            self.set_active_class(ids[0] if ids else 0)
+
+    def _overlay_changed(self) -> None:
+        self.item.setOpacity(self.overlay.opacity)
+        self.item.setVisible(self.overlay.visible)

@@ -1,0 +1,192 @@
+""" "Label all images": predict every image of the project in the worker, caching to files.
+
+Cluster maps are written by windows (the core's ``predict(out=...)``) into the
+project's cache folder ``<project>.cache/`` beside a saved project, or into a
+temporary folder for an untitled one, and recorded with ``Project.set_prediction``.
+Images with a cached map of the current model are skipped, so running it again
+resumes. Each finished image is recorded as soon as the job ends, whatever the
+outcome: cancelling keeps what finished. Export then reads the cached files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+from acseg_core.errors import AcsegError, CancelledError
+from acseg_core.progress import CancelToken, Progress
+from app.workers import JobRunner, JobWorker
+
+if TYPE_CHECKING:
+    from app.controllers.project import ProjectController
+    from app.models import DocumentModel, ImageListModel, SessionModel
+
+STEPS_PER_IMAGE = 1000  # progress resolution within one image
+
+
+@dataclass
+class LabelAllResult:
+    """What a run did: maps written (image → file), images skipped with the reason."""
+
+    done: list[tuple[Path, Path]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def cache_file(cache_dir: Path, image: Path) -> Path:
+    """A stable, collision-free cache name per source image (GeoTIFFs stay GeoTIFFs)."""
+    from acseg_core.batch_predict import is_geotiff
+
+    digest = hashlib.sha1(str(image).encode("utf-8")).hexdigest()[:10]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image.stem)[:60] or "image"
+    suffix = ".tif" if is_geotiff(image) else ".png"
+    return cache_dir / f"{stem}-{digest}_clusters{suffix}"
+
+
+def label_all_job(loaded: Any, images: list[Path], cache_dir: Path, result: LabelAllResult) -> Any:
+    """A job factory: predict ``images`` into ``cache_dir``; fills ``result`` as it goes."""
+
+    def job(cancel: CancelToken) -> Generator[Progress, None, LabelAllResult]:
+        from acseg_core.infer import predict
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        total = len(images) * STEPS_PER_IMAGE
+        started = time.monotonic()
+        for n, image in enumerate(images):
+            if cancel.cancelled:
+                break
+            label = f"{image.name} ({n + 1}/{len(images)})"
+            try:
+                out = cache_file(cache_dir, image)
+                steps = predict(loaded, image, out=out, cancel=cancel)
+                while True:
+                    try:
+                        item = next(steps)
+                    except StopIteration:
+                        break
+                    fraction = item.fraction or 0.0
+                    done = int((n + fraction) * STEPS_PER_IMAGE)
+                    yield Progress(
+                        done, total, f"Labelling {label}", _eta(started, done, total), {}
+                    )
+            except CancelledError:
+                break
+            except AcsegError as exc:  # one bad image does not stop the others
+                result.skipped.append((image, str(exc)))
+                continue
+            result.done.append((image, out))
+            done = (n + 1) * STEPS_PER_IMAGE
+            yield Progress(done, total, f"Labelled {label}", _eta(started, done, total), {})
+        result.cancelled = cancel.cancelled
+        return result
+
+    return job
+
+
+def _eta(started: float, done: int, total: int) -> float | None:
+    if done <= 0:
+        return None
+    elapsed = time.monotonic() - started
+    return elapsed * (total - done) / done
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class LabelAllController(QObject):
+    running_changed = Signal(bool)
+    progress = Signal(object)  # Progress
+    finished = Signal(object)  # LabelAllResult (after any outcome)
+    failed = Signal(str, str)
+
+    def __init__(
+        self,
+        images: ImageListModel,
+        session: SessionModel,
+        project: ProjectController,
+        document: DocumentModel,
+        runner: JobRunner,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.images, self.session, self.project = images, session, project
+        self.document, self.runner = document, runner
+        self.worker: JobWorker | None = None
+        self.result: LabelAllResult | None = None
+        self._temp_cache: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.running
+
+    def cache_dir(self) -> Path:
+        """``<project>.cache/`` beside a saved project, else a folder for this session."""
+        path = self.project.doc.path
+        if path is not None:
+            return path.with_name(path.stem + ".cache")
+        if self._temp_cache is None:
+            self._temp_cache = tempfile.TemporaryDirectory(prefix="acseg-cache-")
+        return Path(self._temp_cache.name)
+
+    def pending(self) -> list[Path]:
+        """Images without a cached map of the current model."""
+        return [
+            p for p in self.images.images if p.exists() and self.project.prediction_file(p) is None
+        ]
+
+    def start(self) -> JobWorker | None:
+        if self.running:
+            return self.worker
+        if self.session.loaded is None:
+            self.failed.emit("No model", "Load or train a model before labelling all images")
+            return None
+        self.project.sync()  # the project now names the model these maps come from
+        images = self.pending()
+        result = LabelAllResult()
+        self.result = result
+        if not images:
+            self.finished.emit(result)
+            return None
+        job = label_all_job(self.session.loaded, images, self.cache_dir(), result)
+        worker = self.runner.start(job, "label-all")
+        self.worker = worker
+        worker.progress.connect(self.progress)
+        worker.failed.connect(self.failed)
+        worker.ended.connect(lambda: self._ended(worker, result))
+        self.running_changed.emit(True)
+        return worker
+
+    def start_reporting(self) -> None:
+        self.start()
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _ended(self, worker: JobWorker, result: LabelAllResult) -> None:
+        doc = self.project.doc
+        for image, out in result.done:
+            try:
+                doc.set_prediction(image, out)
+            except AcsegError:
+                continue  # the image left the project while the job ran
+        if result.done:
+            self.document.mark_dirty()
+        result.cancelled = result.cancelled or worker.outcome == "cancelled"
+        if self.worker is worker:
+            self.worker = None
+        self.running_changed.emit(False)
+        self.finished.emit(result)

@@ -1,0 +1,1 @@
+"""Hand-correction tools: footprints (``shapes``), the edits view (``edits_item``), tools."""
