@@ -311,8 +311,8 @@ def _update(
     else:
         loss.backward()
         grads = [p.grad for p in model.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
-        if not torch.isfinite(norm):
+        norm = torch.stack([g.detach().abs().max() for g in grads]).max() if grads else None
+        if norm is not None and not torch.isfinite(norm):  # max |g|: inf/NaN propagate
             optimiser.zero_grad(set_to_none=True)
             return _bad_step(run, f"step {run.step + 1}: gradient is not finite, step skipped")
         optimiser.step()
