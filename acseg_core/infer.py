@@ -88,6 +88,12 @@ def tile_margin(config: ModelConfig) -> int:
     return margin_for(receptive_field(config), config.stride)
 
 
+def smooth_margin(smooth: int, stride: int) -> int:
+    """Extra margin for a ``smooth`` px majority window: its half, rounded up to the stride."""
+    half = smooth // 2 if smooth > 1 else 0
+    return -(-half // stride) * stride
+
+
 def image_normalisation(raster: Raster) -> Normalisation:
     """Per-image robust statistics from one preview read (fallback when the model has none)."""
     preview, _ = raster.read_preview(_PREVIEW_SIDE)
@@ -111,6 +117,7 @@ def predict(
     cancel: CancelToken | None = None,
     with_confidence: bool = False,
     precision: str = "auto",
+    smooth: int = 0,
 ) -> Generator[Progress, None, Prediction]:
     """Predict a cluster map for ``image``; yields progress per batch, returns the result.
 
@@ -119,6 +126,10 @@ def predict(
     snapped to the stride) and ``batch`` (tiles per forward pass) trade speed for
     memory. ``precision`` (:func:`autocast_dtype`): ``auto`` = fp16 AMP on CUDA,
     bf16 on CPUs that have it natively, else fp32; ``fp32`` for bit-stable output.
+    ``smooth`` (odd px, 0 = off): majority filter over a ``smooth``×``smooth``
+    window (:func:`acseg_core.refine.vote_shares`); the confidence is then the
+    window's vote share. Tiles overlap by ``smooth // 2`` more, so tiled output
+    still equals one-shot output.
     Raises :class:`InputError` for unusable images (wrong band count...),
     :class:`CancelledError` when ``cancel`` is set (checked before every batch).
     """
@@ -132,6 +143,9 @@ def predict(
             raise InputError(image, "refusing to write the prediction over its source image")
     if batch < 1:
         raise AcsegError("batch must be >= 1")
+    from acseg_core.refine import check_window
+
+    check_window(smooth)
     config = loaded.config
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -144,12 +158,16 @@ def predict(
             )
         norm = config.normalisation or image_normalisation(raster)
         grid = plan_tiles(
-            info.width, info.height, tile=tile, margin=tile_margin(config), stride=config.stride
+            info.width,
+            info.height,
+            tile=tile,
+            margin=tile_margin(config) + smooth_margin(smooth, config.stride),
+            stride=config.stride,
         )
         _bound_gdal_cache(grid, info)
         sink = stack.enter_context(_open_sink(out, info, with_confidence))
         bands = _BandAssembler(grid, with_confidence, sink.write)
-        forward = _Forward(loaded, with_confidence, precision)
+        forward = _Forward(loaded, with_confidence, precision, smooth)
         check_nodata = info.nodata is not None or np.issubdtype(np.dtype(info.dtype), np.floating)
 
         def load(tiles: list[Tile]) -> tuple[list[Tile], np.ndarray, list[np.ndarray | None]]:
@@ -299,8 +317,11 @@ def _intra_op_threads(count: int | None) -> Iterator[None]:
 class _Forward:
     """Runs the network on a batch and reduces the probabilities to cluster ids."""
 
-    def __init__(self, loaded: LoadedModel, with_confidence: bool, precision: str) -> None:
+    def __init__(
+        self, loaded: LoadedModel, with_confidence: bool, precision: str, smooth: int = 0
+    ) -> None:
         self.model = loaded.model
+        self.smooth = smooth
         self.device = loaded.device
         self.dtype = autocast_dtype(loaded.device, precision)
         self.with_confidence = with_confidence
@@ -322,6 +343,10 @@ class _Forward:
         )
         with torch.inference_mode(), autocast:
             probs = self.model(batch, ordering=None)
+            if self.smooth > 1:
+                from acseg_core.refine import vote_shares
+
+                probs = vote_shares(probs, self.smooth)
             clusters, confidence = [], []
             for i, t in enumerate(tiles):  # reduce only the kept centre of each tile
                 rows, cols = t.crop

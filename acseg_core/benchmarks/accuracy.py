@@ -1,22 +1,541 @@
-"""Benchmark: accuracy (not built yet)."""
+"""Benchmark: AC against the k-means yardstick on labelled folders (issue 9).
+
+For each dataset: train AC on the dataset's own images (unsupervised and
+transductive, as IIC and AC evaluate) under a wall-clock (or step) budget, predict
+every image, score with ONE Hungarian cluster→class map over the whole folder
+(:func:`acseg_core.evaluate.score_folder`), and run the k-means baseline on the same
+pixels with the same K. Each seed trains its own model; figures are the mean and
+the spread (sample standard deviation, min–max) over seeds — never the best run.
+
+Methods scored per seed (all from the same trained model / k-means fit):
+
+* ``ac``           — the network's argmax (plain AC);
+* ``ac+smooth``    — probabilities box-filtered over ``--smooth`` px before the
+  argmax (``predict(..., smooth=N)``): the shipped default;
+* ``kmeans``       — k-means on pixel values (``evaluate.kmeans_baseline``);
+* ``kmeans+smooth``— the same majority filter on the k-means map: the control
+  that shows how much of the gain is the refinement rather than the model.
+
+DATASET_SPEC is either a shortcut for the shared samples (``shared:vaihingen6``,
+``shared:vaihingen3``, ``shared:loveda``, ``shared:dubai``, ``shared:cocostuff15``,
+resolved under ``$ACSEG_SHARED_DATA`` or ``../shared/data``) or comma-separated
+``key=value`` pairs::
+
+    name=dubai,images=DIR,labels=DIR,format=colors:resources/labels/dubai.csv
+    name=coco15,images=DIR,labels=DIR,format=lookup:fine_to_coarse.csv,keep=kind=stuff,k=15
+
+keys: ``name``, ``images`` (required), ``labels`` (default: the image folder),
+``format`` (label format as ``acseg-core evaluate --label-format``; default
+``index``), ``merge``, ``keep``, ``class-column``, ``k`` (clusters; default the
+number of classes present), ``sobel`` (0/1: add Sobel channels, IIC's photo input).
+A value may contain ``=`` and ``,`` as long as no comma is followed by ``key=``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from acseg_core.errors import AcsegError
+
+SHARED_ENV = "ACSEG_SHARED_DATA"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LABEL_TABLES = REPO_ROOT / "resources" / "labels"
+SPEC_KEYS = ("name", "images", "labels", "format", "merge", "keep", "class-column", "k", "sobel")
+_SPEC_SPLIT = re.compile(r",(?=\s*[A-Za-z][\w-]*=)")
+
+# Benchmark defaults (the shipped configuration; chosen by this benchmark on the
+# shared dev images, see docs/accuracy.md). Every one is a command-line option.
+DEFAULT_MINUTES = 2.0
+DEFAULT_SEEDS = (0, 1, 2)
+DEFAULT_SMOOTH = 25  # px window of the output majority filter (0 = off)
+DEFAULT_OVERCLUSTER_FACTOR = 5  # overclustering head = factor × K (0 = no head)
+METHODS = ("ac", "ac+smooth", "kmeans", "kmeans+smooth")
+
+
+# -- dataset specs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A labelled folder and how to read its labels."""
+
+    name: str
+    images: Path
+    labels: Path
+    label_format: str = "index"
+    merge: str | None = None
+    keep: str | None = None
+    class_column: str | None = None
+    k: int | None = None
+    sobel: bool = False
+
+    def describe(self) -> str:
+        parts = [f"name={self.name}", f"images={self.images}", f"labels={self.labels}"]
+        parts.append(f"format={self.label_format}")
+        for key, value in (("merge", self.merge), ("keep", self.keep), ("k", self.k)):
+            if value is not None:
+                parts.append(f"{key}={value}")
+        if self.sobel:
+            parts.append("sobel=1")
+        return ",".join(parts)
+
+
+def shared_data_root() -> Path:
+    """``$ACSEG_SHARED_DATA``, else ``../shared/data`` beside the repo (or the cwd)."""
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        return Path(env)
+    for base in (REPO_ROOT.parent, Path.cwd().parent):
+        candidate = base / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+def shared_specs(root: Path) -> dict[str, DatasetSpec]:
+    """The shortcuts for the shared samples (see ``../shared/data/README.md``)."""
+    vaihingen = root / "isprs-vaihingen"
+    coco = root / "cocostuff"
+    return {
+        # clutter is absent from the crop, so K = 5 classes present
+        "vaihingen6": DatasetSpec("vaihingen6", vaihingen, vaihingen, "potsdam"),
+        "vaihingen3": DatasetSpec("vaihingen3", vaihingen, vaihingen, "potsdam", merge="potsdam3"),
+        "loveda": DatasetSpec(
+            "loveda",
+            root / "loveda" / "images",
+            root / "loveda" / "labels",
+            f"lookup:{LABEL_TABLES / 'loveda.csv'}",
+        ),
+        "dubai": DatasetSpec(
+            "dubai",
+            root / "dubai" / "images",
+            root / "dubai" / "labels",
+            f"colors:{LABEL_TABLES / 'dubai.csv'}",
+        ),
+        # COCO-Stuff-15: the 15 coarse stuff classes (13 present here), K = 15 as IIC/AC
+        "cocostuff15": DatasetSpec(
+            "cocostuff15",
+            coco / "images",
+            coco / "labels",
+            f"lookup:{coco / 'fine_to_coarse.csv'}",
+            keep="kind=stuff",
+            k=15,
+        ),
+    }
+
+
+def parse_spec(text: str) -> DatasetSpec:
+    """A :class:`DatasetSpec` from ``shared:NAME`` or ``key=value,...`` (module docstring)."""
+    text = text.strip()
+    if text.startswith("shared:"):
+        root = shared_data_root()
+        specs = shared_specs(root)
+        name = text.removeprefix("shared:")
+        if name not in specs:
+            raise AcsegError(f"unknown shared dataset {name!r} (choose from {', '.join(specs)})")
+        spec = specs[name]
+        if not spec.images.is_dir():
+            raise AcsegError(f"{text}: {spec.images} not found (set {SHARED_ENV})")
+        return spec
+    values: dict[str, str] = {}
+    for part in _SPEC_SPLIT.split(text):
+        key, sep, value = part.partition("=")
+        key = key.strip().lower().replace("_", "-")
+        if not sep or key not in SPEC_KEYS:
+            raise AcsegError(
+                f"dataset spec {text!r}: expected key=value pairs with keys "
+                f"{', '.join(SPEC_KEYS)}, or shared:NAME"
+            )
+        if key in values:
+            raise AcsegError(f"dataset spec {text!r}: {key} given twice")
+        values[key] = value.strip()
+    if "images" not in values:
+        raise AcsegError(f"dataset spec {text!r}: images=DIR is required")
+    images = Path(values["images"])
+    k = values.get("k")
+    try:
+        k_value = int(k) if k is not None else None
+    except ValueError:
+        raise AcsegError(f"dataset spec {text!r}: k must be an integer") from None
+    if k_value is not None and not 2 <= k_value <= 254:
+        raise AcsegError(f"dataset spec {text!r}: k must be 2–254")
+    return DatasetSpec(
+        name=values.get("name") or images.name,
+        images=images,
+        labels=Path(values.get("labels") or images),
+        label_format=values.get("format", "index"),
+        merge=values.get("merge"),
+        keep=values.get("keep"),
+        class_column=values.get("class-column"),
+        k=k_value,
+        sobel=values.get("sobel", "0").lower() in ("1", "yes", "true", "on"),
+    )
+
+
+# -- settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What every dataset is run with (all command-line options)."""
+
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    minutes: float = DEFAULT_MINUTES
+    steps: int | None = None  # a step budget instead of minutes (reproducible counts)
+    preset: str = "cpu-small"
+    device: str = "cpu"
+    lr: float | None = None
+    crop: int | None = None
+    batch: int | None = None
+    displacement: int | None = None
+    base_width: int | None = None
+    overcluster_factor: int = DEFAULT_OVERCLUSTER_FACTOR
+    scale: float = 1.0
+    smooth: int = DEFAULT_SMOOTH
+    keep_runs: str | None = None  # folder to keep the trained models in
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
+                 settings: BenchSettings, out_dir: Path) -> Any:  # fmt: skip
+    """The TrainConfig the benchmark trains with: the defaults plus the given options."""
+    from acseg_core.config import TrainConfig, preset
+    from acseg_core.train import DEFAULT_LR
+
+    model_overrides: dict[str, Any] = {"clusters": k, "sobel": spec.sobel}
+    if settings.overcluster_factor:
+        model_overrides["overclusters"] = min(255, max(k + 1, settings.overcluster_factor * k))
+    if settings.base_width:
+        model_overrides["base_width"] = settings.base_width
+    model = preset(settings.preset, **model_overrides)
+    train_defaults = TrainConfig()
+    steps = settings.steps or 10**9  # minutes budget: stopped by the clock
+    return TrainConfig(
+        inputs=tuple(str(p) for p in images),
+        out_dir=str(out_dir),
+        model=model,
+        steps=steps,
+        steps_per_epoch=steps,  # one epoch: the model file is written once, at the end
+        crop=settings.crop or train_defaults.crop,
+        batch=settings.batch or train_defaults.batch,
+        lr=settings.lr or DEFAULT_LR.get(settings.preset, train_defaults.lr),
+        displacement=(
+            settings.displacement
+            if settings.displacement is not None
+            else train_defaults.displacement
+        ),
+        device=settings.device,
+        seed=seed,
+        workers=0,  # images are small; a loader process would only compete for the cores
+        scale=settings.scale,
+        **settings.train_overrides,
+    )
+
+
+# -- one dataset ---------------------------------------------------------------------
+
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict[str, Any]:
+    """Run ``train`` until its steps are done or ``minutes`` have passed (scan included)."""
+    from acseg_core.evaluate import run_to_end
+    from acseg_core.progress import CancelToken
+    from acseg_core.train import train
+
+    cancel = CancelToken()
+    losses: list[float] = []
+    started = time.perf_counter()
+
+    def watched() -> Iterator[Any]:
+        job = train(cfg, cancel)
+        last_log = started
+        while True:
+            try:
+                progress = next(job)
+            except StopIteration as stop:
+                return stop.value
+            metrics = progress.metrics or {}
+            now = time.perf_counter()
+            if metrics.get("loss") is not None and metrics.get("phase") == "train":
+                losses.append(float(metrics["loss"]))
+            if minutes is not None and now - started > minutes * 60:
+                cancel.cancel()  # train saves the model and stops before the next step
+            if now - last_log > 30:
+                last_log = now
+                log(f"  {progress.message}")
+            yield progress
+
+    result = run_to_end(watched())
+    if result is None:
+        raise AcsegError(f"training in {cfg.out_dir} stopped before its first step")
+    return {
+        "model_path": str(result.model_path),
+        "steps": result.step,
+        "train_s": round(time.perf_counter() - started, 1),
+        "final_loss": round(float(np.mean(losses[-20:])), 4) if losses else None,
+    }
+
+
+def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -> dict[str, Any]:
+    """All seeds of AC and k-means on one dataset; per-seed figures and summaries."""
+    from acseg_core import evaluate as ev
+    from acseg_core.checkpoint import load_model
+    from acseg_core.refine import majority_filter
+
+    folder = ev.open_labelled_folder(
+        spec.images, spec.labels, spec.label_format, spec.merge, spec.keep, spec.class_column
+    )
+    k = spec.k or folder.classes_present
+    log(
+        f"{spec.name}: {len(folder.pairs)} image(s), {folder.classes_present} classes present, "
+        f"K = {k}"
+    )
+    per_seed: list[dict[str, Any]] = []
+    keep_root = Path(settings.keep_runs) if settings.keep_runs else None
+    for seed in settings.seeds:
+        entry: dict[str, Any] = {"seed": seed}
+        with tempfile.TemporaryDirectory(prefix="acseg-accuracy-") as scratch:
+            run_dir = (keep_root or Path(scratch)) / f"{spec.name}-seed{seed}"
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            cfg = train_config(spec, folder.images, k, seed, settings, run_dir)
+            log(f"{spec.name} seed {seed}: training ({_budget_text(settings)})")
+            training = train_for_budget(cfg, None if settings.steps else settings.minutes, log)
+            entry.update(training)
+            loaded = load_model(training["model_path"], device=settings.device)
+            entry["ac"] = _score(ev, folder, ev.model_source(loaded, precision="fp32"), k)
+            if settings.smooth > 1:
+                smoothed = ev.model_source(loaded, precision="fp32", smooth=settings.smooth)
+                entry["ac+smooth"] = _score(ev, folder, smoothed, k)
+            del loaded
+        kmeans_maps = list(_kmeans_maps(folder, k, seed))
+        entry["kmeans"] = _score(ev, folder, _replay(kmeans_maps), k)
+        if settings.smooth > 1:
+            filtered = [majority_filter(m, k, settings.smooth) for m in kmeans_maps]
+            entry["kmeans+smooth"] = _score(ev, folder, _replay(filtered), k)
+        log(f"{spec.name} seed {seed}: " + _seed_line(entry))
+        per_seed.append(entry)
+    summary = {
+        method: _summary([s[method]["pixel_accuracy"] for s in per_seed if method in s])
+        for method in METHODS
+        if any(method in s for s in per_seed)
+    }
+    summary_miou = {
+        method: _summary([s[method]["miou"] for s in per_seed if method in s])
+        for method in METHODS
+        if any(method in s for s in per_seed)
+    }
+    return {
+        "name": spec.name,
+        "spec": spec.describe(),
+        "images": len(folder.pairs),
+        "classes_present": folder.classes_present,
+        "k": k,
+        "train_minutes_mean": round(float(np.mean([s["train_s"] for s in per_seed])) / 60, 2),
+        "steps_mean": round(float(np.mean([s["steps"] for s in per_seed])), 1),
+        "pixel_accuracy": summary,
+        "miou": summary_miou,
+        "per_seed": per_seed,
+    }
+
+
+def _kmeans_maps(folder: Any, k: int, seed: int) -> Iterator[np.ndarray]:
+    from acseg_core.evaluate import kmeans_source
+
+    yield from kmeans_source(k, seed)(folder.images)
+
+
+def _replay(maps: list[np.ndarray]) -> Callable[[Sequence[Path]], Iterator[np.ndarray]]:
+    def source(_: Sequence[Path]) -> Iterator[np.ndarray]:
+        yield from maps
+
+    return source
+
+
+def _score(ev: Any, folder: Any, source: Any, k: int) -> dict[str, Any]:
+    """One Hungarian map over the whole folder; pixel accuracy and mIoU in %."""
+    evaluation = ev.run_to_end(ev.score_folder(folder, source, k))
+    used = int(np.count_nonzero(evaluation.confusion.sum(axis=1)))
+    return {
+        "pixel_accuracy": round(100 * float(evaluation.scores.pixel_accuracy), 2),
+        "miou": round(100 * float(evaluation.scores.miou), 2),
+        "clusters_used": used,
+        "mapping": [int(v) for v in evaluation.mapping],
+    }
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": round(float(array.mean()), 2),
+        "std": round(float(array.std(ddof=1)), 2) if len(array) > 1 else 0.0,
+        "min": round(float(array.min()), 2),
+        "max": round(float(array.max()), 2),
+        "n": len(array),
+    }
+
+
+def _budget_text(settings: BenchSettings) -> str:
+    return f"{settings.steps} steps" if settings.steps else f"{settings.minutes:g} min"
+
+
+def _seed_line(entry: dict[str, Any]) -> str:
+    parts = [f"{m} {entry[m]['pixel_accuracy']:.1f}%" for m in METHODS if m in entry]
+    return ", ".join(parts) + f" ({entry['steps']} steps, {entry['train_s']:.0f} s)"
+
+
+# -- CLI ---------------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    group = parser.add_argument_group("accuracy (--accuracy)")
+    group.add_argument(
         "--accuracy",
         nargs="+",
         metavar="DATASET_SPEC",
-        help="AC vs k-means on labelled folders (issue 9)",
+        help="AC vs k-means on labelled folders: shared:vaihingen6|vaihingen3|loveda|dubai|"
+        "cocostuff15, or name=N,images=DIR,labels=DIR,format=FMT[,merge=M][,keep=C=V][,k=K]"
+        "[,sobel=1]",
     )
-    return None
+    group.add_argument(
+        "--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), metavar="S",
+        help="training / k-means seeds (default 0 1 2)",
+    )  # fmt: skip
+    group.add_argument(
+        "--minutes", type=float, default=DEFAULT_MINUTES,
+        help=f"training budget per dataset and seed (default {DEFAULT_MINUTES:g})",
+    )  # fmt: skip
+    group.add_argument("--train-steps", type=int, help="a step budget instead of --minutes")
+    group.add_argument("--train-lr", type=float, help="learning rate (default: the preset's)")
+    group.add_argument(
+        "--train-crop", type=int, help="training crop in px (default: TrainConfig's)"
+    )
+    group.add_argument("--train-batch", type=int, help="crops per step (default: TrainConfig's)")
+    group.add_argument("--train-displacement", type=int, help="IIC displacement T (default 10)")
+    group.add_argument("--train-width", type=int, help="model base width (default: the preset's)")
+    group.add_argument(
+        "--overcluster-factor", type=int, default=DEFAULT_OVERCLUSTER_FACTOR,
+        help=f"overclustering head = factor × K, 0 = none (default {DEFAULT_OVERCLUSTER_FACTOR})",
+    )  # fmt: skip
+    group.add_argument("--train-scale", type=float, default=1.0, help="input resampling factor")
+    group.add_argument(
+        "--smooth", type=int, default=DEFAULT_SMOOTH,
+        help=f"output majority-filter window in px, 0 = off (default {DEFAULT_SMOOTH})",
+    )  # fmt: skip
+    group.add_argument("--keep-runs", metavar="DIR", help="keep the trained models here")
+
+
+def settings_from_args(args: argparse.Namespace) -> BenchSettings:
+    from acseg_core.refine import check_window
+
+    if args.minutes is not None and not args.minutes > 0:
+        raise AcsegError("--minutes must be > 0")
+    if args.train_steps is not None and args.train_steps < 1:
+        raise AcsegError("--train-steps must be >= 1")
+    if not args.seeds:
+        raise AcsegError("--seeds needs at least one seed")
+    device = args.device
+    if device == "auto":
+        from acseg_core.device import select_device
+
+        device = select_device("auto").type
+    return BenchSettings(
+        seeds=tuple(args.seeds),
+        minutes=args.minutes,
+        steps=args.train_steps,
+        preset=args.preset,
+        device=device,
+        lr=args.train_lr,
+        crop=args.train_crop,
+        batch=args.train_batch,
+        displacement=args.train_displacement,
+        base_width=args.train_width,
+        overcluster_factor=args.overcluster_factor,
+        scale=args.train_scale,
+        smooth=check_window(args.smooth),
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    print("acseg-core bench (accuracy): not built yet", file=sys.stderr)
-    return None
+    specs = [parse_spec(text) for text in args.accuracy]
+    settings = settings_from_args(args)
+    if getattr(args, "keep_runs", None):
+        settings = replace(settings, keep_runs=args.keep_runs)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    datasets = [run_dataset(spec, settings, log) for spec in specs]
+    result = {
+        "command": "acseg-core " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "settings": {k: v for k, v in asdict(settings).items() if k != "train_overrides"},
+        "datasets": datasets,
+        "wall_minutes": round((time.perf_counter() - started) / 60, 1),
+    }
+    log(format_table(datasets))
+    if getattr(args, "json", False):
+        return result
+    return {d["name"]: _row_text(d) for d in datasets}
+
+
+def format_table(datasets: list[dict[str, Any]]) -> str:
+    """Markdown table: pixel accuracy mean ± sd (min–max) per method, train minutes."""
+    present = [m for m in METHODS if any(m in d["pixel_accuracy"] for d in datasets)]
+    head = "| dataset | K | " + " | ".join(present) + " | train min/seed | steps |"
+    lines = [head, "|" + "---|" * (len(present) + 4)]
+    for d in datasets:
+        cells = [_cell(d["pixel_accuracy"].get(m)) for m in present]
+        lines.append(
+            f"| {d['name']} | {d['k']} | " + " | ".join(cells)
+            + f" | {d['train_minutes_mean']:.1f} | {d['steps_mean']:.0f} |"
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def _cell(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return "—"
+    if summary["n"] == 1:
+        return f"{summary['mean']:.1f}"
+    return (
+        f"{summary['mean']:.1f} ± {summary['std']:.1f} ({summary['min']:.1f}–{summary['max']:.1f})"
+    )
+
+
+def _row_text(d: dict[str, Any]) -> str:
+    parts = [f"{m} {_cell(d['pixel_accuracy'][m])}" for m in METHODS if m in d["pixel_accuracy"]]
+    return "; ".join(parts) + f"; {d['train_minutes_mean']:.1f} min/seed"
+
+
+__all__ = [
+    "BenchSettings",
+    "DatasetSpec",
+    "add_arguments",
+    "format_table",
+    "parse_spec",
+    "run",
+    "run_dataset",
+    "shared_data_root",
+    "shared_specs",
+    "train_config",
+    "train_for_budget",
+]

@@ -1,0 +1,192 @@
+"""The accuracy benchmark (issue 9): spec parsing, the refinement step, the harness.
+
+The harness test trains for two steps on a tiny synthetic labelled folder: it checks
+the shape of the figures (AC and k-means per seed, mean/spread) and that each
+method's mapping is one Hungarian map over the whole folder, not the figures'
+values (two steps learn nothing). ``ACSEG_SLOW_TESTS=1`` adds a short run on the
+shared Vaihingen crop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from acseg_core import evaluate as ev
+from acseg_core import metrics
+from acseg_core.benchmarks import accuracy
+from acseg_core.checkpoint import LoadedModel
+from acseg_core.cli import main
+from acseg_core.config import ModelConfig
+from acseg_core.errors import AcsegError
+from acseg_core.infer import predict_array
+from acseg_core.nn import build_model
+from acseg_core.refine import NODATA, majority_filter, vote_shares
+
+COLOURS = np.array([[210, 40, 40], [40, 190, 60], [50, 60, 200]], dtype=np.int16)
+
+
+def write_folder(root: Path, images: int = 2, size: int = 64) -> Path:
+    """RGB PNGs of three noisy colour regions + index labels (1–3, 0 = unlabelled)."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir(parents=True)
+    for index in range(images):
+        rng = np.random.default_rng(index)
+        rows, cols = np.mgrid[0:size, 0:size]
+        classes = np.where(rows < size // 3 + index, 0, np.where(cols < size // 2, 1, 2))
+        pixels = COLOURS[classes] + rng.integers(-25, 26, (size, size, 3))
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
+            root / "images" / f"scene{index}.png"
+        )
+        label = (classes + 1).astype(np.uint8)
+        label[:2, :] = 0
+        Image.fromarray(label).save(root / "labels" / f"scene{index}.png")
+    return root
+
+
+# -- specs -----------------------------------------------------------------------------
+
+
+def test_spec_keys_values_with_equals_and_colons() -> None:
+    spec = accuracy.parse_spec(
+        "name=coco,images=/d/img,labels=/d/lab,format=lookup:/d/f2c.csv,keep=kind=stuff,k=15"
+    )
+    assert spec.name == "coco"
+    assert spec.images == Path("/d/img") and spec.labels == Path("/d/lab")
+    assert spec.label_format == "lookup:/d/f2c.csv"
+    assert spec.keep == "kind=stuff"
+    assert spec.k == 15 and not spec.sobel
+
+
+def test_spec_defaults_and_errors() -> None:
+    spec = accuracy.parse_spec("images=/data/vaihingen,format=potsdam,merge=potsdam3,sobel=1")
+    assert spec.name == "vaihingen" and spec.labels == Path("/data/vaihingen")
+    assert spec.merge == "potsdam3" and spec.sobel
+    for bad in ("format=index", "images=/x,colour=red", "images=/x,k=many", "images=/x,k=1"):
+        with pytest.raises(AcsegError):
+            accuracy.parse_spec(bad)
+    with pytest.raises(AcsegError, match="unknown shared dataset"):
+        accuracy.parse_spec("shared:potsdam")
+
+
+def test_shared_shortcuts_resolve_under_the_env_root(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(accuracy.SHARED_ENV, str(tmp_path))
+    with pytest.raises(AcsegError, match="not found"):
+        accuracy.parse_spec("shared:dubai")
+    (tmp_path / "dubai" / "images").mkdir(parents=True)
+    spec = accuracy.parse_spec("shared:dubai")
+    assert spec.images == tmp_path / "dubai" / "images"
+    assert spec.label_format.startswith("colors:") and Path(spec.label_format[7:]).is_file()
+    specs = accuracy.shared_specs(tmp_path)
+    assert set(specs) == {"vaihingen6", "vaihingen3", "loveda", "dubai", "cocostuff15"}
+    assert specs["vaihingen3"].merge == "potsdam3" and specs["cocostuff15"].k == 15
+
+
+# -- refinement ------------------------------------------------------------------------
+
+
+def test_majority_filter_removes_speckle_and_keeps_nodata() -> None:
+    clusters = np.zeros((20, 20), dtype=np.uint8)
+    clusters[:, 10:] = 1
+    clusters[5, 3] = 1  # isolated pixel inside cluster 0
+    clusters[0, 0] = NODATA
+    out = majority_filter(clusters, 2, 5)
+    assert out[5, 3] == 0
+    assert out[0, 0] == NODATA
+    assert (out[:, 12:] == 1).all() and (out[1:, :8] == 0).all()
+    assert np.array_equal(majority_filter(clusters, 2, 0), clusters)
+    with pytest.raises(AcsegError):
+        majority_filter(clusters, 2, 4)
+
+
+def test_vote_shares_is_the_majority_filter_in_torch() -> None:
+    # two clusters and an odd window: no ties, so both forms must agree exactly
+    probs = torch.rand(1, 2, 33, 29, generator=torch.Generator().manual_seed(0))
+    hard = probs.argmax(dim=1)[0].numpy().astype(np.uint8)
+    shares = vote_shares(probs, 7)
+    assert torch.allclose(shares.sum(dim=1), torch.ones(1, 33, 29))
+    assert np.array_equal(shares.argmax(dim=1)[0].numpy(), majority_filter(hard, 2, 7))
+
+
+def test_smoothed_prediction_is_the_same_tiled_and_one_shot(tmp_path: Path) -> None:
+    image = write_folder(tmp_path, images=1, size=96) / "images" / "scene0.png"
+    torch.manual_seed(0)
+    config = ModelConfig(in_channels=3, clusters=3, blocks=1, base_width=8)
+    loaded = LoadedModel(build_model(config).eval(), config, torch.device("cpu"))
+    one_shot = predict_array(loaded, image, tile=256, precision="fp32", smooth=9).clusters
+    tiled = predict_array(loaded, image, tile=48, precision="fp32", smooth=9).clusters
+    plain = predict_array(loaded, image, tile=256, precision="fp32").clusters
+    assert np.array_equal(one_shot, tiled)
+    assert np.array_equal(one_shot, majority_filter(plain, 3, 9))
+
+
+# -- the harness -----------------------------------------------------------------------
+
+
+def test_bench_reports_ac_and_kmeans_per_seed_with_one_map_per_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_folder(tmp_path / "data")
+    spec = f"name=toy,images={root / 'images'},labels={root / 'labels'},format=index:0"
+    tiny = ["--train-steps", "2", "--train-crop", "32", "--train-batch", "2", "--train-width", "8"]
+    code = main(
+        ["bench", "--accuracy", spec, "--seeds", "0", "1", *tiny, "--smooth", "5", "--json"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    [dataset] = result["datasets"]
+    assert dataset["name"] == "toy" and dataset["k"] == 3 and dataset["images"] == 2
+    assert [entry["seed"] for entry in dataset["per_seed"]] == [0, 1]
+    for entry in dataset["per_seed"]:
+        assert entry["steps"] == 2 and entry["train_s"] > 0
+        for method in accuracy.METHODS:
+            figures = entry[method]
+            assert 0 <= figures["pixel_accuracy"] <= 100
+            mapping = [c for c in figures["mapping"] if c >= 0]
+            assert len(figures["mapping"]) == 3 and len(mapping) == len(set(mapping))
+    for method in accuracy.METHODS:
+        values = [entry[method]["pixel_accuracy"] for entry in dataset["per_seed"]]
+        summary = dataset["pixel_accuracy"][method]
+        assert summary["n"] == 2 and summary["mean"] == pytest.approx(np.mean(values), abs=0.01)
+        assert summary["min"] == min(values) and summary["max"] == max(values)
+    # the k-means figures are ONE Hungarian map over the pooled folder confusion
+    folder = ev.open_labelled_folder(root / "images", root / "labels", "index:0")
+    for entry in dataset["per_seed"]:
+        maps = list(ev.kmeans_source(3, entry["seed"])(folder.images))
+        labels = [folder.label_format.read(pair.label) for pair in folder.pairs]
+        confusion = sum(
+            metrics.confusion_matrix(m, classes, 3, 4)
+            for m, classes in zip(maps, labels, strict=True)
+        )
+        mapping = metrics.hungarian_mapping(confusion)
+        assert [int(v) for v in mapping] == entry["kmeans"]["mapping"]
+        accuracy_pct = 100 * metrics.scores(confusion, mapping).pixel_accuracy
+        assert entry["kmeans"]["pixel_accuracy"] == pytest.approx(accuracy_pct, abs=0.01)
+
+
+def test_bench_refuses_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_folder(tmp_path / "data", images=1)
+    spec = f"images={root / 'images'},labels={root / 'labels'}"
+    assert main(["bench", "--accuracy", spec, "--smooth", "4"]) == 1
+    assert "smoothing window" in capsys.readouterr().err
+    assert main(["bench", "--accuracy", "images=/nowhere/at/all"]) == 1
+    assert "/nowhere/at/all" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.environ.get("ACSEG_SLOW_TESTS"), reason="set ACSEG_SLOW_TESTS=1")
+def test_bench_on_shared_vaihingen(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vaihingen = shared_data / "isprs-vaihingen"
+    spec = f"name=v6,images={vaihingen},format=potsdam"
+    code = main(["bench", "--accuracy", spec, "--seeds", "0", "--train-steps", "5", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    [dataset] = result["datasets"]
+    assert dataset["k"] == 5  # clutter is absent from the crop
+    assert set(accuracy.METHODS) <= set(dataset["per_seed"][0])
