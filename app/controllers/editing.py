@@ -80,6 +80,7 @@ class EditingController(QObject):
 
         viewer.image_shown.connect(lambda _info: self.refresh_layer())
         images.current_changed.connect(lambda _i: self.refresh_layer())
+        images.images_changed.connect(self.refresh_layer)  # New/Open project: old layers go
         classes.changed.connect(self._classes_changed)
         overlay.changed.connect(self._overlay_changed)
         self._classes_changed()
