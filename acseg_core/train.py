@@ -27,14 +27,14 @@ import math
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from acseg_core import __version__
+from acseg_core import __version__, distributed
 from acseg_core.checkpoint import config_of, load_checkpoint, save_checkpoint
 from acseg_core.config import ModelConfig, TrainConfig, from_dict, to_dict
 from acseg_core.dataset import CropDataset, DatasetScan, measure_normalisation, scan_inputs
@@ -82,6 +82,7 @@ class _Run:
     skipped_steps: int = 0
     epoch_losses: list[float] | None = None
     last_loss: float | None = None
+    dist: distributed.Context = field(default_factory=distributed.Context)  # ranks (DDP)
 
 
 def steps_per_epoch_for(scan: DatasetScan, cfg: TrainConfig) -> int:
@@ -122,8 +123,10 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
     ckpt_path, model_path = out / CHECKPOINT_FILE, out / MODEL_FILE
     payload = _existing_run(cfg, ckpt_path)
     out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(out / LOG_FILE)
-    device = select_device(cfg.device)
+    ctx = distributed.setup(cfg.device)  # joins torchrun's process group, if any
+    ctx.local_batch(cfg.batch)  # the global batch must split evenly over the ranks
+    log = RunLog(out / LOG_FILE) if ctx.is_main else distributed.NullLog()
+    device = ctx.device or select_device(cfg.device)
 
     yield _prepare("scanning inputs")
     scan = scan_inputs(cfg.inputs, crop=cfg.crop, small=cfg.small_images)
@@ -152,6 +155,7 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
         run.skipped_steps = state.get("skipped_steps", 0)
     run.steps_total = cfg.steps or cfg.epochs * run.steps_per_epoch
     run.epoch_losses = []
+    run.dist = ctx
 
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg).to(device)
@@ -166,6 +170,7 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
+    model = ctx.wrap(model)  # DDP + synchronised BatchNorm on several ranks, else as is
     dataset = CropDataset(scan, model_cfg.normalisation, cfg.crop, seed=cfg.seed, scale=cfg.scale)
     yield from _loop(run, model, optimiser, scaler, amp_dtype, dataset, device, log, cancel)
     dataset.close()
@@ -183,6 +188,7 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
     metrics.update(phase="done", cancelled=cancelled, model_path=str(model_path))
     message = f"{'cancelled' if cancelled else 'finished'} at step {run.step}/{run.steps_total}"
     yield Progress(run.step, run.steps_total, message, 0.0, metrics)
+    ctx.close()
     return TrainResult(model_path, ckpt_path, run.step, run.steps_total, cancelled, run.last_loss)
 
 
@@ -229,13 +235,13 @@ def _loop(
     cfg = run.cfg
     if run.step >= run.steps_total:
         return
-    batches = iter(_loader(dataset, cfg, run.step, run.steps_total, device))
+    batches = iter(_loader(dataset, cfg, run.step, run.steps_total, device, run.dist))
     model.train()
     step_time: float | None = None
     last_tick = time.perf_counter()
     last_save = time.monotonic()
     while run.step < run.steps_total:
-        if cancel is not None and cancel.cancelled:
+        if run.dist.should_stop(cancel):  # any rank's cancel stops all at this step
             break
         x, valid = _next_batch(batches)
         x = x.to(device, non_blocking=True)
@@ -250,9 +256,10 @@ def _loop(
         with autocast:  # both views share the stem and one batched g_ar pass
             view1, view2 = model.forward_views(x, (first, second), with_overcluster=True)
         loss = ac_loss(view1, view2, cfg.displacement, valid)  # float32, outside autocast
-        warning = _update(loss, model, optimiser, scaler, run)
+        mean_loss = run.dist.average(loss)  # over ranks: every rank skips a bad step alike
+        warning = _update(loss, model, optimiser, scaler, run, mean_loss)
         run.step += 1
-        loss_value = float(loss.detach()) if warning is None else None
+        loss_value = float(mean_loss) if warning is None else None
 
         now = time.perf_counter()
         elapsed, last_tick = now - last_tick, now
@@ -300,10 +307,15 @@ def _update(
     optimiser: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None,
     run: _Run,
+    mean_loss: torch.Tensor | None = None,
 ) -> str | None:
-    """Backward + Adam step, or skip it; returns a warning when skipped."""
-    if not torch.isfinite(loss.detach()):
-        return _bad_step(run, f"step {run.step + 1}: loss is {float(loss.detach())}, step skipped")
+    """Backward + Adam step, or skip it; returns a warning when skipped.
+
+    ``mean_loss`` (the loss averaged over ranks) decides, so all ranks agree.
+    """
+    checked = loss.detach() if mean_loss is None else mean_loss
+    if not torch.isfinite(checked):
+        return _bad_step(run, f"step {run.step + 1}: loss is {float(checked)}, step skipped")
     if scaler is not None:  # float16: the scaler itself skips steps with inf gradients
         scaler.scale(loss).backward()
         scaler.step(optimiser)
@@ -365,14 +377,23 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def _loader(
-    dataset: CropDataset, cfg: TrainConfig, start: int, total: int, device: torch.device
+    dataset: CropDataset,
+    cfg: TrainConfig,
+    start: int,
+    total: int,
+    device: torch.device,
+    ctx: distributed.Context | None = None,
 ) -> torch.utils.data.DataLoader:
-    """Crops ``start*batch …`` in order; workers read ahead while the model computes."""
+    """Crops ``start*batch …`` in order; workers read ahead while the model computes.
+
+    On several ranks each takes every W-th crop of each global batch (its share).
+    """
+    ctx = ctx or distributed.Context()
     workers = cfg.workers
     return torch.utils.data.DataLoader(
         dataset,  # type: ignore[arg-type]
-        batch_size=cfg.batch,
-        sampler=range(start * cfg.batch, total * cfg.batch),
+        batch_size=ctx.local_batch(cfg.batch),
+        sampler=ctx.crop_indices(start, total, cfg.batch),
         num_workers=workers,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
@@ -410,7 +431,9 @@ def _save(
     *,
     final: bool,
 ) -> None:
-    """Atomic checkpoint (with train_state) and model file (for predict)."""
+    """Atomic checkpoint (with train_state) and model file (for predict); rank 0 only."""
+    if not run.dist.is_main:
+        return
     meta = {
         "acseg_version": __version__,
         "step": run.step,
@@ -422,7 +445,9 @@ def _save(
         "train_config": to_dict(replace(run.cfg, model=run.model_cfg)),
     }
     train_state = {
-        "step": run.step,
+        "step": run.step,  # global: a resume may use another number of ranks
+        "global_batch": run.cfg.batch,
+        "world_size": run.dist.world_size,
         "steps_per_epoch": run.steps_per_epoch,
         "skipped_steps": run.skipped_steps,
         "optimiser": optimiser.state_dict(),

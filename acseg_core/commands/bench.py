@@ -7,6 +7,8 @@ Modes (one per run):
   (``benchmarks/predict.py``)
 - ``--accuracy DATASET_SPEC ...``: AC vs k-means on labelled folders
   (``benchmarks/accuracy.py``)
+- ``--scaling``: images/s (folder prediction) and crops/s (training) with 1 vs 2
+  processes / gloo ranks, and the scaling efficiency (``benchmarks/scaling.py``)
 
 Each benchmark module provides ``add_arguments(parser)`` and ``run(args) -> dict``;
 this verb prints the dict as JSON with ``--json`` or as ``key: value`` lines.
@@ -19,7 +21,7 @@ import importlib
 import json
 from typing import Any
 
-MODES = ("speed", "predict", "accuracy")
+MODES = ("speed", "predict", "accuracy", "scaling")
 
 
 def register(sub: Any) -> None:
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         mode = "predict"
     elif getattr(args, "accuracy", None):
         mode = "accuracy"
+    elif getattr(args, "scaling", False):
+        mode = "scaling"
     else:
         mode = "speed"
     result = _module(mode).run(args)

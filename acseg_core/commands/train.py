@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -47,6 +48,14 @@ def register(sub: Any) -> None:
     parser.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
     parser.add_argument("--workers", type=int, help="data-loading processes (default 1)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes on this host (DDP: one GPU each, or gloo on the CPU; "
+        "--batch is the global batch); several hosts: torchrun -m acseg_core train",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint"
     )
@@ -103,15 +112,19 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from acseg_core import distributed
     from acseg_core.progress import CancelToken
     from acseg_core.train import train
 
+    nproc = getattr(args, "nproc", 1)
+    if nproc > 1 and distributed.world_size_from_env() == 1:
+        return distributed.launch(run, args, nproc)  # each rank runs this function
     cfg = build_config(args)
     token = CancelToken()
-    out = sys.stdout
+    out = sys.stdout if distributed.is_main_process() else open(os.devnull, "w")  # noqa: SIM115
     bar = out.isatty()
     result = None
-    with _ctrl_c_cancels(token):
+    with _ctrl_c_cancels(token), distributed.sigterm_cancels(token):
         jobs = train(cfg, token)
         result = yield_from_with_display(jobs, out, bar)
     if result is None:
