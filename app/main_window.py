@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.exporter.edits_for = self.project.edits_for
         self.exporter.prediction_file_for = self.project.prediction_file
         self.predictions.cached_file_for = self.project.prediction_file
+        self.readout.edit_at = self.editing.edit_at
 
         self._connect()
         self._update_title()

@@ -166,6 +166,14 @@ class EditingController(QObject):
             self.item.set_layer(self.layer(), info.width, info.height)
         self.undo_changed.emit()
 
+    def edit_at(self, col: int, row: int) -> int | None:
+        """The hand-edit value of a pixel of the shown image, None where it is not edited."""
+        layer = self.item.layer
+        if layer is None or not (0 <= row < layer.height and 0 <= col < layer.width):
+            return None
+        value = int(layer.read((col, row, 1, 1))[0, 0])
+        return None if value == NO_EDIT else value
+
     def stack(self) -> UndoStack | None:
         image = self.image
         if image is None:

@@ -10,8 +10,10 @@ outcome: cancelling keeps what finished. Export then reads the cached files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Generator
@@ -127,6 +129,7 @@ class LabelAllController(QObject):
         self.worker: JobWorker | None = None
         self.result: LabelAllResult | None = None
         self._temp_cache: tempfile.TemporaryDirectory[str] | None = None
+        project.before_save.append(self.adopt_cache)
 
     @property
     def running(self) -> bool:
@@ -140,6 +143,25 @@ class LabelAllController(QObject):
         if self._temp_cache is None:
             self._temp_cache = tempfile.TemporaryDirectory(prefix="acseg-cache-")
         return Path(self._temp_cache.name)
+
+    def adopt_cache(self, target: Path) -> None:
+        """Before a save: move maps cached in the session's temporary folder beside ``target``.
+
+        An untitled project caches into a temporary folder that goes when the app
+        closes; once the project has a file, its maps belong in ``<project>.cache/``.
+        """
+        if self._temp_cache is None:
+            return
+        temp = Path(self._temp_cache.name)
+        cache = target.with_name(target.stem + ".cache")
+        for entry in self.project.doc.images:
+            file = entry.prediction
+            if file is None or file.parent != temp or not file.is_file():
+                continue
+            with contextlib.suppress(OSError):
+                cache.mkdir(parents=True, exist_ok=True)
+                moved = Path(shutil.move(str(file), str(cache / file.name)))
+                self.project.doc.set_prediction(entry.path, moved)
 
     def pending(self) -> list[Path]:
         """Images without a cached map of the current model."""

@@ -8,6 +8,7 @@ document dirty and says why. Opening pushes the project into the models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ class ProjectController(QObject):
         self.window = window
         self.settings = settings
         self.doc = Project()
+        self.before_save: list[Callable[[Path], None]] = []  # called with the target path
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -168,6 +170,8 @@ class ProjectController(QObject):
         w = self.window
         try:
             self.sync()
+            for hook in self.before_save:
+                hook(path.resolve())
             saved = self.doc.save(path)
         except AcsegError as exc:
             message = f"Saving failed, your changes are kept: {exc}"

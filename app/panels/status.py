@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject
@@ -33,6 +34,7 @@ class StatusReadout(QObject):
     ) -> None:
         super().__init__(status_bar)
         self.viewer, self.images, self.session, self.classes = viewer, images, session, classes
+        self.edit_at: Any = None  # callable (col, row) -> hand-edit value | None
         self.position = QLabel(status_bar)
         self.map_xy = QLabel(status_bar)
         self.value = QLabel(status_bar)
@@ -77,4 +79,8 @@ class StatusReadout(QObject):
             return "no data"
         cls = self.classes.class_of(cluster)
         name = cls.name if cls is not None else "no class"
+        edit = self.edit_at(col, row) if self.edit_at is not None else None
+        if edit is not None:
+            known = {c.id: c.name for c in self.classes.classes}
+            return f"cluster {cluster} → {known.get(edit, 'no class')} (hand edit)"
         return f"cluster {cluster} → {name}"

@@ -66,6 +66,8 @@ class BrushTool(Tool):
         super().__init__(editing)
         self._outline: QGraphicsEllipseItem | None = None
         self._last: QPointF | None = None
+        self._hover: QPointF | None = None
+        editing.brush_radius_changed.connect(self._radius_changed)
 
     def activate(self, scene: QGraphicsScene) -> None:
         self._outline = QGraphicsEllipseItem()
@@ -105,7 +107,12 @@ class BrushTool(Tool):
         self._last = None
         self.editing.end_stroke()
 
+    def _radius_changed(self, _radius: int) -> None:
+        if self._hover is not None:
+            self.hover(self._hover)
+
     def hover(self, pos: QPointF) -> None:
+        self._hover = pos
         if self._outline is None:
             return
         r = self.editing.brush_radius

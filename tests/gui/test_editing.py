@@ -233,6 +233,8 @@ def test_edits_survive_a_cluster_remap_save_reopen_and_reach_export(
     painted = layer(w)
     w.classes.assign(1, w.field)  # remap: the hand edits are untouched
     assert np.array_equal(layer(w), painted)
+    assert w.readout.cluster_text(40, 40) == "cluster 0 → roof (hand edit)"
+    assert w.readout.cluster_text(2, 2) == "cluster 0 → field"
 
     target = tmp_path / "edits.acseg"
     assert w.project.save_as(target)

@@ -13,6 +13,7 @@ from PIL import Image
 from acseg_core.errors import CancelledError
 from acseg_core.infer import Prediction
 from acseg_core.progress import CancelToken, Progress
+from acseg_core.project import Project
 from app.controllers.label_all import STEPS_PER_IMAGE, LabelAllResult, format_eta, label_all_job
 from app.export_dialog import ExportRequest
 from tests.gui.helpers import image_folder, model_file
@@ -151,3 +152,25 @@ def test_cache_folder_is_beside_the_project_or_temporary(window, tmp_path: Path,
         assert window.label_all.cache_dir() == tmp_path / "x.cache"
     else:
         assert window.label_all.cache_dir().is_dir()
+
+
+def test_maps_cached_before_the_first_save_move_beside_the_project(
+    qtbot, window, tmp_path: Path, monkeypatch
+) -> None:
+    import acseg_core.infer
+
+    images = image_folder(tmp_path / "tiles", count=2, size=32)
+    window.open_images(images)
+    window.load_model_reporting(model_file(tmp_path / "model.pt"))
+    qtbot.waitUntil(lambda: not window.predictions.busy, timeout=60_000)
+    monkeypatch.setattr(acseg_core.infer, "predict", fake_predict())
+    with qtbot.waitSignal(window.label_all.finished, timeout=60_000):
+        window.label_all.start()
+    temp = window.label_all.cache_dir()
+    assert window.project.prediction_file(images[0]).parent == temp
+    assert window.project.save_as(tmp_path / "later.acseg")
+    for image in images:
+        file = window.project.prediction_file(image)
+        assert file is not None and file.parent == tmp_path / "later.cache"
+    reopened = Project.load(tmp_path / "later.acseg")
+    assert all(e.prediction is not None and e.prediction.is_file() for e in reopened.images)
