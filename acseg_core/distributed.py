@@ -38,6 +38,7 @@ What the training loop gets from :class:`Context`:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -330,6 +331,8 @@ def launch(entry: Callable[[Any], int], args: Any, nproc: int) -> int:
     """
     import torch.multiprocessing as mp
 
+    # a rank that fails has said why in one line; not also "Terminating process ..."
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
     port = free_port()
     context = mp.start_processes(
         _rank_main, args=(entry, args, nproc, port), nprocs=nproc, join=False,

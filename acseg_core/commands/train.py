@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
     from acseg_core.progress import CancelToken
     from acseg_core.train import train
 
+    cfg = build_config(args)  # bad arguments fail here, once, before any rank starts
     nproc = getattr(args, "nproc", 1)
     if nproc > 1 and distributed.world_size_from_env() == 1:
+        distributed.Context(world_size=nproc).local_batch(cfg.batch)  # must split evenly
         return distributed.launch(run, args, nproc)  # each rank runs this function
-    cfg = build_config(args)
     token = CancelToken()
     out = sys.stdout if distributed.is_main_process() else open(os.devnull, "w")  # noqa: SIM115
     bar = out.isatty()
