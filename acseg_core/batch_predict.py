@@ -389,8 +389,9 @@ def predict_collection(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = Manifest(Path(manifest)) if manifest is not None else None
-    planned = _plan(sources, out_dir, resume, options.with_confidence)
+    planned = _Exhaustible(_plan(sources, out_dir, resume, options.with_confidence))
     tally = _Tally(total)
+    dropped = 0  # files stopped midway by a cancel
     try:
         if nproc == 1:
             if loaded is None:
@@ -402,6 +403,7 @@ def predict_collection(
             results = _run_pool(model_path, planned, options, nproc, cancel)
         for result in results:
             if result.status == "cancelled":
+                dropped += 1
                 continue
             if log is not None:
                 log.append(result)
@@ -409,9 +411,24 @@ def predict_collection(
     finally:
         if log is not None:
             log.close()
-    return Summary(
-        tally.ok, tally.skipped, tally.failed, bool(cancel is not None and cancel), manifest
-    )
+    # a cancel that came after the last file left nothing undone
+    cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
+    return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest)
+
+
+class _Exhaustible(Iterator[Any]):
+    """An iterator that remembers whether it ran to the end."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self.items = items
+        self.exhausted = False
+
+    def __next__(self) -> Any:
+        try:
+            return next(self.items)
+        except StopIteration:
+            self.exhausted = True
+            raise
 
 
 class _Tally:

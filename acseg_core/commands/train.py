@@ -207,7 +207,8 @@ def _ctrl_c_cancels(token: Any) -> Iterator[None]:
         if token.cancelled:
             raise KeyboardInterrupt
         token.cancel()
-        sys.stderr.write("\nstopping after this step (Ctrl+C again to abort)…\n")
+        if os.environ.get("RANK", "0") == "0":  # one message, not one per DDP rank
+            sys.stderr.write("\nstopping after this step (Ctrl+C again to abort)…\n")
 
     try:
         previous = signal.signal(signal.SIGINT, on_interrupt)

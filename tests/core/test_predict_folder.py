@@ -236,3 +236,15 @@ def test_manifest_survives_a_torn_last_line(tmp_path: Path) -> None:
     records = read_manifest(path)
     assert [(r["input"], r["status"]) for r in records] == [("a.tif", "ok"), ("c.tif", "error")]
     assert records[1]["error"] == "c.tif: broken"
+
+
+def test_a_cancel_after_the_last_file_is_not_an_interruption(
+    collection: Path, model_file: Path, tmp_path: Path
+) -> None:
+    token = CancelToken()
+    job = predict_collection(
+        model_file, iter_sources([collection / "img1.png"]), tmp_path, options=OPTIONS,
+        cancel=token,
+    )  # fmt: skip
+    summary = drain(job, cancel_after=1, token=token)
+    assert (summary.ok, summary.cancelled) == (1, False)
