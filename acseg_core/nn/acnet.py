@@ -5,8 +5,15 @@
 - g_ar: :class:`ARBlock` × N, channels doubling per block, each a masked 3×3 conv
   then 1×1 convs with residual adds (no BN), as in the public reproduction (13.3 M
   parameters with 4 blocks); optional causal self-attention after the 2nd block.
-- d: 1×1 conv to K logits (and K_over for the overclustering head), bilinear
-  upsampling to the input size, softmax over clusters.
+- d: BatchNorm, then 1×1 conv to K logits (and K_over for the overclustering head),
+  bilinear upsampling to the input size, softmax over clusters. The BatchNorm is
+  ours, not the reproduction's: g_ar has no normalisation, its ReLU/residual
+  features are all positive and large, so a random head starts with big constant
+  logit offsets and one cluster dies within a few Adam steps (measured: 3-region
+  synthetic images, 40 steps, 34 % → 94–96 % pixel accuracy over 4 seeds; a
+  per-pixel LayerNorm instead reached that on 1 seed of 4). In training its
+  statistics are taken per view, so batched and view-by-view passes agree; in
+  eval it is a per-pixel affine map, so causality and tiling are untouched.
 
 Orderings (the D4 group) are realised by transforming the stem's feature map,
 running g_ar with one fixed causal mask and transforming back, so both views of
@@ -112,6 +119,7 @@ class ACNet(nn.Module):
             CausalSelfAttention(width * 2 ** (self.attention_after + 1)) if cfg.attention else None
         )
         self.out_channels = width * 2**cfg.blocks
+        self.head_norm = nn.BatchNorm2d(self.out_channels)
         self.head = nn.Conv2d(self.out_channels, cfg.clusters, kernel_size=1)
         self.over_head = (
             nn.Conv2d(self.out_channels, cfg.overclusters, kernel_size=1)
@@ -167,12 +175,19 @@ class ACNet(nn.Module):
         orderings' frames; the 1×1 conv commutes with the D4 transforms, so only the
         K logits, not the wide features, are transformed back.
         """
+        features = self._normalise(features, 1 if frames is None else len(frames))
         probs = self._head(self.head, features, size, frames)
         if not with_overcluster:
             return probs
         if self.over_head is None:
             return probs, None
         return probs, self._head(self.over_head, features, size, frames)
+
+    def _normalise(self, features: torch.Tensor, views: int) -> torch.Tensor:
+        """Head BatchNorm with statistics per view (chunk of the batch) in training."""
+        if views == 1 or not self.head_norm.training:
+            return self.head_norm(features)
+        return torch.cat([self.head_norm(part) for part in features.chunk(views)])
 
     @staticmethod
     def _head(

@@ -2,8 +2,9 @@
 
 This is how the paper and the public reproduction realise the 8 orderings: the
 3×3 kernel's mask (and the input padding) is rotated/flipped for each ordering
-while the weights keep their orientation, the attention gets an explicit causal mask built from the ordering's scan ranks, and
-each view is a separate forward pass. It reuses an :class:`ACNet`'s parameters.
+while the weights keep their orientation, the attention gets an explicit causal
+mask built from the ordering's scan ranks, and each view is a separate forward pass.
+It reuses an :class:`ACNet`'s parameters.
 
 It computes exactly what ``ACNet`` computes (the tests check it for all 8
 orderings); the speed benchmark times it against ``ACNet.forward_views``.

@@ -78,14 +78,6 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 4 model: one of the 3 clusters dies within ~5 Adam steps at any lr from "
-    "5e-5 to 5e-4 (unnormalised g_ar features, mean ~2.5, give the random head large "
-    "constant logit offsets), so runs end at ~65 % (2 clusters). With BatchNorm before the "
-    "head 3 of 4 seeds reach 94-97 % in 30 steps. Remove this mark once the model learns "
-    "reliably (strict: an unexpected pass fails the suite).",
-)
 def test_learning_separates_regions(tmp_path: Path) -> None:
     """cpu-small on 4-band images with 3 regions of distinct colour and texture + noise."""
     labels = {}
