@@ -32,6 +32,7 @@ tile, since per-tile statistics would shift cluster ids between tiles and show s
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 import time
 import zlib
@@ -81,11 +82,27 @@ def confidence_path_for(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}_confidence.tif")
 
 
-def tile_margin(config: ModelConfig) -> int:
-    """Overlap margin (per side, input pixels) for tiles of this model."""
+def tile_margin(config: ModelConfig, scale: float = 1.0) -> int:
+    """Overlap margin (per side, source pixels) for tiles of this model.
+
+    At an input ``scale`` < 1 the network sees resampled pixels, so its receptive
+    field covers ``1/scale`` times as many source pixels.
+    """
     from acseg_core.nn import receptive_field
 
-    return margin_for(receptive_field(config), config.stride)
+    stride = grid_stride(config, scale)
+    return margin_for(math.ceil(receptive_field(config) / scale), stride)
+
+
+def grid_stride(config: ModelConfig, scale: float = 1.0) -> int:
+    """The stem grid's step in source pixels (tiles snap to it so tiling stays exact)."""
+    return max(1, round(config.stride / scale))
+
+
+def input_scale(loaded: LoadedModel) -> float:
+    """The resampling factor the model was trained at (``train --scale``), default 1."""
+    scale = float(loaded.meta.get("input_scale", 1.0) or 1.0)
+    return scale if scale > 0 else 1.0
 
 
 def smooth_margin(smooth: int, stride: int) -> int:
@@ -157,12 +174,14 @@ def predict(
                 f"has {info.count} band(s) but the model was trained on {config.in_channels}",
             )
         norm = config.normalisation or image_normalisation(raster)
+        scale = input_scale(loaded)
+        stride = grid_stride(config, scale)
         grid = plan_tiles(
             info.width,
             info.height,
             tile=tile,
-            margin=tile_margin(config) + smooth_margin(smooth, config.stride),
-            stride=config.stride,
+            margin=tile_margin(config, scale) + smooth_margin(smooth, stride),
+            stride=stride,
         )
         _bound_gdal_cache(grid, info)
         sink = stack.enter_context(_open_sink(out, info, with_confidence))
@@ -322,6 +341,7 @@ class _Forward:
     ) -> None:
         self.model = loaded.model
         self.smooth = smooth
+        self.scale = input_scale(loaded)
         self.device = loaded.device
         self.dtype = autocast_dtype(loaded.device, precision)
         self.with_confidence = with_confidence
@@ -342,7 +362,7 @@ class _Forward:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            probs = self.model(batch, ordering=None)
+            probs = self._probabilities(batch)
             if self.smooth > 1:
                 from acseg_core.refine import vote_shares
 
@@ -355,6 +375,24 @@ class _Forward:
                 if self.with_confidence:
                     confidence.append(best.float().cpu().numpy())
         return clusters, (confidence if self.with_confidence else None)
+
+    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        """Cluster probabilities at the tile's size, resampling as in training.
+
+        Training reads crops at ``scale`` (GDAL average resampling); here the tile
+        is averaged the same way (``area``), run, and the probabilities are
+        upsampled back to source pixels.
+        """
+        if self.scale == 1.0:
+            return self.model(batch, ordering=None)
+        size = batch.shape[-2:]
+        small = (max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale)))
+        mode = "area" if self.scale < 1 else "bilinear"
+        resampled = torch.nn.functional.interpolate(batch, size=small, mode=mode)
+        probs = self.model(resampled, ordering=None)
+        return torch.nn.functional.interpolate(
+            probs, size=size, mode="bilinear", align_corners=False
+        )
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

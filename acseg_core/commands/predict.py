@@ -113,15 +113,17 @@ def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return images, problems
 
 
-def _check_tiling(config: Any, tile: int, batch: int) -> None:
+def _check_tiling(loaded: Any, tile: int, batch: int) -> None:
     """Refuse unusable --tile/--batch once, not once per file."""
-    from acseg_core.infer import tile_margin
+    from acseg_core.infer import grid_stride, input_scale, tile_margin
     from acseg_core.tiling import plan_tiles
 
     if batch < 1:
         raise AcsegError("--batch must be at least 1")
-    margin = tile_margin(config)
-    plan_tiles(tile, tile, tile=tile, margin=margin, stride=config.stride)  # raises if too small
+    scale = input_scale(loaded)
+    margin = tile_margin(loaded.config, scale)
+    stride = grid_stride(loaded.config, scale)
+    plan_tiles(tile, tile, tile=tile, margin=margin, stride=stride)  # raises if too small
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--nproc must be at least 1")
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
-    _check_tiling(loaded.config, args.tile, args.batch)
+    _check_tiling(loaded, args.tile, args.batch)
     options = PredictOptions(
         tile=args.tile,
         batch=args.batch,

@@ -76,7 +76,7 @@ def test_tiled_prediction_matches_one_shot_and_needs_the_overlap(
     np.testing.assert_allclose(tiled.confidence, whole.confidence, atol=1e-4)
 
     # the same tiling without overlap shows seams: the check above has teeth
-    monkeypatch.setattr(infer, "tile_margin", lambda config: 0)
+    monkeypatch.setattr(infer, "tile_margin", lambda config, scale=1.0: 0)
     seamy = infer.predict_array(loaded, scene, tile=128, batch=3, precision="fp32")
     assert (seamy.clusters == whole.clusters).mean() < 0.995
 
@@ -220,3 +220,24 @@ def test_cli_refuses_a_tile_smaller_than_the_overlap(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "too small" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_input_scale_from_training_is_applied_and_tiling_stays_exact(
+    loaded: LoadedModel, scene: Path
+) -> None:
+    """A model trained with ``--scale 0.5`` sees half-resolution tiles at prediction too."""
+    from dataclasses import replace as dc_replace
+
+    half = dc_replace(loaded, meta={**loaded.meta, "input_scale": 0.5})
+    seen: list[tuple[int, int]] = []
+    hook = half.model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[-2:]))
+    try:
+        one_shot = infer.predict_array(half, scene, tile=1024, precision="fp32").clusters
+        tiled = infer.predict_array(half, scene, tile=128, precision="fp32").clusters
+    finally:
+        hook.remove()
+    full = infer.predict_array(loaded, scene, tile=1024, precision="fp32").clusters
+    assert one_shot.shape == full.shape == (SIZE, SIZE)
+    assert tuple(seen[0]) == (SIZE // 2, SIZE // 2)  # the one-shot pass ran at half size
+    assert (tiled == one_shot).mean() >= 0.995
+    assert (one_shot != full).mean() > 0.01  # the scale really changed what the net saw
