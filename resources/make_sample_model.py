@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     from acseg_core.train import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--crop", type=int, default=96)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--clusters", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=5e-4)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
