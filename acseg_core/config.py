@@ -130,7 +130,10 @@ class TrainConfig:
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "cpu-small": (
         "a laptop CPU, minutes",
-        dict(blocks=3, base_width=32, attention=False, stride=4),
+        # base_width 16 (was 32): chosen by `acseg-core bench --accuracy` (issue 9,
+        # docs/accuracy.md): in the same 1.5 min on 2 CPU cores, width 16 with 128 px
+        # crops ran ~3× the steps of width 32 with 200 px crops and scored higher.
+        dict(blocks=3, base_width=16, attention=False, stride=4),
     ),
     "repro-4": (
         "one consumer GPU (public reproduction: 4 blocks, 13.3 M params)",
@@ -141,6 +144,28 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         dict(blocks=5, base_width=64, attention=True, stride=4),
     ),
 }
+
+
+# TrainConfig fields a front-end should use with a preset when the user sets none.
+# cpu-small: chosen by `acseg-core bench --accuracy` (issue 9, docs/accuracy.md) —
+# 128 px crops (more steps per minute on a CPU); the lr lives in train.DEFAULT_LR.
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "cpu-small": dict(crop=128),
+    "repro-4": {},
+    "paper-5": {},
+}
+
+# The overclustering head's size as a multiple of K (IIC: "makes a large
+# difference"). `acseg-core bench --accuracy` on Vaihingen-6 (issue 9): without the
+# head 46.8 %, with 5×K 56.9 % (seed 0, 1.5 min CPU, docs/accuracy.md).
+OVERCLUSTER_FACTOR = 5
+
+
+def overclusters_for(clusters: int, factor: int = OVERCLUSTER_FACTOR) -> int:
+    """Default overclustering head size for ``clusters`` (0 when ``factor`` is 0)."""
+    if factor <= 0:
+        return 0
+    return min(255, max(clusters + 1, factor * clusters))
 
 
 def preset(name: str, **overrides: Any) -> ModelConfig:
@@ -185,11 +210,14 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 __all__ = [
+    "OVERCLUSTER_FACTOR",
     "PRESETS",
+    "PRESET_TRAINING",
     "ModelConfig",
     "Normalisation",
     "TrainConfig",
     "from_dict",
+    "overclusters_for",
     "preset",
     "replace",
     "to_dict",

@@ -50,7 +50,9 @@ LOG_FILE = "train.jsonl"
 # default for long GPU runs. For short cpu-small runs 5e-4 measured best (issue 5,
 # 30 steps of 4×64 px crops on the synthetic learning test): 1e-3 and above let
 # the clusters collapse within a few steps, 2e-4 and below learn too slowly.
-DEFAULT_LR = {"cpu-small": 5e-4, "repro-4": 4e-5, "paper-5": 4e-5}
+# On real images (`acseg-core bench --accuracy`, issue 9, docs/accuracy.md: 60-300
+# steps of 8×128 px crops, Vaihingen-6, 2 seeds) 1e-4 beat 3e-4 by 3.6 points.
+DEFAULT_LR = {"cpu-small": 1e-4, "repro-4": 4e-5, "paper-5": 4e-5}
 MAX_BAD_STEPS = 5  # consecutive non-finite steps before training gives up
 CHECKPOINT_EVERY_S = 600.0  # also checkpoint mid-epoch this often (long epochs)
 LOG_EVERY = 10  # steps between log lines (epoch ends and warnings always logged)

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from acseg_core.config import OVERCLUSTER_FACTOR as DEFAULT_OVERCLUSTER_FACTOR
 from acseg_core.errors import AcsegError
 
 SHARED_ENV = "ACSEG_SHARED_DATA"
@@ -60,7 +61,6 @@ _SPEC_SPLIT = re.compile(r",(?=\s*[A-Za-z][\w-]*=)")
 DEFAULT_MINUTES = 2.0
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_SMOOTH = 25  # px window of the output majority filter (0 = off)
-DEFAULT_OVERCLUSTER_FACTOR = 5  # overclustering head = factor × K (0 = no head)
 METHODS = ("ac", "ac+smooth", "kmeans", "kmeans+smooth")
 
 
@@ -211,16 +211,15 @@ class BenchSettings:
 def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
                  settings: BenchSettings, out_dir: Path) -> Any:  # fmt: skip
     """The TrainConfig the benchmark trains with: the defaults plus the given options."""
-    from acseg_core.config import TrainConfig, preset
+    from acseg_core.config import PRESET_TRAINING, TrainConfig, overclusters_for, preset
     from acseg_core.train import DEFAULT_LR
 
     model_overrides: dict[str, Any] = {"clusters": k, "sobel": spec.sobel}
-    if settings.overcluster_factor:
-        model_overrides["overclusters"] = min(255, max(k + 1, settings.overcluster_factor * k))
+    model_overrides["overclusters"] = overclusters_for(k, settings.overcluster_factor)
     if settings.base_width:
         model_overrides["base_width"] = settings.base_width
     model = preset(settings.preset, **model_overrides)
-    train_defaults = TrainConfig()
+    train_defaults = replace(TrainConfig(), **PRESET_TRAINING.get(settings.preset, {}))
     steps = settings.steps or 10**9  # minutes budget: stopped by the clock
     return TrainConfig(
         inputs=tuple(str(p) for p in images),
@@ -309,6 +308,7 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
         f"K = {k}"
     )
     per_seed: list[dict[str, Any]] = []
+    trained_with: dict[str, Any] = {}
     keep_root = Path(settings.keep_runs) if settings.keep_runs else None
     for seed in settings.seeds:
         entry: dict[str, Any] = {"seed": seed}
@@ -318,14 +318,23 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
                 shutil.rmtree(run_dir)
             cfg = train_config(spec, folder.images, k, seed, settings, run_dir)
             log(f"{spec.name} seed {seed}: training ({_budget_text(settings)})")
+            trained_with = {
+                "lr": cfg.lr, "crop": cfg.crop, "batch": cfg.batch,
+                "displacement": cfg.displacement, "scale": cfg.scale,
+                "preset": cfg.model.preset, "blocks": cfg.model.blocks,
+                "base_width": cfg.model.base_width, "clusters": cfg.model.clusters,
+                "overclusters": cfg.model.overclusters, "sobel": cfg.model.sobel,
+            }  # fmt: skip
             training = train_for_budget(cfg, None if settings.steps else settings.minutes, log)
             entry.update(training)
             loaded = load_model(training["model_path"], device=settings.device)
-            entry["ac"] = _score(ev, folder, ev.model_source(loaded, precision="fp32"), k)
-            if settings.smooth > 1:
-                smoothed = ev.model_source(loaded, precision="fp32", smooth=settings.smooth)
-                entry["ac+smooth"] = _score(ev, folder, smoothed, k)
+            ac_maps = list(ev.model_source(loaded, precision="fp32")(folder.images))
             del loaded
+        entry["ac"] = _score(ev, folder, _replay(ac_maps), k)
+        if settings.smooth > 1:  # = predict(..., smooth=N), without predicting twice
+            smoothed = [majority_filter(m, k, settings.smooth) for m in ac_maps]
+            entry["ac+smooth"] = _score(ev, folder, _replay(smoothed), k)
+        del ac_maps
         kmeans_maps = list(_kmeans_maps(folder, k, seed))
         entry["kmeans"] = _score(ev, folder, _replay(kmeans_maps), k)
         if settings.smooth > 1:
@@ -349,6 +358,8 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
         "images": len(folder.pairs),
         "classes_present": folder.classes_present,
         "k": k,
+        "trained_with": trained_with,
+        "smooth": settings.smooth,
         "train_minutes_mean": round(float(np.mean([s["train_s"] for s in per_seed])) / 60, 2),
         "steps_mean": round(float(np.mean([s["steps"] for s in per_seed])), 1),
         "pixel_accuracy": summary,

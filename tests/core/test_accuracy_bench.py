@@ -88,6 +88,22 @@ def test_shared_shortcuts_resolve_under_the_env_root(tmp_path: Path, monkeypatch
     assert specs["vaihingen3"].merge == "potsdam3" and specs["cocostuff15"].k == 15
 
 
+def test_bench_trains_with_the_shipped_defaults(tmp_path: Path) -> None:
+    from acseg_core.config import PRESET_TRAINING, TrainConfig, overclusters_for
+    from acseg_core.train import DEFAULT_LR
+
+    spec = accuracy.parse_spec(f"images={tmp_path}")
+    cfg = accuracy.train_config(
+        spec, [tmp_path / "a.png"], 5, 2, accuracy.BenchSettings(), tmp_path
+    )
+    assert cfg.lr == DEFAULT_LR["cpu-small"] and cfg.seed == 2
+    assert cfg.crop == PRESET_TRAINING["cpu-small"].get("crop", TrainConfig().crop)
+    assert cfg.model.clusters == 5 and cfg.model.overclusters == overclusters_for(5) == 25
+    plain = accuracy.BenchSettings(overcluster_factor=0, lr=1e-3, crop=64)
+    cfg = accuracy.train_config(spec, [tmp_path / "a.png"], 5, 0, plain, tmp_path)
+    assert cfg.model.overclusters == 0 and cfg.lr == 1e-3 and cfg.crop == 64
+
+
 # -- refinement ------------------------------------------------------------------------
 
 
