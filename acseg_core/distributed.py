@@ -52,6 +52,7 @@ import torch
 import torch.distributed as dist
 
 from acseg_core.errors import AcsegError
+from acseg_core.signals import handling
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -384,15 +385,8 @@ def _parent_ignores_first_interrupt(context: Any) -> Iterator[None]:
                     process.terminate()
             raise KeyboardInterrupt
 
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread
+    with handling(signal.SIGINT, on_interrupt):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -409,15 +403,8 @@ def sigterm_cancels(token: Any) -> Iterator[None]:
     def on_term(signum: int, frame: Any) -> None:
         token.cancel()
 
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except ValueError:
+    with handling(signal.SIGTERM, on_term):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = [

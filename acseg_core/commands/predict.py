@@ -14,8 +14,6 @@ Ctrl+C stops after dropping the files in progress; rerun with ``--resume``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from acseg_core.batch_predict import (
     predict_file,
 )
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.signals import ctrl_c_cancels
 
 
 def register(sub: Any) -> None:
@@ -172,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.nproc > 1:
         del loaded
-    with _ctrl_c_cancels(token):
+    with ctrl_c_cancels(token, "stopping: dropping the files in progress (Ctrl+C again to abort)"):
         summary = _drain(job)
     if summary.cancelled:
         print(
@@ -202,27 +201,6 @@ def _drain(job: Iterator[Any]) -> Any:
             print(progress.message, flush=True)
         elif status == "error":
             print(f"acseg-core predict: error: {progress.metrics['error']}", file=sys.stderr)
-
-
-@contextlib.contextmanager
-def _ctrl_c_cancels(token: Any) -> Iterator[None]:
-    """First Ctrl+C cancels (files in progress are dropped cleanly); a second aborts."""
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        sys.stderr.write("\nstopping: dropping the files in progress (Ctrl+C again to abort)\n")
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 __all__ = ["OUTPUT_TAG", "FileResult", "is_geotiff", "output_path", "predict_file", "register"]

@@ -8,9 +8,7 @@ resume hint; a second Ctrl+C aborts at once.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -114,6 +112,7 @@ def build_config(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from acseg_core import distributed
     from acseg_core.progress import CancelToken
+    from acseg_core.signals import ctrl_c_cancels
     from acseg_core.train import train
 
     cfg = build_config(args)  # bad arguments fail here, once, before any rank starts
@@ -125,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout if distributed.is_main_process() else open(os.devnull, "w")  # noqa: SIM115
     bar = out.isatty()
     result = None
-    with _ctrl_c_cancels(token), distributed.sigterm_cancels(token):
+    # one message, not one per DDP rank
+    message = "stopping after this step (Ctrl+C again to abort)…"
+    with (
+        ctrl_c_cancels(token, message if os.environ.get("RANK", "0") == "0" else None),
+        distributed.sigterm_cancels(token),
+    ):
         jobs = train(cfg, token)
         result = yield_from_with_display(jobs, out, bar)
     if result is None:
@@ -197,25 +201,3 @@ def _clock(seconds: float | None) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-@contextlib.contextmanager
-def _ctrl_c_cancels(token: Any) -> Iterator[None]:
-    """First Ctrl+C sets the cancel flag (the trainer saves); a second one aborts."""
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        if os.environ.get("RANK", "0") == "0":  # one message, not one per DDP rank
-            sys.stderr.write("\nstopping after this step (Ctrl+C again to abort)…\n")
-
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
