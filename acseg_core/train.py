@@ -53,6 +53,19 @@ LOG_FILE = "train.jsonl"
 # On real images (`acseg-core bench --accuracy`, issue 9, docs/accuracy.md: 60-300
 # steps of 8×128 px crops, Vaihingen-6, 2 seeds) 1e-4 beat 3e-4 by 3.6 points.
 DEFAULT_LR = {"cpu-small": 1e-4, "repro-4": 4e-5, "paper-5": 4e-5}
+
+
+def preset_defaults(name: str, clusters: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(TrainConfig fields, ModelConfig overrides) a front-end uses with preset ``name``
+    for whatever the user leaves unset, so the CLI, the app and the accuracy benchmark
+    train alike: the preset's lr and crop, and the overclustering head (IIC; factor ×
+    K, chosen by ``acseg-core bench --accuracy``, issue 9)."""
+    from acseg_core.config import PRESET_TRAINING, overclusters_for
+
+    training = {"lr": DEFAULT_LR.get(name, TrainConfig.lr), **PRESET_TRAINING.get(name, {})}
+    return training, {"overclusters": overclusters_for(clusters)}
+
+
 MAX_BAD_STEPS = 5  # consecutive non-finite steps before training gives up
 CHECKPOINT_EVERY_S = 600.0  # also checkpoint mid-epoch this often (long epochs)
 LOG_EVERY = 10  # steps between log lines (epoch ends and warnings always logged)

@@ -25,16 +25,21 @@ def register(sub: Any) -> None:
     model.add_argument("--preset", help="cpu-small | repro-4 | paper-5 (default: by device)")
     model.add_argument("--clusters", type=int, metavar="K", help="clusters (default 5)")
     model.add_argument(
-        "--overcluster", type=int, metavar="K2", help="auxiliary overclustering head size"
+        "--overcluster",
+        type=int,
+        metavar="K2",
+        help="overclustering head size (default 5×K; 0 = none)",
     )
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
     length.add_argument("--steps", type=int, metavar="N", help="total steps (instead of epochs)")
     parser.add_argument("--steps-per-epoch", type=int, metavar="N", help="default: data area")
-    parser.add_argument("--crop", type=int, metavar="PX", help="crop size (default 200)")
+    parser.add_argument(
+        "--crop", type=int, metavar="PX", help="crop size (default: cpu-small 128, else 200)"
+    )
     parser.add_argument("--batch", type=int, metavar="B", help="crops per step (default 8)")
     parser.add_argument(
-        "--lr", type=float, help="learning rate (default 5e-4 for cpu-small, else 4e-5)"
+        "--lr", type=float, help="learning rate (default: cpu-small 1e-4, else 4e-5)"
     )
     parser.add_argument("--displacement", type=int, metavar="T", help="loss window (default 10)")
     parser.add_argument(
@@ -95,18 +100,17 @@ def build_config(args: argparse.Namespace) -> Any:
     if not args.inputs:
         raise AcsegError("give at least one input image or folder")
     from acseg_core.device import select_device
-    from acseg_core.train import DEFAULT_LR
+    from acseg_core.train import preset_defaults
 
     name = args.preset or (
         "cpu-small" if select_device(args.device or "auto").type == "cpu" else "repro-4"
     )
-    overrides: dict[str, Any] = {}
-    if args.clusters is not None:
-        overrides["clusters"] = args.clusters
+    clusters = args.clusters if args.clusters is not None else preset(name).clusters
+    training, model = preset_defaults(name, clusters)
+    model["clusters"] = clusters
     if args.overcluster is not None:
-        overrides["overclusters"] = args.overcluster
-    given.setdefault("lr", DEFAULT_LR.get(name, 4e-5))
-    return TrainConfig(out_dir=args.out, model=preset(name, **overrides), **given)
+        model["overclusters"] = args.overcluster
+    return TrainConfig(out_dir=args.out, model=preset(name, **model), **{**training, **given})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -351,3 +351,22 @@ def test_cli_ctrl_c_saves_and_exits_zero(tiny_data: Path, tmp_path: Path) -> Non
     loaded = load_model(out / "model.pt", device="cpu")
     assert loaded.meta["step"] >= 1 and loaded.meta["final"] is False
     assert load_checkpoint(out / "checkpoint.pt")["train_state"]["step"] == loaded.meta["step"]
+
+
+def test_cli_applies_the_preset_training_defaults(tiny_data: Path, tmp_path: Path) -> None:
+    """Unset options take the preset's defaults (shared with the app); given ones win."""
+    from acseg_core.cli import build_parser
+    from acseg_core.commands.train import build_config
+    from acseg_core.train import preset_defaults
+
+    def parse(*extra: str) -> TrainConfig:
+        base = ["train", str(tiny_data), "--out", str(tmp_path / "run"), "--preset", "cpu-small"]
+        args = build_parser().parse_args([*base, *extra])
+        return build_config(args)
+
+    training, model = preset_defaults("cpu-small", 4)
+    cfg = parse("--clusters", "4")
+    assert cfg.lr == training["lr"] and cfg.crop == training.get("crop", TrainConfig.crop)
+    assert cfg.model.clusters == 4 and cfg.model.overclusters == model["overclusters"] > 4
+    cfg = parse("--clusters", "4", "--overcluster", "0", "--crop", "64", "--lr", "0.01")
+    assert (cfg.model.overclusters, cfg.crop, cfg.lr) == (0, 64, 0.01)
