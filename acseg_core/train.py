@@ -50,9 +50,9 @@ LOG_FILE = "train.jsonl"
 # default for long GPU runs. For short cpu-small runs 5e-4 measured best (issue 5,
 # 30 steps of 4×64 px crops on the synthetic learning test): 1e-3 and above let
 # the clusters collapse within a few steps, 2e-4 and below learn too slowly.
-# On real images (`acseg-core bench --accuracy`, issue 9, docs/accuracy.md: 60-300
-# steps of 8×128 px crops, Vaihingen-6, 2 seeds) 1e-4 beat 3e-4 by 3.6 points.
-DEFAULT_LR = {"cpu-small": 1e-4, "repro-4": 4e-5, "paper-5": 4e-5}
+# `acseg-core bench --accuracy` (issue 9, docs/accuracy.md) kept 5e-4 on real images
+# (with width 32 / 200 px crops it beat 1e-4 / width 16 / 128 px, 3 seeds, 2 min).
+DEFAULT_LR = {"cpu-small": 5e-4, "repro-4": 4e-5, "paper-5": 4e-5}
 
 
 def preset_defaults(name: str, clusters: int) -> tuple[dict[str, Any], dict[str, Any]]:

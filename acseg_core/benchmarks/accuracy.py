@@ -10,8 +10,8 @@ the spread (sample standard deviation, min–max) over seeds — never the best 
 Methods scored per seed (all from the same trained model / k-means fit):
 
 * ``ac``           — the network's argmax (plain AC);
-* ``ac+smooth``    — probabilities box-filtered over ``--smooth`` px before the
-  argmax (``predict(..., smooth=N)``): the shipped default;
+* ``ac+smooth``    — that map majority-filtered over ``--smooth`` px (what
+  ``predict(..., smooth=N)`` computes tile by tile; ``acseg_core.refine``);
 * ``kmeans``       — k-means on pixel values (``evaluate.kmeans_baseline``);
 * ``kmeans+smooth``— the same majority filter on the k-means map: the control
   that shows how much of the gain is the refinement rather than the model.
