@@ -7,8 +7,6 @@ are thin views. Everything the tests drive is reachable as an attribute here.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from acseg_core import __version__
+from acseg_core.atomic import atomic_path
 from acseg_core.errors import AcsegError
 from acseg_core.raster import RasterInfo, list_images
 from app.actions import build_actions
@@ -245,16 +244,13 @@ class MainWindow(QMainWindow):
         QApplication.processEvents()
         self.canvas.fit()
         QApplication.processEvents()
-        path = path.resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-        os.close(fd)
-        ok = self.grab().save(tmp, "PNG")
-        if ok:
-            os.replace(tmp, path)
-        else:
-            os.unlink(tmp)
-        return ok
+        try:
+            with atomic_path(path.resolve()) as tmp:
+                if not self.grab().save(str(tmp), "PNG"):
+                    raise OSError(f"{path}: could not write the PNG")
+        except OSError:
+            return False
+        return True
 
     # -- layout ------------------------------------------------------------------------
     def restore_layout(self) -> None:
