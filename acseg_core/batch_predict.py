@@ -65,6 +65,8 @@ class PredictOptions:
     with_confidence: bool = False
     precision: str = "auto"
     device: str = "auto"
+    smooth: int | None = None  # majority-filter window; None = the model's own
+    readout: str | None = None  # "head" | "kmeans"; None = the model's own
 
 
 @dataclass
@@ -289,6 +291,8 @@ def predict_file(
     batch: int,
     with_confidence: bool = False,
     precision: str = "auto",
+    smooth: int | None = None,
+    readout: str | None = None,
     show_progress: bool = False,
     cancel: Any = None,
 ) -> FileResult:
@@ -306,6 +310,8 @@ def predict_file(
             batch=batch,
             with_confidence=with_confidence,
             precision=precision,
+            smooth=smooth,
+            readout=readout,
             cancel=cancel,
         ):
             if show_progress:
@@ -611,6 +617,8 @@ def _predict_job(
             batch=options.batch,
             with_confidence=options.with_confidence,
             precision=options.precision,
+            smooth=options.smooth,
+            readout=options.readout,
             show_progress=show_progress,
             cancel=cancel,
         )

@@ -42,10 +42,13 @@ def save_checkpoint(
     *,
     train_state: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
+    state: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write weights + config (+ training state) atomically."""
-    module = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    """Write weights + config (+ training state) atomically. ``state`` replaces the
+    model's own weights (a model file keeps one sub-head, ``train.keep_head``)."""
+    if state is None:
+        module = getattr(model, "module", model)  # unwrap DistributedDataParallel
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     payload = {
         "format": FORMAT,
         "version": VERSION,

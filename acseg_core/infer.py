@@ -48,7 +48,7 @@ import torch
 
 from acseg_core.atomic import atomic_path
 from acseg_core.checkpoint import LoadedModel
-from acseg_core.config import ModelConfig, Normalisation
+from acseg_core.config import READOUTS, ModelConfig, Normalisation
 from acseg_core.device import use_amp
 from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.normalise import HIGH_PERCENTILE, LOW_PERCENTILE, apply_normalisation
@@ -134,7 +134,8 @@ def predict(
     cancel: CancelToken | None = None,
     with_confidence: bool = False,
     precision: str = "auto",
-    smooth: int = 0,
+    smooth: int | None = None,
+    readout: str | None = None,
 ) -> Generator[Progress, None, Prediction]:
     """Predict a cluster map for ``image``; yields progress per batch, returns the result.
 
@@ -143,10 +144,12 @@ def predict(
     snapped to the stride) and ``batch`` (tiles per forward pass) trade speed for
     memory. ``precision`` (:func:`autocast_dtype`): ``auto`` = fp16 AMP on CUDA,
     bf16 on CPUs that have it natively, else fp32; ``fp32`` for bit-stable output.
-    ``smooth`` (odd px, 0 = off): majority filter over a ``smooth``×``smooth``
-    window (:func:`acseg_core.refine.vote_shares`); the confidence is then the
-    window's vote share. Tiles overlap by ``smooth // 2`` more, so tiled output
-    still equals one-shot output.
+    ``smooth`` (odd px, 0 = off, None = the model's ``config.smooth``): majority
+    filter over a ``smooth``×``smooth`` window (:func:`acseg_core.refine.vote_shares`);
+    the confidence is then the window's vote share. ``readout`` (None = the model's
+    ``config.readout``): ``"head"`` forces the network's own head (plain AC) on a
+    model with a k-means read-out (:mod:`acseg_core.readout`). Tiles overlap by
+    ``smooth // 2`` more, so tiled output still equals one-shot output.
     Raises :class:`InputError` for unusable images (wrong band count...),
     :class:`CancelledError` when ``cancel`` is set (checked before every batch).
     """
@@ -162,8 +165,10 @@ def predict(
         raise AcsegError("batch must be >= 1")
     from acseg_core.refine import check_window
 
-    check_window(smooth)
     config = loaded.config
+    smooth = check_window(config.smooth if smooth is None else smooth)
+    if readout is not None and readout not in READOUTS:
+        raise AcsegError(f"unknown read-out {readout!r} (choose from {', '.join(READOUTS)})")
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         raster = stack.enter_context(open_raster(image))
@@ -186,7 +191,7 @@ def predict(
         _bound_gdal_cache(grid, info)
         sink = stack.enter_context(_open_sink(out, info, with_confidence))
         bands = _BandAssembler(grid, with_confidence, sink.write)
-        forward = _Forward(loaded, with_confidence, precision, smooth)
+        forward = _Forward(loaded, with_confidence, precision, smooth, readout != "head")
         check_nodata = info.nodata is not None or np.issubdtype(np.dtype(info.dtype), np.floating)
 
         def load(tiles: list[Tile]) -> tuple[list[Tile], np.ndarray, list[np.ndarray | None]]:
@@ -337,10 +342,16 @@ class _Forward:
     """Runs the network on a batch and reduces the probabilities to cluster ids."""
 
     def __init__(
-        self, loaded: LoadedModel, with_confidence: bool, precision: str, smooth: int = 0
+        self,
+        loaded: LoadedModel,
+        with_confidence: bool,
+        precision: str,
+        smooth: int = 0,
+        readout: bool = True,
     ) -> None:
         self.model = loaded.model
         self.smooth = smooth
+        self.readout = readout
         self.scale = input_scale(loaded)
         self.device = loaded.device
         self.dtype = autocast_dtype(loaded.device, precision)
@@ -384,12 +395,12 @@ class _Forward:
         upsampled back to source pixels.
         """
         if self.scale == 1.0:
-            return self.model(batch, ordering=None)
+            return self.model(batch, ordering=None, readout=self.readout)
         size = batch.shape[-2:]
         small = (max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale)))
         mode = "area" if self.scale < 1 else "bilinear"
         resampled = torch.nn.functional.interpolate(batch, size=small, mode=mode)
-        probs = self.model(resampled, ordering=None)
+        probs = self.model(resampled, ordering=None, readout=self.readout)
         return torch.nn.functional.interpolate(
             probs, size=size, mode="bilinear", align_corners=False
         )

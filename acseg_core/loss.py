@@ -80,24 +80,53 @@ def mi_loss(
         return -mutual_information(joint)
 
 
-def ac_loss(
+def head_losses(
+    probs1: torch.Tensor,
+    probs2: torch.Tensor,
+    heads: int = 1,
+    displacement: int = 10,
+    valid: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """MI loss of each of ``heads`` sub-heads (channels split in equal groups): (heads,)."""
+    if probs1.shape[1] % heads:
+        raise ValueError(f"{probs1.shape[1]} channels do not split into {heads} heads")
+    pairs = zip(probs1.chunk(heads, dim=1), probs2.chunk(heads, dim=1), strict=True)
+    return torch.stack([mi_loss(a, b, displacement, valid) for a, b in pairs])
+
+
+def ac_loss_terms(
     out1: Sequence[torch.Tensor | None] | torch.Tensor,
     out2: Sequence[torch.Tensor | None] | torch.Tensor,
     displacement: int = 10,
     valid: torch.Tensor | None = None,
     over_weight: float = 1.0,
-) -> torch.Tensor:
-    """Training loss of two views: main-head MI loss + ``over_weight`` × overclustering.
+    heads: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training loss, per-sub-head main losses): the mean of the ``heads`` main-head
+    MI losses + ``over_weight`` × the overclustering head's.
 
     ``out1``/``out2`` are model outputs with ``with_overcluster=True`` —
     ``(probs, over_probs|None)`` — or bare probability maps.
     """
     if isinstance(out1, torch.Tensor):
         out1, out2 = (out1, None), (out2, None)
-    loss = mi_loss(out1[0], out2[0], displacement, valid)
+    per_head = head_losses(out1[0], out2[0], heads, displacement, valid)
+    loss = per_head.mean()
     if out1[1] is not None and out2[1] is not None and over_weight:
         loss = loss + over_weight * mi_loss(out1[1], out2[1], displacement, valid)
-    return loss
+    return loss, per_head
+
+
+def ac_loss(
+    out1: Sequence[torch.Tensor | None] | torch.Tensor,
+    out2: Sequence[torch.Tensor | None] | torch.Tensor,
+    displacement: int = 10,
+    valid: torch.Tensor | None = None,
+    over_weight: float = 1.0,
+    heads: int = 1,
+) -> torch.Tensor:
+    """Training loss of two views (:func:`ac_loss_terms` without the per-head part)."""
+    return ac_loss_terms(out1, out2, displacement, valid, over_weight, heads)[0]
 
 
 def training_loss(
@@ -110,4 +139,5 @@ def training_loss(
 ) -> torch.Tensor:
     """One step's loss: both views in one batched pass (``forward_views``), then ac_loss."""
     out1, out2 = model.forward_views(x, orderings, with_overcluster=True)
-    return ac_loss(out1, out2, displacement, valid, over_weight)
+    heads = getattr(getattr(model, "config", None), "heads", 1)
+    return ac_loss(out1, out2, displacement, valid, over_weight, heads)

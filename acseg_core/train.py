@@ -50,9 +50,9 @@ LOG_FILE = "train.jsonl"
 # default for long GPU runs. For short cpu-small runs 5e-4 measured best (issue 5,
 # 30 steps of 4×64 px crops on the synthetic learning test): 1e-3 and above let
 # the clusters collapse within a few steps, 2e-4 and below learn too slowly.
-# `acseg-core bench --accuracy` (issue 9, docs/accuracy.md) kept 5e-4 on real images
-# (with width 32 / 200 px crops it beat 1e-4 / width 16 / 128 px, 3 seeds, 2 min).
-DEFAULT_LR = {"cpu-small": 5e-4, "repro-4": 4e-5, "paper-5": 4e-5}
+# On real images `acseg-core bench --accuracy` (issue 9, docs/accuracy.md) chose 1e-4
+# for cpu-small's width 16 / 128 px / 300 steps; GPU presets keep DESIGN's 4e-5.
+DEFAULT_LR = {"cpu-small": 1e-4, "repro-4": 4e-5, "paper-5": 4e-5}
 
 
 def preset_defaults(name: str, clusters: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -70,6 +70,7 @@ MAX_BAD_STEPS = 5  # consecutive non-finite steps before training gives up
 CHECKPOINT_EVERY_S = 600.0  # also checkpoint mid-epoch this often (long epochs)
 LOG_EVERY = 10  # steps between log lines (epoch ends and warnings always logged)
 EMA = 0.9  # smoothing of the speed estimate
+HEAD_EMA = 0.95  # smoothing of the per-sub-head losses (~ the last 20 steps)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class _Run:
     skipped_steps: int = 0
     epoch_losses: list[float] | None = None
     last_loss: float | None = None
+    head_losses: list[float] | None = None  # running mean loss per sub-head (selection)
     dist: distributed.Context = field(default_factory=distributed.Context)  # ranks (DDP)
 
 
@@ -168,6 +170,7 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
         state = payload["train_state"]
         run = _Run(cfg, model_cfg, state["steps_per_epoch"], 0, step=state["step"])
         run.skipped_steps = state.get("skipped_steps", 0)
+        run.head_losses = state.get("head_losses")
     run.steps_total = cfg.steps or cfg.epochs * run.steps_per_epoch
     run.epoch_losses = []
     run.dist = ctx
@@ -188,9 +191,13 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
     model = ctx.wrap(model)  # DDP + synchronised BatchNorm on several ranks, else as is
     dataset = CropDataset(scan, model_cfg.normalisation, cfg.crop, seed=cfg.seed, scale=cfg.scale)
     yield from _loop(run, model, optimiser, scaler, amp_dtype, dataset, device, log, cancel)
+    cancelled = bool(cancel is not None and cancel.cancelled and run.step < run.steps_total)
+    if model_cfg.readout == "kmeans" and run.step > 0:  # every rank: replicas stay equal
+        metrics = {**_metrics(run, run.last_loss, None), "phase": "prepare"}
+        yield Progress(run.step, run.steps_total, "fitting the k-means read-out", 0.0, metrics)
+        log.write("readout", step=run.step, **_fit_readout(run, model, dataset, device))
     dataset.close()
 
-    cancelled = bool(cancel is not None and cancel.cancelled and run.step < run.steps_total)
     _save(run, model, optimiser, scaler, ckpt_path, model_path, final=not cancelled)
     log.write(
         "cancelled" if cancelled else "done",
@@ -244,7 +251,7 @@ def _loop(
     log: RunLog,
     cancel: CancelToken | None,
 ) -> Iterator[Progress]:
-    from acseg_core.loss import ac_loss
+    from acseg_core import loss as losses
     from acseg_core.nn import draw_orderings
 
     cfg = run.cfg
@@ -270,7 +277,9 @@ def _loop(
         )
         with autocast:  # both views share the stem and one batched g_ar pass
             view1, view2 = model.forward_views(x, (first, second), with_overcluster=True)
-        loss = ac_loss(view1, view2, cfg.displacement, valid)  # float32, outside autocast
+        loss, per_head = losses.ac_loss_terms(  # float32, outside autocast
+            view1, view2, cfg.displacement, valid, heads=run.model_cfg.heads
+        )
         mean_loss = run.dist.average(loss)  # over ranks: every rank skips a bad step alike
         warning = _update(loss, model, optimiser, scaler, run, mean_loss)
         run.step += 1
@@ -281,6 +290,7 @@ def _loop(
         step_time = elapsed if step_time is None else EMA * step_time + (1 - EMA) * elapsed
         if loss_value is not None:
             run.last_loss = loss_value
+            _track_heads(run, per_head)
             assert run.epoch_losses is not None
             run.epoch_losses.append(loss_value)
         metrics = _metrics(run, loss_value, cfg.batch / step_time)
@@ -465,6 +475,7 @@ def _save(
         "world_size": run.dist.world_size,
         "steps_per_epoch": run.steps_per_epoch,
         "skipped_steps": run.skipped_steps,
+        "head_losses": run.head_losses,
         "optimiser": optimiser.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,
         "torch_rng": torch.get_rng_state(),
@@ -472,7 +483,56 @@ def _save(
         "train_config": to_dict(replace(run.cfg, model=run.model_cfg, resume=False)),
     }
     save_checkpoint(ckpt_path, model, run.model_cfg, train_state=train_state, meta=meta)
-    save_checkpoint(model_path, model, run.model_cfg, meta=meta)
+    best = best_head(run.head_losses)
+    meta.update(head=best, head_losses=run.head_losses)
+    config, state = keep_head(getattr(model, "module", model), run.model_cfg, best)
+    save_checkpoint(model_path, model, config, meta=meta, state=state)
+
+
+def _fit_readout(
+    run: _Run, model: torch.nn.Module, dataset: CropDataset, device: torch.device
+) -> dict[str, Any]:
+    """Fit the k-means read-out on seeded crops (:mod:`acseg_core.readout`); it sees
+    the model file's sub-head choice only through the shared features."""
+    from acseg_core.readout import FIT_CROPS, fit_readout
+
+    net = getattr(model, "module", model)
+    crops = [dataset[index] for index in range(FIT_CROPS)]
+    summary = fit_readout(net, crops, seed=run.cfg.seed, device=device)
+    net.train()
+    return summary
+
+
+def best_head(head_losses: list[float] | None) -> int:
+    """The sub-head with the lowest running loss (IIC's choice; no labels involved)."""
+    if not head_losses:
+        return 0
+    return int(np.argmin(head_losses))
+
+
+def keep_head(
+    model: torch.nn.Module, config: ModelConfig, head: int
+) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """(config, weights) of ``model`` with only sub-head ``head``: what predict needs."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if config.heads == 1:
+        return config, state
+    rows = slice(head * config.clusters, (head + 1) * config.clusters)
+    state["head.weight"] = state["head.weight"][rows].clone()
+    state["head.bias"] = state["head.bias"][rows].clone()
+    return replace(config, heads=1), state
+
+
+def _track_heads(run: _Run, per_head: torch.Tensor) -> None:
+    """Running mean (EMA) of each sub-head's loss over the recent steps."""
+    values = [float(v) for v in per_head.detach().float().cpu()]
+    if run.head_losses is None or len(run.head_losses) != len(values):
+        run.head_losses = values
+        return
+    run.head_losses = [
+        HEAD_EMA * old + (1 - HEAD_EMA) * new
+        for old, new in zip(run.head_losses, values, strict=True)
+    ]
 
 
 def _restore(

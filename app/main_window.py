@@ -104,7 +104,7 @@ class MainWindow(QMainWindow):
 
         # panels
         self.image_list = QListWidget(self)
-        self.display_panel = DisplayPanel(self.display, self.overlay, self)
+        self.display_panel = DisplayPanel(self.display, self.overlay, self.session, self)
         self.classes_panel = ClassesPanel(self.classes, self.overlay, self)
         self.training_panel = TrainingPanel(self.training, self)
         left = Qt.DockWidgetArea.LeftDockWidgetArea
@@ -137,8 +137,8 @@ class MainWindow(QMainWindow):
         self.label_all_cancel.hide()
         self.statusBar().addWidget(self.label_all_cancel)
         self.exporter.edits_for = self.project.edits_for
-        self.exporter.prediction_file_for = self.project.prediction_file
-        self.predictions.cached_file_for = self.project.prediction_file
+        self.exporter.prediction_file_for = self.label_all.cached_file
+        self.predictions.cached_file_for = self.label_all.cached_file
         self.readout.edit_at = self.editing.edit_at
 
         self._connect()
@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self.predictions.finished.connect(lambda _p: self._job_ended())
         self.predictions.failed.connect(lambda *_a: self._job_ended())
         self.session.model_changed.connect(lambda: self.predictions.request(self.images.current))
+        self.session.smooth_changed.connect(lambda: self.predictions.request(self.images.current))
         self.training.state_changed.connect(self._training_state)
         self.training.failed.connect(self.report)
         self.training.model_ready.connect(self.load_model_reporting)

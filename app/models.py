@@ -235,9 +235,18 @@ class ClassesModel(QObject):
 
 # -- model and predictions ------------------------------------------------------------
 class SessionModel(QObject):
-    """The loaded model and the cluster maps predicted with it (an LRU cache)."""
+    """The loaded model, the read-out window and the cluster maps predicted with them
+    (an LRU cache).
+
+    ``smooth`` is what the user chose for the read-out (the core's
+    ``predict(smooth=...)``): None = the model's own window (``config.smooth``),
+    0 = the network's plain argmax, odd N ≥ 3 = an N×N majority filter. It lives
+    in the session only (the project file has no place for it). Changing it so
+    that the window applied changes drops the cached maps, as a new model does.
+    """
 
     model_changed = Signal()
+    smooth_changed = Signal()  # the choice changed (the cache is cleared if the window did)
     prediction_ready = Signal(object)  # Path
 
     MAX_CACHED = 16  # images
@@ -247,6 +256,7 @@ class SessionModel(QObject):
         super().__init__(parent)
         self.loaded: Any = None  # acseg_core.checkpoint.LoadedModel
         self.model_path: Path | None = None
+        self.smooth: int | None = None
         self._predictions: OrderedDict[Path, np.ndarray] = OrderedDict()
 
     @property
@@ -256,6 +266,30 @@ class SessionModel(QObject):
     @property
     def bands(self) -> int:
         return int(self.loaded.config.in_channels) if self.loaded is not None else 0
+
+    @property
+    def default_smooth(self) -> int:
+        """The loaded model's own read-out window (0 = plain argmax, also without a model)."""
+        return read_out_window(self.loaded, None)
+
+    @property
+    def effective_smooth(self) -> int:
+        """The window predictions are made with now (0 = plain argmax)."""
+        return read_out_window(self.loaded, self.smooth)
+
+    def set_smooth(self, smooth: int | None) -> None:
+        """None = the model's window, 0 = off, odd N ≥ 3 = N×N (AcsegError otherwise)."""
+        if smooth is not None:
+            from acseg_core.refine import check_window
+
+            smooth = read_out_window(None, check_window(int(smooth)))
+        if smooth == self.smooth:
+            return
+        before = self.effective_smooth
+        self.smooth = smooth
+        if self.effective_smooth != before:
+            self._predictions.clear()  # maps of another window
+        self.smooth_changed.emit()
 
     def set_model(self, loaded: Any, path: Path | None) -> None:
         self.loaded = loaded
@@ -281,6 +315,14 @@ class SessionModel(QObject):
         ):
             self._predictions.popitem(last=False)  # least recently used first
         self.prediction_ready.emit(image)
+
+
+def read_out_window(loaded: Any, smooth: int | None) -> int:
+    """The window ``predict(loaded, ..., smooth=smooth)`` applies: None = the model's
+    ``config.smooth``; 0 (and 1, no filter) = plain argmax."""
+    if smooth is None:
+        smooth = int(getattr(getattr(loaded, "config", None), "smooth", 0) or 0)
+    return smooth if smooth > 1 else 0
 
 
 # -- document (unsaved changes) ---------------------------------------------------------

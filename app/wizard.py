@@ -168,16 +168,19 @@ class SettingsPage(QWizardPage):
         for spin in (self.crop, self.batch, self.steps_per_epoch):
             spin.valueChanged.connect(self._estimate_stale)
         self.out_dir.textChanged.connect(self.completeChanged)
-        self.preset.currentIndexChanged.connect(self._apply_preset_crop)
-        self._apply_preset_crop()
+        self.preset.currentIndexChanged.connect(self._apply_preset_training)
+        self._apply_preset_training()
         self._estimate_stale()
 
-    def _apply_preset_crop(self) -> None:
-        """Show the preset's default crop (cpu-small trains faster on 128 px)."""
+    def _apply_preset_training(self) -> None:
+        """Show the preset's training defaults (cpu-small: 128 px crops, 10 × 30 steps,
+        as chosen by ``acseg-core bench --accuracy``); the user may still change them."""
         from acseg_core.config import PRESET_TRAINING
 
-        crop = PRESET_TRAINING.get(self.preset.currentData(), {}).get("crop", TrainConfig.crop)
-        self.crop.setValue(crop)
+        defaults = PRESET_TRAINING.get(self.preset.currentData(), {})
+        self.crop.setValue(defaults.get("crop", TrainConfig.crop))
+        self.epochs.setValue(defaults.get("epochs", TrainConfig.epochs))
+        self.steps_per_epoch.setValue(defaults.get("steps_per_epoch") or 0)
 
     def initializePage(self) -> None:
         """Entering the page: time a few steps right away (in the worker)."""

@@ -46,6 +46,17 @@ def register(sub: Any) -> None:
         "--runs", type=int, default=1, help="k-means runs with seeds SEED, SEED+1, … (mean)"
     )
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda (model only)")
+    parser.add_argument(
+        "--smooth",
+        type=int,
+        metavar="PX",
+        help="model only: majority-filter window (0 = plain argmax; default: the model's)",
+    )
+    parser.add_argument(
+        "--readout",
+        choices=("head", "kmeans"),
+        help="model only: head = plain AC, kmeans = the k-means read-out (default: the model's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(handler=run)
 
@@ -60,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--method model needs a MODEL file")
     if method == "kmeans" and args.model:
         raise AcsegError("give either a MODEL file or --method kmeans, not both")
+    if (args.smooth is not None or args.readout) and method != "model":
+        raise AcsegError("--smooth/--readout apply to a model's predictions, not to k-means")
     if args.runs < 1:
         raise AcsegError("--runs must be at least 1")
 
@@ -78,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
 
         loaded = load_model(args.model, device=args.device)
         k = int(loaded.config.clusters)
-        job = ev.score_folder(folder, ev.model_source(loaded), k)
+        from acseg_core.refine import check_window
+
+        smooth = None if args.smooth is None else check_window(args.smooth)
+        source = ev.model_source(loaded, smooth=smooth, readout=args.readout)
+        job = ev.score_folder(folder, source, k)
         evaluations.append((None, ev.run_to_end(job)))
 
     _print(args, method, evaluations)

@@ -26,6 +26,7 @@ from acseg_core.batch_predict import (
     output_path,
     predict_file,
 )
+from acseg_core.config import READOUTS
 from acseg_core.errors import AcsegError, InputError
 from acseg_core.signals import ctrl_c_cancels
 
@@ -87,6 +88,19 @@ def register(sub: Any) -> None:
         help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32 (default auto)",
     )
     parser.add_argument(
+        "--smooth",
+        type=int,
+        metavar="PX",
+        help="majority filter over PX×PX pixels (odd; 0 = the network's plain argmax; "
+        "default: the model's own, 25 for cpu-small models)",
+    )
+    parser.add_argument(
+        "--readout",
+        choices=READOUTS,
+        help="head: the network's own cluster head (plain AC); kmeans: k-means on the "
+        "learned features and pixel values, fitted after training (default: the model's)",
+    )
+    parser.add_argument(
         "--confidence",
         action="store_true",
         help="also write <name>_clusters_confidence.tif (probability of the chosen cluster)",
@@ -112,16 +126,18 @@ def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return images, problems
 
 
-def _check_tiling(loaded: Any, tile: int, batch: int) -> None:
-    """Refuse unusable --tile/--batch once, not once per file."""
-    from acseg_core.infer import grid_stride, input_scale, tile_margin
+def _check_tiling(loaded: Any, tile: int, batch: int, smooth: int | None = None) -> None:
+    """Refuse unusable --tile/--batch/--smooth once, not once per file."""
+    from acseg_core.infer import grid_stride, input_scale, smooth_margin, tile_margin
+    from acseg_core.refine import check_window
     from acseg_core.tiling import plan_tiles
 
     if batch < 1:
         raise AcsegError("--batch must be at least 1")
+    smooth = check_window(loaded.config.smooth if smooth is None else smooth)
     scale = input_scale(loaded)
-    margin = tile_margin(loaded.config, scale)
     stride = grid_stride(loaded.config, scale)
+    margin = tile_margin(loaded.config, scale) + smooth_margin(smooth, stride)
     plan_tiles(tile, tile, tile=tile, margin=margin, stride=stride)  # raises if too small
 
 
@@ -146,13 +162,15 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--nproc must be at least 1")
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
-    _check_tiling(loaded, args.tile, args.batch)
+    _check_tiling(loaded, args.tile, args.batch, args.smooth)
     options = PredictOptions(
         tile=args.tile,
         batch=args.batch,
         with_confidence=args.confidence,
         precision=args.precision,
         device=args.device,
+        smooth=args.smooth,
+        readout=args.readout,
     )
     total = count_sources(args.inputs, args.list)
     token = CancelToken()

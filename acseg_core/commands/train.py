@@ -30,10 +30,36 @@ def register(sub: Any) -> None:
         metavar="K2",
         help="overclustering head size (default 5×K; 0 = none)",
     )
+    model.add_argument(
+        "--heads",
+        type=int,
+        metavar="H",
+        help="IIC sub-heads trained side by side; the lowest-loss one is kept "
+        "(default: the preset's)",
+    )
+    model.add_argument(
+        "--readout",
+        choices=("head", "kmeans"),
+        help="what predict reads clusters from: head = the network's head (plain AC), "
+        "kmeans = k-means on learned features + pixel values, fitted after training "
+        "(default: the preset's, kmeans for cpu-small)",
+    )
+    model.add_argument(
+        "--smooth",
+        type=int,
+        metavar="PX",
+        help="the model's read-out: majority filter over PX×PX pixels (odd; 0 = plain "
+        "argmax; default: the preset's, 25 for cpu-small); predict --smooth overrides it",
+    )
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
     length.add_argument("--steps", type=int, metavar="N", help="total steps (instead of epochs)")
-    parser.add_argument("--steps-per-epoch", type=int, metavar="N", help="default: data area")
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        metavar="N",
+        help="default: cpu-small 30, else one pass over the data's area",
+    )
     parser.add_argument(
         "--crop", type=int, metavar="PX", help="crop size (default: cpu-small 128, else 200)"
     )
@@ -94,8 +120,12 @@ def build_config(args: argparse.Namespace) -> Any:
     if args.resume:
         from acseg_core.train import resume_config
 
-        if args.preset or args.clusters or args.overcluster:
-            raise AcsegError("--resume keeps the stored model: drop --preset/--clusters")
+        model_options = (args.overcluster, args.smooth, args.heads, args.readout)
+        if args.preset or args.clusters or any(v is not None for v in model_options):
+            raise AcsegError(
+                "--resume keeps the stored model: drop the model options "
+                "(--preset/--clusters/--overcluster/--heads/--readout/--smooth)"
+            )
         return resume_config(args.out, **given)
     if not args.inputs:
         raise AcsegError("give at least one input image or folder")
@@ -110,6 +140,12 @@ def build_config(args: argparse.Namespace) -> Any:
     model["clusters"] = clusters
     if args.overcluster is not None:
         model["overclusters"] = args.overcluster
+    if args.smooth is not None:
+        model["smooth"] = args.smooth
+    if args.heads is not None:
+        model["heads"] = args.heads
+    if args.readout is not None:
+        model["readout"] = args.readout
     return TrainConfig(out_dir=args.out, model=preset(name, **model), **{**training, **given})
 
 

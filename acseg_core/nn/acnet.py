@@ -6,7 +6,9 @@
   then 1×1 convs with residual adds (no BN), as in the public reproduction (13.3 M
   parameters with 4 blocks); optional causal self-attention after the 2nd block.
 - d: BatchNorm, then 1×1 conv to K logits (and K_over for the overclustering head),
-  bilinear upsampling to the input size, softmax over clusters. The BatchNorm is
+  bilinear upsampling to the input size, softmax over clusters. With ``heads`` > 1
+  the conv gives heads × K logits (IIC's sub-heads, a softmax each); training uses
+  them all, inference the first (the model file keeps only the best, see train). The BatchNorm is
   ours, not the reproduction's: g_ar has no normalisation, its ReLU/residual
   features are all positive and large, so a random head starts with big constant
   logit offsets and one cluster dies within a few Adam steps (measured: 3-region
@@ -36,6 +38,7 @@ from acseg_core.config import ModelConfig
 from acseg_core.nn.attention import CausalSelfAttention
 from acseg_core.nn.masked import MaskedConv3x3
 from acseg_core.nn.orderings import inverse_transform, transform, transformed_shape
+from acseg_core.readout import KMeansReadout
 
 Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
 
@@ -120,13 +123,19 @@ class ACNet(nn.Module):
         )
         self.out_channels = width * 2**cfg.blocks
         self.head_norm = nn.BatchNorm2d(self.out_channels)
-        self.head = nn.Conv2d(self.out_channels, cfg.clusters, kernel_size=1)
+        self.head = nn.Conv2d(self.out_channels, cfg.clusters * cfg.heads, kernel_size=1)
         self.over_head = (
             nn.Conv2d(self.out_channels, cfg.overclusters, kernel_size=1)
             if cfg.overclusters
             else None
         )
         self._init_weights()
+        # registered last and after the init: zero until fitted (acseg_core.readout)
+        self.readout = (
+            KMeansReadout(self.out_channels, cfg.in_channels, cfg.clusters)
+            if cfg.readout == "kmeans"
+            else None
+        )
 
     def _init_weights(self) -> None:
         """Xavier-normal weights, zero biases (DESIGN §2)."""
@@ -168,15 +177,20 @@ class ACNet(nn.Module):
         size: tuple[int, int],
         with_overcluster: bool = False,
         frames: Sequence[int] | None = None,
+        all_heads: bool = False,
     ) -> Output:
         """d: 1×1 conv, bilinear upsampling to ``size``, softmax over clusters.
+
+        ``all_heads``: every sub-head's K probabilities (B×heads·K×H×W, training);
+        else the first sub-head's only.
 
         ``frames``: the features are ``len(frames)`` batch chunks still in those
         orderings' frames; the 1×1 conv commutes with the D4 transforms, so only the
         K logits, not the wide features, are transformed back.
         """
         features = self._normalise(features, 1 if frames is None else len(frames))
-        probs = self._head(self.head, features, size, frames)
+        heads = self.config.heads if all_heads else 1
+        probs = self._head(self.head, features, size, frames, heads, self.config.clusters)
         if not with_overcluster:
             return probs
         if self.over_head is None:
@@ -195,26 +209,50 @@ class ACNet(nn.Module):
         features: torch.Tensor,
         size: tuple[int, int],
         frames: Sequence[int] | None = None,
+        heads: int = 1,
+        clusters: int | None = None,
     ) -> torch.Tensor:
-        logits = conv(features)
+        if clusters is not None and conv.out_channels != heads * clusters:
+            # only the first ``heads`` sub-heads: a slice of the 1×1 conv, not of its output
+            weight, bias = conv.weight[: heads * clusters], conv.bias[: heads * clusters]
+            logits = F.conv2d(features, weight, bias)
+        else:
+            logits = conv(features)
         if frames is not None:
             parts = logits.chunk(len(frames))
             logits = torch.cat(
                 [inverse_transform(part, k) for part, k in zip(parts, frames, strict=True)]
             )
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return torch.softmax(logits, dim=1)
+        if heads == 1:
+            return torch.softmax(logits, dim=1)
+        batch, _, height, width = logits.shape
+        grouped = logits.reshape(batch, heads, -1, height, width)
+        return torch.softmax(grouped, dim=2).reshape(logits.shape)
+
+    @property
+    def has_fitted_readout(self) -> bool:
+        return self.readout is not None and self.readout.is_fitted
 
     # -- entry points --------------------------------------------------------------
     def forward(
-        self, x: torch.Tensor, ordering: int | None = None, with_overcluster: bool = False
+        self,
+        x: torch.Tensor,
+        ordering: int | None = None,
+        with_overcluster: bool = False,
+        readout: bool = True,
     ) -> Output:
         """Cluster probabilities B×K×H×W; ``(probs, over_probs|None)`` with the overcluster
-        head. ``ordering`` 0–7 masks g_ar causally (training); None = unmasked (inference)."""
+        head. ``ordering`` 0–7 masks g_ar causally (training); None = unmasked (inference).
+        Inference uses the fitted k-means read-out when the model has one, unless
+        ``readout`` is False (then the head: plain AC)."""
         size = tuple(x.shape[-2:])
         features = self.stem(x)
         if ordering is None:
-            return self.decode(self.encode(features, None), size, with_overcluster)
+            z = self.encode(features, None)
+            if readout and not with_overcluster and self.has_fitted_readout:
+                return self.readout(self.head_norm(z), x)
+            return self.decode(z, size, with_overcluster)
         z = self.encode(_packed(transform(features, ordering)), [ordering])
         return self.decode(z, size, with_overcluster, frames=[ordering])
 
@@ -225,7 +263,8 @@ class ACNet(nn.Module):
         with_overcluster: bool = False,
         batched: bool = True,
     ) -> list[Output]:
-        """One output per ordering; the views share one stem pass.
+        """One output per ordering (the training entry: every sub-head's probabilities,
+        heads·K channels); the views share one stem pass.
 
         ``batched`` runs g_ar and the decoder once on all views concatenated on the
         batch dim (needs equal transformed shapes: square crops always qualify); on
@@ -243,12 +282,13 @@ class ACNet(nn.Module):
                     size,
                     with_overcluster,
                     frames=[k],
+                    all_heads=True,
                 )
                 for k in orderings
             ]
         batch = features.shape[0]
         z = self.encode(_packed(torch.cat([transform(features, k) for k in orderings])), orderings)
-        out = self.decode(z, size, with_overcluster, frames=orderings)
+        out = self.decode(z, size, with_overcluster, frames=orderings, all_heads=True)
         if not with_overcluster:
             return list(out.split(batch))
         probs, over = out

@@ -29,8 +29,13 @@ def export_job(
     request: ExportRequest,
     edits: dict[Path, Any],
     overwrite: bool,
+    smooth: int | None = None,
 ) -> Any:
-    """Predict what is not cached, then export everything (one generator job)."""
+    """Predict what is not cached, then export everything (one generator job).
+
+    ``smooth``: the read-out window of those predictions (None = the model's, 0 = plain
+    argmax, odd N = N×N), the one the cached maps were made with.
+    """
 
     def job(cancel: CancelToken) -> Generator[Progress, None, Any]:
         from acseg_core.export import ExportItem, export_labels
@@ -43,7 +48,8 @@ def export_job(
                 if loaded is None:
                     raise AcsegError("load or train a model first: there are no clusters to export")
                 prediction = yield from _relabel(
-                    predict(loaded, image, cancel=cancel), f"{image.name} ({n + 1}/{len(images)})"
+                    predict(loaded, image, cancel=cancel, smooth=smooth),
+                    f"{image.name} ({n + 1}/{len(images)})",
                 )
                 clusters = prediction.clusters
             items.append(ExportItem(image.stem, clusters, source=image, edits=edits.get(image)))
@@ -128,7 +134,14 @@ class ExportController(QObject):
                 if layer is not None:
                     edits[image] = layer.copy()  # a snapshot: painting goes on meanwhile
         job = export_job(
-            images, cached, self.session.loaded, self.classes.class_map, request, edits, overwrite
+            images,
+            cached,
+            self.session.loaded,
+            self.classes.class_map,
+            request,
+            edits,
+            overwrite,
+            self.session.smooth,
         )
         worker = self.runner.start(job, "export")
         worker.succeeded.connect(self.finished)

@@ -6,6 +6,13 @@ temporary folder for an untitled one, and recorded with ``Project.set_prediction
 Images with a cached map of the current model are skipped, so running it again
 resumes. Each finished image is recorded as soon as the job ends, whatever the
 outcome: cancelling keeps what finished. Export then reads the cached files.
+
+A map is only used with the read-out window it was made with (the session's
+``smooth``): the window is part of the file's name (``…_clusters_s25.png``; no
+tag = plain argmax, as maps were before windows existed), and
+:meth:`LabelAllController.cached_file` ignores files of another window, just as
+``ProjectController.prediction_file`` ignores maps of another model. Switching
+back to a window finds its maps again; the project file itself is not changed.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError, CancelledError
 from acseg_core.progress import CancelToken, Progress
+from app.models import read_out_window
 from app.workers import JobRunner, JobWorker
 
 if TYPE_CHECKING:
@@ -43,18 +51,39 @@ class LabelAllResult:
     cancelled: bool = False
 
 
-def cache_file(cache_dir: Path, image: Path) -> Path:
-    """A stable, collision-free cache name per source image (GeoTIFFs stay GeoTIFFs)."""
+_WINDOW_TAG = re.compile(r"_clusters(?:_s(\d+))?\.[^.]+$")
+
+
+def cache_file(cache_dir: Path, image: Path, window: int = 0) -> Path:
+    """A stable, collision-free cache name per source image and read-out window
+    (GeoTIFFs stay GeoTIFFs)."""
     from acseg_core.batch_predict import is_geotiff
 
     digest = hashlib.sha1(str(image).encode("utf-8")).hexdigest()[:10]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image.stem)[:60] or "image"
     suffix = ".tif" if is_geotiff(image) else ".png"
-    return cache_dir / f"{stem}-{digest}_clusters{suffix}"
+    tag = f"_s{window}" if window > 1 else ""
+    return cache_dir / f"{stem}-{digest}_clusters{tag}{suffix}"
 
 
-def label_all_job(loaded: Any, images: list[Path], cache_dir: Path, result: LabelAllResult) -> Any:
-    """A job factory: predict ``images`` into ``cache_dir``; fills ``result`` as it goes."""
+def cache_window(file: Path) -> int:
+    """The read-out window a cached map was made with, from its name (0 = plain argmax)."""
+    found = _WINDOW_TAG.search(file.name)
+    return int(found.group(1)) if found is not None and found.group(1) else 0
+
+
+def label_all_job(
+    loaded: Any,
+    images: list[Path],
+    cache_dir: Path,
+    result: LabelAllResult,
+    smooth: int | None = None,
+) -> Any:
+    """A job factory: predict ``images`` into ``cache_dir``; fills ``result`` as it goes.
+
+    ``smooth``: the read-out window (None = the model's, 0 = plain argmax, odd N = N×N).
+    """
+    window = read_out_window(loaded, smooth)
 
     def job(cancel: CancelToken) -> Generator[Progress, None, LabelAllResult]:
         from acseg_core.infer import predict
@@ -67,8 +96,8 @@ def label_all_job(loaded: Any, images: list[Path], cache_dir: Path, result: Labe
                 break
             label = f"{image.name} ({n + 1}/{len(images)})"
             try:
-                out = cache_file(cache_dir, image)
-                steps = predict(loaded, image, out=out, cancel=cancel)
+                out = cache_file(cache_dir, image, window)
+                steps = predict(loaded, image, out=out, cancel=cancel, smooth=smooth)
                 while True:
                     try:
                         item = next(steps)
@@ -163,11 +192,17 @@ class LabelAllController(QObject):
                 moved = Path(shutil.move(str(file), str(cache / file.name)))
                 self.project.doc.set_prediction(entry.path, moved)
 
+    def cached_file(self, image: Path) -> Path | None:
+        """The cached map of ``image`` made with the loaded model and the session's
+        read-out window, if any (what predictions and export may read)."""
+        file = self.project.prediction_file(image)
+        if file is None or cache_window(file) != self.session.effective_smooth:
+            return None  # a map of another window is not what the user chose to see
+        return file
+
     def pending(self) -> list[Path]:
-        """Images without a cached map of the current model."""
-        return [
-            p for p in self.images.images if p.exists() and self.project.prediction_file(p) is None
-        ]
+        """Images without a cached map of the current model and read-out window."""
+        return [p for p in self.images.images if p.exists() and self.cached_file(p) is None]
 
     def start(self) -> JobWorker | None:
         if self.running:
@@ -182,7 +217,9 @@ class LabelAllController(QObject):
         if not images:
             self.finished.emit(result)
             return None
-        job = label_all_job(self.session.loaded, images, self.cache_dir(), result)
+        job = label_all_job(
+            self.session.loaded, images, self.cache_dir(), result, self.session.smooth
+        )
         worker = self.runner.start(job, "label-all")
         self.worker = worker
         worker.progress.connect(self.progress)

@@ -3,7 +3,9 @@
 One prediction runs at a time; asking for another image while one runs queues it
 (only the latest request waits — flicking through images does not pile up jobs).
 An image whose map was cached to a file ("Label all images") is read from that
-file in the worker instead of being predicted again.
+file in the worker instead of being predicted again. Maps are made with the
+session's read-out window (``SessionModel.smooth``); changing it, like changing
+the model, drops what runs and re-predicts on the next request.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from app.models import SessionModel
 from app.workers import JobRunner, JobWorker
 
 
-def predict_job(loaded: Any, image: Path) -> Any:
-    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
+def predict_job(loaded: Any, image: Path, smooth: int | None = None) -> Any:
+    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction).
+
+    ``smooth``: the read-out window (None = the model's, 0 = plain argmax, odd N = N×N).
+    """
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
         from acseg_core.infer import predict  # torch loads here, not at app start
 
-        return (yield from predict(loaded, image, cancel=cancel))
+        return (yield from predict(loaded, image, cancel=cancel, smooth=smooth))
 
     return job
 
@@ -55,10 +60,12 @@ class PredictionController(QObject):
         self.runner = runner
         self.worker: JobWorker | None = None
         self.current: Path | None = None
+        self._window: int | None = None  # the read-out window of the running job
         self._queued: Path | None = None
         self._failed: set[Path] = set()
         self.cached_file_for: Callable[[Path], Path | None] | None = None
         session.model_changed.connect(self._model_changed)
+        session.smooth_changed.connect(self._smooth_changed)
 
     @property
     def busy(self) -> bool:
@@ -79,19 +86,21 @@ class PredictionController(QObject):
     def _start(self, image: Path) -> None:
         self.current = image
         cached = self.cached_file_for(image) if self.cached_file_for is not None else None
-        job = load_job(cached) if cached is not None else predict_job(self.session.loaded, image)
+        loaded, smooth = self.session.loaded, self.session.smooth
+        window = self.session.effective_smooth
+        job = load_job(cached) if cached is not None else predict_job(loaded, image, smooth)
         worker = self.runner.start(job, "predict")
         self.worker = worker
-        loaded = self.session.loaded
+        self._window = window
         worker.progress.connect(self.progress)
-        worker.succeeded.connect(lambda result: self._done(image, loaded, result))
+        worker.succeeded.connect(lambda result: self._done(image, loaded, window, result))
         worker.failed.connect(lambda title, msg: self._fail(image, title, msg))
         worker.ended.connect(self._next)
         self.started.emit(image)
 
-    def _done(self, image: Path, loaded: Any, result: Any) -> None:
-        if loaded is not self.session.loaded:
-            return  # the model changed while this ran
+    def _done(self, image: Path, loaded: Any, window: int, result: Any) -> None:
+        if loaded is not self.session.loaded or window != self.session.effective_smooth:
+            return  # the model or the read-out window changed while this ran
         clusters = getattr(result, "clusters", result)
         if clusters is not None:
             self.session.add_prediction(image, clusters)
@@ -104,6 +113,7 @@ class PredictionController(QObject):
     def _next(self) -> None:
         self.worker = None
         self.current = None
+        self._window = None
         queued, self._queued = self._queued, None
         if queued is not None:
             self.request(queued)
@@ -114,3 +124,9 @@ class PredictionController(QObject):
         if self.worker is not None:
             self.worker.cancel()  # its result is dropped (see _done); re-requests queue up
         self.current = None
+
+    def _smooth_changed(self) -> None:
+        """Another read-out window: like another model (the session dropped its maps)."""
+        if self.busy and self._window == self.session.effective_smooth:
+            return  # the same window under another name ("default" = N px): keep it
+        self._model_changed()

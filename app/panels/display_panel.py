@@ -1,4 +1,5 @@
-"""Display panel: band → R/G/B mapping with presets, percentile stretch, overlay settings."""
+"""Display panel: band → R/G/B mapping with presets, percentile stretch, overlay settings,
+and the read-out's smoothing window (the model's own, off = plain AC, or a custom one)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models import DISPLAY_PRESETS, DisplayModel, OverlayModel
+from app.models import DISPLAY_PRESETS, DisplayModel, OverlayModel, SessionModel
+
+SMOOTH_DEFAULT, SMOOTH_OFF, SMOOTH_CUSTOM = "default", "off", "custom"
+CUSTOM_SMOOTH = 9  # px, what the custom window starts at
 
 
 class DisplayPanel(QWidget):
     """A thin view: widgets write to the models, model signals refresh the widgets."""
 
     def __init__(
-        self, display: DisplayModel, overlay: OverlayModel, parent: QWidget | None = None
+        self,
+        display: DisplayModel,
+        overlay: OverlayModel,
+        session: SessionModel,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.display, self.overlay = display, overlay
+        self.display, self.overlay, self.session = display, overlay, session
 
         bands_box = QGroupBox("Bands", self)
         self.preset = QComboBox(bands_box)
@@ -69,17 +77,44 @@ class DisplayPanel(QWidget):
         self.mode.activated.connect(lambda i: overlay.set_mode(self.mode.itemData(i)))
         self.opacity.valueChanged.connect(lambda v: overlay.set_opacity(v / 100.0))
 
+        prediction_box = QGroupBox("Prediction", self)
+        self.smoothing = QComboBox(prediction_box)
+        self.smoothing.addItem("Model default", SMOOTH_DEFAULT)
+        self.smoothing.addItem("Off (plain AC)", SMOOTH_OFF)
+        self.smoothing.addItem("Custom window", SMOOTH_CUSTOM)
+        self.smoothing.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.smoothing.setToolTip(
+            "Majority filter over each pixel's window of the cluster map: "
+            "fewer specks, smoother areas. Off shows the network's own clusters."
+        )
+        self.smooth_size = QSpinBox(prediction_box)
+        self.smooth_size.setRange(3, 101)
+        self.smooth_size.setSingleStep(2)  # odd windows only
+        self.smooth_size.setSuffix(" px")
+        self.smooth_size.setValue(CUSTOM_SMOOTH)
+        self.smooth_size.setKeyboardTracking(False)  # one new prediction per typed value
+        self.smooth_size.setToolTip("Width of the custom window (odd, in image pixels)")
+        pform = QFormLayout(prediction_box)
+        pform.addRow("Smoothing", self.smoothing)
+        pform.addRow("Window", self.smooth_size)
+        self.smoothing.activated.connect(self._smoothing_chosen)
+        self.smooth_size.valueChanged.connect(self._smooth_size_edited)
+
         layout = QVBoxLayout(self)
         layout.addWidget(bands_box)
         layout.addWidget(overlay_box)
+        layout.addWidget(prediction_box)
         layout.addStretch(1)
         display.changed.connect(self._refresh)
         overlay.changed.connect(self._refresh)
+        session.model_changed.connect(self._refresh)
+        session.smooth_changed.connect(self._refresh)
         self._refresh()
 
     def _refresh(self) -> None:
         widgets = [self.preset, *self.band_spins, self.low, self.high]
         widgets += [self.show_overlay, self.mode, self.opacity]
+        widgets += [self.smoothing, self.smooth_size]
         for w in widgets:
             w.blockSignals(True)
         self.preset.clear()
@@ -96,8 +131,49 @@ class DisplayPanel(QWidget):
         self.show_overlay.setChecked(self.overlay.visible)
         self.mode.setCurrentIndex(self.mode.findData(self.overlay.mode))
         self.opacity.setValue(round(self.overlay.opacity * 100))
+        self._refresh_smoothing()
         for w in widgets:
             w.blockSignals(False)
+
+    def _refresh_smoothing(self) -> None:
+        default = self.session.default_smooth
+        if self.session.loaded is None:
+            label = "Model default"
+        else:
+            label = f"Model default ({default} px)" if default else "Model default (off)"
+        self.smoothing.setItemText(self.smoothing.findData(SMOOTH_DEFAULT), label)
+        smooth = self.session.smooth
+        if smooth is None:
+            choice = SMOOTH_DEFAULT
+        elif smooth == 0:
+            choice = SMOOTH_OFF
+        else:
+            choice = SMOOTH_CUSTOM
+            self.smooth_size.setValue(smooth)
+        self.smoothing.setCurrentIndex(self.smoothing.findData(choice))
+        self.smooth_size.setEnabled(choice == SMOOTH_CUSTOM)
+
+    def _smoothing_chosen(self, index: int) -> None:
+        choice = self.smoothing.itemData(index)
+        if choice == SMOOTH_CUSTOM:
+            self.session.set_smooth(self._odd_size())
+        else:
+            self.session.set_smooth(None if choice == SMOOTH_DEFAULT else 0)
+        self._refresh()  # also when nothing changed (re-enables the size)
+
+    def _smooth_size_edited(self) -> None:
+        size = self._odd_size()
+        if self.smoothing.currentData() == SMOOTH_CUSTOM:
+            self.session.set_smooth(size)
+
+    def _odd_size(self) -> int:
+        """The custom window, made odd (a typed even width goes up by one)."""
+        size = self.smooth_size.value() | 1
+        if size != self.smooth_size.value():
+            self.smooth_size.blockSignals(True)
+            self.smooth_size.setValue(size)
+            self.smooth_size.blockSignals(False)
+        return size
 
     def _preset_chosen(self, index: int) -> None:
         name = self.preset.itemText(index)

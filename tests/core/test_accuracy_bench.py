@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,15 @@ def test_bench_trains_with_the_shipped_defaults(tmp_path: Path) -> None:
     assert cfg.lr == DEFAULT_LR["cpu-small"] and cfg.seed == 2
     assert cfg.crop == PRESET_TRAINING["cpu-small"].get("crop", TrainConfig().crop)
     assert cfg.model.clusters == 5 and cfg.model.overclusters == overclusters_for(5) == 25
+    # the run length and read-out are `acseg-core train`'s: the preset's 10 × 30 steps
+    # and its 25 px majority filter
+    assert cfg.steps == 300 and cfg.model.smooth == 25
     plain = accuracy.BenchSettings(overcluster_factor=0, lr=1e-3, crop=64)
     cfg = accuracy.train_config(spec, [tmp_path / "a.png"], 5, 0, plain, tmp_path)
     assert cfg.model.overclusters == 0 and cfg.lr == 1e-3 and cfg.crop == 64
+    short = accuracy.BenchSettings(steps=7, smooth=0)
+    cfg = accuracy.train_config(spec, [tmp_path / "a.png"], 5, 0, short, tmp_path)
+    assert cfg.steps == 7 and cfg.model.smooth == 0
 
 
 # -- refinement ------------------------------------------------------------------------
@@ -140,6 +147,18 @@ def test_smoothed_prediction_is_the_same_tiled_and_one_shot(tmp_path: Path) -> N
     plain = predict_array(loaded, image, tile=256, precision="fp32").clusters
     assert np.array_equal(one_shot, tiled)
     assert np.array_equal(one_shot, majority_filter(plain, 3, 9))
+    # the model carries its read-out: with config.smooth = 9 the default is filtered,
+    # and smooth=0 still gives the network's plain argmax
+    carried = LoadedModel(loaded.model, replace(config, smooth=9), torch.device("cpu"))
+    assert np.array_equal(predict_array(carried, image, precision="fp32").clusters, one_shot)
+    assert np.array_equal(predict_array(carried, image, precision="fp32", smooth=0).clusters, plain)
+    assert not np.array_equal(one_shot, plain)  # the filter did change something
+
+
+def test_model_config_refuses_an_even_smoothing_window() -> None:
+    with pytest.raises(AcsegError, match="smooth must be 0"):
+        ModelConfig(smooth=4)
+    assert ModelConfig(smooth=25).smooth == 25
 
 
 # -- the harness -----------------------------------------------------------------------

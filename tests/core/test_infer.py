@@ -46,6 +46,8 @@ def loaded(scene: Path) -> LoadedModel:
         "cpu-small",
         in_channels=4,
         clusters=6,
+        base_width=32,  # the network this test was tuned on; raw argmax, no filter
+        smooth=0,
         normalisation=Normalisation(low=(0.0,) * 4, high=(255.0,) * 4),
     )
     model = build_model(config).eval()

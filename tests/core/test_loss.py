@@ -9,7 +9,15 @@ import pytest
 import torch
 
 import acseg_core
-from acseg_core.loss import ac_loss, box_sum, joint_by_box, joint_by_conv, mi_loss
+from acseg_core.loss import (
+    ac_loss,
+    ac_loss_terms,
+    box_sum,
+    head_losses,
+    joint_by_box,
+    joint_by_conv,
+    mi_loss,
+)
 
 
 def random_maps(batch=2, clusters=4, height=9, width=7, seed=0) -> torch.Tensor:
@@ -132,6 +140,20 @@ def test_ac_loss_adds_the_overclustering_head() -> None:
     assert total.item() == pytest.approx((main + 0.5 * over).item())
     assert ac_loss((a, None), (b, None), 1).item() == pytest.approx(main.item())
     assert ac_loss(a, b, 1).item() == pytest.approx(main.item())
+
+
+def test_sub_heads_are_scored_one_by_one_and_averaged() -> None:
+    a1, b1 = random_maps(seed=21), random_maps(seed=22)
+    a2, b2 = random_maps(seed=23), random_maps(seed=24)
+    both_a, both_b = torch.cat([a1, a2], dim=1), torch.cat([b1, b2], dim=1)
+    expected = torch.stack([mi_loss(a1, b1, 1), mi_loss(a2, b2, 1)])
+    torch.testing.assert_close(head_losses(both_a, both_b, 2, 1), expected)
+    total, per_head = ac_loss_terms(both_a, both_b, 1, heads=2)
+    torch.testing.assert_close(per_head, expected)
+    assert total.item() == pytest.approx(expected.mean().item())
+    assert expected[0].item() != pytest.approx(expected[1].item())  # two different heads
+    with pytest.raises(ValueError, match="do not split"):
+        head_losses(both_a, both_b, 3, 1)
 
 
 def test_training_loss_batches_both_views_like_two_passes() -> None:

@@ -122,6 +122,30 @@ def test_forward_views_matches_separate_passes(shape) -> None:
                 torch.testing.assert_close(over, single_over, atol=1e-5, rtol=1e-4)
 
 
+def test_sub_heads_train_side_by_side_and_a_kept_head_predicts_alone() -> None:
+    from acseg_core.train import keep_head
+
+    torch.manual_seed(0)
+    cfg = preset("cpu-small", base_width=4, blocks=2, clusters=3, heads=4)
+    model = build_model(cfg).train()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        first, second = model.forward_views(x, (0, 5))
+    assert first.shape == second.shape == (2, 12, 32, 32)  # every head in training
+    sums = first.reshape(2, 4, 3, 32, 32).sum(dim=2)  # a softmax per head
+    torch.testing.assert_close(sums, torch.ones_like(sums))
+    model.eval()
+    with torch.no_grad():
+        every = model.decode(model.encode(model.stem(x), None), (32, 32), all_heads=True)
+        assert not torch.allclose(every[:, :3], every[:, 6:9])  # the heads differ
+        torch.testing.assert_close(model(x), every[:, :3])  # inference: the first head
+        kept_cfg, state = keep_head(model, cfg, 2)
+        single = build_model(kept_cfg).eval()
+        single.load_state_dict(state)
+        assert kept_cfg.heads == 1 and state["head.weight"].shape[0] == 3
+        torch.testing.assert_close(single(x), every[:, 6:9])
+
+
 def test_each_ordering_masks_one_tap_and_all_taps_train() -> None:
     """The mask turns with the ordering, the kernel does not: view k leaves exactly one
     tap of W untouched, a different one per transposition class, and none overall."""

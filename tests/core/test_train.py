@@ -123,12 +123,14 @@ LEARN_STEPS = 30
 LEARN_LR = 5e-4
 
 
-def test_resume_equals_uninterrupted_run(tiny_data: Path, tmp_path: Path) -> None:
-    whole, _ = run_training(tiny_config(tiny_data, tmp_path / "whole"))
+@pytest.mark.parametrize("heads", [1, 3])
+def test_resume_equals_uninterrupted_run(tiny_data: Path, tmp_path: Path, heads: int) -> None:
+    model = preset("cpu-small", clusters=3, base_width=8, blocks=2, heads=heads)
+    whole, _ = run_training(tiny_config(tiny_data, tmp_path / "whole", model=model))
     assert isinstance(whole, TrainResult) and whole.step == 6 and not whole.cancelled
 
     token = CancelToken()
-    parted = tiny_config(tiny_data, tmp_path / "parted")
+    parted = tiny_config(tiny_data, tmp_path / "parted", model=model)
     first, _ = run_training(parted, token, cancel_at=4)  # mid-epoch 2
     assert first.cancelled and first.step == 4
     assert load_checkpoint(first.checkpoint_path)["train_state"]["step"] == 4
@@ -145,6 +147,13 @@ def test_resume_equals_uninterrupted_run(tiny_data: Path, tmp_path: Path) -> Non
     events = [r["event"] for r in read_log(tmp_path / "parted" / "train.jsonl")]
     assert events[0] == "scan" and "cancelled" in events and "resume" in events
     assert events[-1] == "done"
+    # the model file keeps the sub-head with the lowest running loss; the checkpoint all
+    kept = load_model(second.model_path, device="cpu")
+    losses = kept.meta["head_losses"]
+    assert kept.config.heads == 1 and len(losses) == heads
+    assert kept.meta["head"] == int(np.argmin(losses))
+    assert load_checkpoint(second.checkpoint_path)["model_config"]["heads"] == heads
+    assert load_checkpoint(first.checkpoint_path)["train_state"]["head_losses"] is not None
 
 
 def test_cancel_leaves_a_loadable_model(tiny_data: Path, tmp_path: Path) -> None:
@@ -225,15 +234,16 @@ def test_normalisation_is_stored_and_matches_prediction(tiny_data: Path, tmp_pat
 def test_non_finite_loss_skips_steps_then_stops(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = acseg_core.loss.ac_loss
+    real_loss = acseg_core.loss.ac_loss_terms
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
-        loss = real_loss(*args, **kwargs)
-        return loss * float("nan") if calls["n"] == 2 or calls["n"] >= 4 else loss
+        loss, per_head = real_loss(*args, **kwargs)
+        bad = calls["n"] == 2 or calls["n"] >= 4
+        return (loss * float("nan"), per_head) if bad else (loss, per_head)
 
-    monkeypatch.setattr(acseg_core.loss, "ac_loss", flaky)
+    monkeypatch.setattr(acseg_core.loss, "ac_loss_terms", flaky)
     cfg = tiny_config(tiny_data, tmp_path / "run", steps=20, steps_per_epoch=1)
     progress = []
     with pytest.raises(AcsegError, match="not finite for 5 steps in a row") as info:
