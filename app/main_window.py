@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
         self.predictions.failed.connect(lambda *_a: self._job_ended())
         self.session.model_changed.connect(lambda: self.predictions.request(self.images.current))
         self.session.smooth_changed.connect(lambda: self.predictions.request(self.images.current))
+        self.session.readout_changed.connect(lambda: self.predictions.request(self.images.current))
         self.training.state_changed.connect(self._training_state)
         self.training.failed.connect(self.report)
         self.training.model_ready.connect(self.load_model_reporting)

@@ -10,6 +10,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.classes import ClassMap, LabelClass, default_cluster_colors
+from acseg_core.config import READOUTS
+from acseg_core.errors import AcsegError
 
 
 class ImageListModel(QObject):
@@ -235,18 +237,24 @@ class ClassesModel(QObject):
 
 # -- model and predictions ------------------------------------------------------------
 class SessionModel(QObject):
-    """The loaded model, the read-out window and the cluster maps predicted with them
-    (an LRU cache).
+    """The loaded model, the read-out (kind and window) and the cluster maps predicted
+    with them (an LRU cache).
 
-    ``smooth`` is what the user chose for the read-out (the core's
+    ``readout`` is what the user chose for the read-out kind (the core's
+    ``predict(readout=...)``): None = the model's own (``config.readout``, k-means only
+    where the model has a fitted one), ``"head"`` = the network's K-way head (plain
+    AC), ``"kmeans"`` = the k-means read-out on features + pixel values (only offered
+    for a model that has a fitted one; loading a model without one drops that
+    choice back to None). ``smooth`` is the majority-filter window (the core's
     ``predict(smooth=...)``): None = the model's own window (``config.smooth``),
-    0 = the network's plain argmax, odd N ≥ 3 = an N×N majority filter. It lives
-    in the session only (the project file has no place for it). Changing it so
-    that the window applied changes drops the cached maps, as a new model does.
+    0 = none (the read-out's own argmax), odd N ≥ 3 = an N×N majority filter. Both
+    live in the session only (the project file has no place for them). Changing
+    either so that what is applied changes drops the cached maps, as a new model does.
     """
 
     model_changed = Signal()
     smooth_changed = Signal()  # the choice changed (the cache is cleared if the window did)
+    readout_changed = Signal()  # the choice changed (the cache is cleared if the kind did)
     prediction_ready = Signal(object)  # Path
 
     MAX_CACHED = 16  # images
@@ -257,6 +265,7 @@ class SessionModel(QObject):
         self.loaded: Any = None  # acseg_core.checkpoint.LoadedModel
         self.model_path: Path | None = None
         self.smooth: int | None = None
+        self.readout: str | None = None
         self._predictions: OrderedDict[Path, np.ndarray] = OrderedDict()
 
     @property
@@ -291,9 +300,42 @@ class SessionModel(QObject):
             self._predictions.clear()  # maps of another window
         self.smooth_changed.emit()
 
+    @property
+    def has_fitted_readout(self) -> bool:
+        """Whether the loaded model has a fitted k-means read-out (False without a model)."""
+        return model_has_fitted_readout(self.loaded)
+
+    @property
+    def default_readout(self) -> str:
+        """The read-out the loaded model uses by itself: ``"kmeans"`` or ``"head"``."""
+        return read_out_kind(self.loaded, None)
+
+    @property
+    def effective_readout(self) -> str:
+        """The read-out predictions are made with now: ``"kmeans"`` or ``"head"``."""
+        return read_out_kind(self.loaded, self.readout)
+
+    def set_readout(self, readout: str | None) -> None:
+        """None = the model's read-out, ``"head"`` = plain AC, ``"kmeans"`` = the fitted
+        k-means read-out (AcsegError for another name, or k-means for a model without
+        a fitted one)."""
+        if readout is not None and readout not in READOUTS:
+            raise AcsegError(f"unknown read-out {readout!r} (choose from {', '.join(READOUTS)})")
+        if readout == "kmeans" and not self.has_fitted_readout:
+            raise AcsegError("this model has no fitted k-means read-out")
+        if readout == self.readout:
+            return
+        before = self.effective_readout
+        self.readout = readout
+        if self.effective_readout != before:
+            self._predictions.clear()  # maps of another read-out
+        self.readout_changed.emit()
+
     def set_model(self, loaded: Any, path: Path | None) -> None:
         self.loaded = loaded
         self.model_path = path
+        if self.readout == "kmeans" and not model_has_fitted_readout(loaded):
+            self.readout = None  # not offered for this model (model_changed refreshes views)
         self._predictions.clear()
         self.model_changed.emit()
 
@@ -323,6 +365,20 @@ def read_out_window(loaded: Any, smooth: int | None) -> int:
     if smooth is None:
         smooth = int(getattr(getattr(loaded, "config", None), "smooth", 0) or 0)
     return smooth if smooth > 1 else 0
+
+
+def model_has_fitted_readout(loaded: Any) -> bool:
+    """Whether ``loaded`` (a LoadedModel or None) carries a fitted k-means read-out."""
+    return bool(getattr(getattr(loaded, "model", None), "has_fitted_readout", False))
+
+
+def read_out_kind(loaded: Any, readout: str | None) -> str:
+    """The read-out ``predict(loaded, ..., readout=readout)`` applies, as the core
+    decides: the fitted k-means read-out unless ``"head"`` is asked for (None = the
+    model's ``config.readout``); the head when the model has no fitted read-out."""
+    if readout is None:
+        readout = str(getattr(getattr(loaded, "config", None), "readout", "head") or "head")
+    return "kmeans" if readout == "kmeans" and model_has_fitted_readout(loaded) else "head"
 
 
 # -- document (unsaved changes) ---------------------------------------------------------

@@ -4,6 +4,9 @@ The app opens the sample with this model so a first start (and the README
 screenshot) shows real clusters and named classes. Run
 ``python -m resources.make_sample_model`` (about a minute or two on a laptop CPU):
 
+0. (defaults) the settings `acseg-core train` uses for cpu-small, including the
+   k-means read-out and the 25 px majority filter;
+
 1. trains a ``cpu-small`` AC model (K = 5) on ``sample_aerial.tif`` with the same
    ``acseg_core.train.train`` the app and CLI use;
 2. stores its weights in float16 (about half the size; ``load_model`` casts them
@@ -43,23 +46,28 @@ def main(argv: list[str] | None = None) -> None:
     from acseg_core.train import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--crop", type=int, default=96)
-    parser.add_argument("--batch", type=int, default=4)
+    # default: what `acseg-core train` does with cpu-small (300 steps, 128 px, lr 1e-4,
+    # then the k-means read-out and the 25 px filter), so the sample shows the defaults
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--crop", type=int)
+    parser.add_argument("--batch", type=int)
     parser.add_argument("--clusters", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lr", type=float)
     args = parser.parse_args(argv)
+    from acseg_core.train import preset_defaults
+
+    training, model_defaults = preset_defaults("cpu-small", args.clusters)
+    defaults = TrainConfig(**{k: v for k, v in training.items() if k in ("crop", "batch", "lr")})
 
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
             inputs=(str(sample_image_path()),),
             out_dir=tmp,
-            model=preset("cpu-small", in_channels=4, clusters=args.clusters),
+            model=preset("cpu-small", in_channels=4, clusters=args.clusters, **model_defaults),
             steps=args.steps,
-            crop=args.crop,
-            batch=args.batch,
-            lr=args.lr,
-            displacement=4,
+            crop=args.crop or defaults.crop,
+            batch=args.batch or defaults.batch,
+            lr=args.lr or defaults.lr,
             device="cpu",
         )
         run = train(config)

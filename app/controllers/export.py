@@ -30,11 +30,13 @@ def export_job(
     edits: dict[Path, Any],
     overwrite: bool,
     smooth: int | None = None,
+    readout: str | None = None,
 ) -> Any:
     """Predict what is not cached, then export everything (one generator job).
 
     ``smooth``: the read-out window of those predictions (None = the model's, 0 = plain
-    argmax, odd N = N×N), the one the cached maps were made with.
+    argmax, odd N = N×N) and ``readout`` their read-out (None = the model's, ``"head"``
+    = plain AC, ``"kmeans"`` = k-means): the ones the cached maps were made with.
     """
 
     def job(cancel: CancelToken) -> Generator[Progress, None, Any]:
@@ -48,7 +50,7 @@ def export_job(
                 if loaded is None:
                     raise AcsegError("load or train a model first: there are no clusters to export")
                 prediction = yield from _relabel(
-                    predict(loaded, image, cancel=cancel, smooth=smooth),
+                    predict(loaded, image, cancel=cancel, smooth=smooth, readout=readout),
                     f"{image.name} ({n + 1}/{len(images)})",
                 )
                 clusters = prediction.clusters
@@ -142,6 +144,7 @@ class ExportController(QObject):
             edits,
             overwrite,
             self.session.smooth,
+            self.session.readout,
         )
         worker = self.runner.start(job, "export")
         worker.succeeded.connect(self.finished)

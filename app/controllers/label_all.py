@@ -7,12 +7,24 @@ Images with a cached map of the current model are skipped, so running it again
 resumes. Each finished image is recorded as soon as the job ends, whatever the
 outcome: cancelling keeps what finished. Export then reads the cached files.
 
-A map is only used with the read-out window it was made with (the session's
-``smooth``): the window is part of the file's name (``…_clusters_s25.png``; no
-tag = plain argmax, as maps were before windows existed), and
-:meth:`LabelAllController.cached_file` ignores files of another window, just as
-``ProjectController.prediction_file`` ignores maps of another model. Switching
-back to a window finds its maps again; the project file itself is not changed.
+A map is only used with the read-out and window it was made with (the session's
+``readout`` and ``smooth``): both are part of the file's name, and
+:meth:`LabelAllController.cached_file` ignores files of another read-out or
+window, just as ``ProjectController.prediction_file`` ignores maps of another
+model. Switching back finds the maps again; the project file itself is not changed.
+
+Names: ``<stem>-<digest>_clusters[_head|_km][_sN].<png|tif>``.
+
+* ``_sN``: an N px majority window; no tag = none (plain argmax), as maps were
+  before windows existed.
+* ``_head`` / ``_km``: made with the AC head / the k-means read-out *where that is
+  not the model's own default read-out* (``SessionModel.default_readout``); no
+  tag = the model's default. Maps are only ever used with the model that made
+  them, so "the model's default" names one read-out, and the rule keeps every
+  older cache valid: maps from before read-outs existed were made with the head,
+  which is the default of every model of that era (their configs have no
+  ``readout``, i.e. ``"head"``); maps made since with the default read-out
+  (k-means for a model with a fitted one) had no tag and keep meaning the default.
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError, CancelledError
 from acseg_core.progress import CancelToken, Progress
-from app.models import read_out_window
+from app.models import read_out_kind, read_out_window
 from app.workers import JobRunner, JobWorker
 
 if TYPE_CHECKING:
@@ -51,25 +63,36 @@ class LabelAllResult:
     cancelled: bool = False
 
 
-_WINDOW_TAG = re.compile(r"_clusters(?:_s(\d+))?\.[^.]+$")
+_READOUT_TAGS = {"head": "_head", "kmeans": "_km"}
+_TAG = re.compile(r"_clusters(?:_(head|km))?(?:_s(\d+))?\.[^.]+$")
 
 
-def cache_file(cache_dir: Path, image: Path, window: int = 0) -> Path:
-    """A stable, collision-free cache name per source image and read-out window
-    (GeoTIFFs stay GeoTIFFs)."""
+def cache_file(cache_dir: Path, image: Path, window: int = 0, readout: str | None = None) -> Path:
+    """A stable, collision-free cache name per source image, read-out and window
+    (GeoTIFFs stay GeoTIFFs). ``readout``: None = the model's default read-out (no
+    tag), else ``"head"``/``"kmeans"`` (see the module's notes on names)."""
     from acseg_core.batch_predict import is_geotiff
 
     digest = hashlib.sha1(str(image).encode("utf-8")).hexdigest()[:10]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image.stem)[:60] or "image"
     suffix = ".tif" if is_geotiff(image) else ".png"
-    tag = f"_s{window}" if window > 1 else ""
+    tag = _READOUT_TAGS[readout] if readout is not None else ""
+    tag += f"_s{window}" if window > 1 else ""
     return cache_dir / f"{stem}-{digest}_clusters{tag}{suffix}"
 
 
 def cache_window(file: Path) -> int:
     """The read-out window a cached map was made with, from its name (0 = plain argmax)."""
-    found = _WINDOW_TAG.search(file.name)
-    return int(found.group(1)) if found is not None and found.group(1) else 0
+    found = _TAG.search(file.name)
+    return int(found.group(2)) if found is not None and found.group(2) else 0
+
+
+def cache_readout(file: Path) -> str | None:
+    """The read-out a cached map was made with, from its name: ``"head"``/``"kmeans"``,
+    or None = the model's default read-out (untagged, as every map before read-outs)."""
+    found = _TAG.search(file.name)
+    tag = found.group(1) if found is not None else None
+    return {"head": "head", "km": "kmeans"}.get(tag) if tag else None
 
 
 def label_all_job(
@@ -78,12 +101,16 @@ def label_all_job(
     cache_dir: Path,
     result: LabelAllResult,
     smooth: int | None = None,
+    readout: str | None = None,
 ) -> Any:
     """A job factory: predict ``images`` into ``cache_dir``; fills ``result`` as it goes.
 
     ``smooth``: the read-out window (None = the model's, 0 = plain argmax, odd N = N×N).
+    ``readout``: None = the model's, ``"head"`` = plain AC, ``"kmeans"`` = k-means.
     """
     window = read_out_window(loaded, smooth)
+    kind = read_out_kind(loaded, readout)
+    tag = None if kind == read_out_kind(loaded, None) else kind  # default: untagged
 
     def job(cancel: CancelToken) -> Generator[Progress, None, LabelAllResult]:
         from acseg_core.infer import predict
@@ -96,8 +123,10 @@ def label_all_job(
                 break
             label = f"{image.name} ({n + 1}/{len(images)})"
             try:
-                out = cache_file(cache_dir, image, window)
-                steps = predict(loaded, image, out=out, cancel=cancel, smooth=smooth)
+                out = cache_file(cache_dir, image, window, tag)
+                steps = predict(
+                    loaded, image, out=out, cancel=cancel, smooth=smooth, readout=readout
+                )
                 while True:
                     try:
                         item = next(steps)
@@ -194,14 +223,18 @@ class LabelAllController(QObject):
 
     def cached_file(self, image: Path) -> Path | None:
         """The cached map of ``image`` made with the loaded model and the session's
-        read-out window, if any (what predictions and export may read)."""
+        read-out and window, if any (what predictions and export may read). An
+        untagged read-out is the model's default (see the module's notes on names)."""
+        session = self.session
         file = self.project.prediction_file(image)
-        if file is None or cache_window(file) != self.session.effective_smooth:
+        if file is None or cache_window(file) != session.effective_smooth:
             return None  # a map of another window is not what the user chose to see
+        if (cache_readout(file) or session.default_readout) != session.effective_readout:
+            return None  # nor one of another read-out
         return file
 
     def pending(self) -> list[Path]:
-        """Images without a cached map of the current model and read-out window."""
+        """Images without a cached map of the current model, read-out and window."""
         return [p for p in self.images.images if p.exists() and self.cached_file(p) is None]
 
     def start(self) -> JobWorker | None:
@@ -217,8 +250,9 @@ class LabelAllController(QObject):
         if not images:
             self.finished.emit(result)
             return None
+        session = self.session
         job = label_all_job(
-            self.session.loaded, images, self.cache_dir(), result, self.session.smooth
+            session.loaded, images, self.cache_dir(), result, session.smooth, session.readout
         )
         worker = self.runner.start(job, "label-all")
         self.worker = worker

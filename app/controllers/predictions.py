@@ -4,8 +4,9 @@ One prediction runs at a time; asking for another image while one runs queues it
 (only the latest request waits — flicking through images does not pile up jobs).
 An image whose map was cached to a file ("Label all images") is read from that
 file in the worker instead of being predicted again. Maps are made with the
-session's read-out window (``SessionModel.smooth``); changing it, like changing
-the model, drops what runs and re-predicts on the next request.
+session's read-out (``SessionModel.readout``) and window (``SessionModel.smooth``);
+changing either, like changing the model, drops what runs and re-predicts on the
+next request.
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ from app.models import SessionModel
 from app.workers import JobRunner, JobWorker
 
 
-def predict_job(loaded: Any, image: Path, smooth: int | None = None) -> Any:
+def predict_job(
+    loaded: Any, image: Path, smooth: int | None = None, readout: str | None = None
+) -> Any:
     """A job factory: the core's tiled prediction of ``image`` (returns a Prediction).
 
     ``smooth``: the read-out window (None = the model's, 0 = plain argmax, odd N = N×N).
+    ``readout``: None = the model's, ``"head"`` = plain AC, ``"kmeans"`` = k-means.
     """
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
         from acseg_core.infer import predict  # torch loads here, not at app start
 
-        return (yield from predict(loaded, image, cancel=cancel, smooth=smooth))
+        return (yield from predict(loaded, image, cancel=cancel, smooth=smooth, readout=readout))
 
     return job
 
@@ -61,11 +65,13 @@ class PredictionController(QObject):
         self.worker: JobWorker | None = None
         self.current: Path | None = None
         self._window: int | None = None  # the read-out window of the running job
+        self._readout: str | None = None  # the read-out ("head"/"kmeans") of the running job
         self._queued: Path | None = None
         self._failed: set[Path] = set()
         self.cached_file_for: Callable[[Path], Path | None] | None = None
         session.model_changed.connect(self._model_changed)
         session.smooth_changed.connect(self._smooth_changed)
+        session.readout_changed.connect(self._readout_changed)
 
     @property
     def busy(self) -> bool:
@@ -86,21 +92,28 @@ class PredictionController(QObject):
     def _start(self, image: Path) -> None:
         self.current = image
         cached = self.cached_file_for(image) if self.cached_file_for is not None else None
-        loaded, smooth = self.session.loaded, self.session.smooth
-        window = self.session.effective_smooth
-        job = load_job(cached) if cached is not None else predict_job(loaded, image, smooth)
+        loaded, smooth, readout = self.session.loaded, self.session.smooth, self.session.readout
+        window, kind = self.session.effective_smooth, self.session.effective_readout
+        if cached is not None:
+            job = load_job(cached)
+        else:
+            job = predict_job(loaded, image, smooth, readout)
         worker = self.runner.start(job, "predict")
         self.worker = worker
-        self._window = window
+        self._window, self._readout = window, kind
         worker.progress.connect(self.progress)
-        worker.succeeded.connect(lambda result: self._done(image, loaded, window, result))
+        worker.succeeded.connect(lambda result: self._done(image, loaded, window, kind, result))
         worker.failed.connect(lambda title, msg: self._fail(image, title, msg))
         worker.ended.connect(self._next)
         self.started.emit(image)
 
-    def _done(self, image: Path, loaded: Any, window: int, result: Any) -> None:
-        if loaded is not self.session.loaded or window != self.session.effective_smooth:
-            return  # the model or the read-out window changed while this ran
+    def _done(self, image: Path, loaded: Any, window: int, kind: str, result: Any) -> None:
+        if (
+            loaded is not self.session.loaded
+            or window != self.session.effective_smooth
+            or kind != self.session.effective_readout
+        ):
+            return  # the model, the read-out or its window changed while this ran
         clusters = getattr(result, "clusters", result)
         if clusters is not None:
             self.session.add_prediction(image, clusters)
@@ -113,7 +126,7 @@ class PredictionController(QObject):
     def _next(self) -> None:
         self.worker = None
         self.current = None
-        self._window = None
+        self._window = self._readout = None
         queued, self._queued = self._queued, None
         if queued is not None:
             self.request(queued)
@@ -129,4 +142,10 @@ class PredictionController(QObject):
         """Another read-out window: like another model (the session dropped its maps)."""
         if self.busy and self._window == self.session.effective_smooth:
             return  # the same window under another name ("default" = N px): keep it
+        self._model_changed()
+
+    def _readout_changed(self) -> None:
+        """Another read-out: like another model (the session dropped its maps)."""
+        if self.busy and self._readout == self.session.effective_readout:
+            return  # the same read-out under another name ("default" = k-means): keep it
         self._model_changed()

@@ -1,5 +1,6 @@
 """Display panel: band → R/G/B mapping with presets, percentile stretch, overlay settings,
-and the read-out's smoothing window (the model's own, off = plain AC, or a custom one)."""
+and the prediction's read-out (the model's own, the AC head = plain AC, or the k-means
+read-out on features + colour) and smoothing window (the model's own, off, or custom)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from app.models import DISPLAY_PRESETS, DisplayModel, OverlayModel, SessionModel
 
 SMOOTH_DEFAULT, SMOOTH_OFF, SMOOTH_CUSTOM = "default", "off", "custom"
 CUSTOM_SMOOTH = 9  # px, what the custom window starts at
+READOUT_DEFAULT, READOUT_HEAD, READOUT_KMEANS = "default", "head", "kmeans"
+READOUT_NAMES = {READOUT_HEAD: "AC head", READOUT_KMEANS: "features + colour k-means"}
 
 
 class DisplayPanel(QWidget):
@@ -78,14 +81,23 @@ class DisplayPanel(QWidget):
         self.opacity.valueChanged.connect(lambda v: overlay.set_opacity(v / 100.0))
 
         prediction_box = QGroupBox("Prediction", self)
+        self.readout_choice = QComboBox(prediction_box)
+        self.readout_choice.addItem("Model default", READOUT_DEFAULT)
+        self.readout_choice.addItem("AC head (plain AC)", READOUT_HEAD)
+        self.readout_choice.addItem(READOUT_NAMES[READOUT_KMEANS], READOUT_KMEANS)
+        self.readout_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.readout_choice.setToolTip(
+            "How pixels become clusters: the network's own K-way head (plain AC), or "
+            "k-means on its learned features and the pixel values, fitted after training."
+        )
         self.smoothing = QComboBox(prediction_box)
         self.smoothing.addItem("Model default", SMOOTH_DEFAULT)
-        self.smoothing.addItem("Off (plain AC)", SMOOTH_OFF)
+        self.smoothing.addItem("Off", SMOOTH_OFF)
         self.smoothing.addItem("Custom window", SMOOTH_CUSTOM)
         self.smoothing.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.smoothing.setToolTip(
             "Majority filter over each pixel's window of the cluster map: "
-            "fewer specks, smoother areas. Off shows the network's own clusters."
+            "fewer specks, smoother areas. Off shows the read-out's own clusters."
         )
         self.smooth_size = QSpinBox(prediction_box)
         self.smooth_size.setRange(3, 101)
@@ -95,8 +107,10 @@ class DisplayPanel(QWidget):
         self.smooth_size.setKeyboardTracking(False)  # one new prediction per typed value
         self.smooth_size.setToolTip("Width of the custom window (odd, in image pixels)")
         pform = QFormLayout(prediction_box)
+        pform.addRow("Read-out", self.readout_choice)
         pform.addRow("Smoothing", self.smoothing)
         pform.addRow("Window", self.smooth_size)
+        self.readout_choice.activated.connect(self._readout_chosen)
         self.smoothing.activated.connect(self._smoothing_chosen)
         self.smooth_size.valueChanged.connect(self._smooth_size_edited)
 
@@ -109,12 +123,13 @@ class DisplayPanel(QWidget):
         overlay.changed.connect(self._refresh)
         session.model_changed.connect(self._refresh)
         session.smooth_changed.connect(self._refresh)
+        session.readout_changed.connect(self._refresh)
         self._refresh()
 
     def _refresh(self) -> None:
         widgets = [self.preset, *self.band_spins, self.low, self.high]
         widgets += [self.show_overlay, self.mode, self.opacity]
-        widgets += [self.smoothing, self.smooth_size]
+        widgets += [self.readout_choice, self.smoothing, self.smooth_size]
         for w in widgets:
             w.blockSignals(True)
         self.preset.clear()
@@ -131,9 +146,33 @@ class DisplayPanel(QWidget):
         self.show_overlay.setChecked(self.overlay.visible)
         self.mode.setCurrentIndex(self.mode.findData(self.overlay.mode))
         self.opacity.setValue(round(self.overlay.opacity * 100))
+        self._refresh_readout()
         self._refresh_smoothing()
         for w in widgets:
             w.blockSignals(False)
+
+    def _refresh_readout(self) -> None:
+        combo = self.readout_choice
+        label = "Model default"
+        if self.session.loaded is not None:
+            label += f" ({READOUT_NAMES[self.session.default_readout]})"
+        combo.setItemText(combo.findData(READOUT_DEFAULT), label)
+        kmeans = combo.findData(READOUT_KMEANS)
+        fitted = self.session.has_fitted_readout
+        combo.model().item(kmeans).setEnabled(fitted)  # type: ignore[attr-defined]
+        combo.setItemData(
+            kmeans,
+            None if fitted else "This model has no fitted k-means read-out",
+            Qt.ItemDataRole.ToolTipRole,
+        )
+        readout = self.session.readout
+        combo.setCurrentIndex(combo.findData(READOUT_DEFAULT if readout is None else readout))
+
+    def _readout_chosen(self, index: int) -> None:
+        choice = self.readout_choice.itemData(index)
+        if choice != READOUT_KMEANS or self.session.has_fitted_readout:  # else: disabled
+            self.session.set_readout(None if choice == READOUT_DEFAULT else choice)
+        self._refresh()  # also when nothing changed
 
     def _refresh_smoothing(self) -> None:
         default = self.session.default_smooth

@@ -1,5 +1,5 @@
 """The read-out's smoothing window in the Display panel: the model's own window by
-default, off (plain AC) or a custom odd window; the choice reaches every prediction
+default, off or a custom odd window; the choice reaches every prediction
 (current image, "Label all", export), drops maps made with another window and
 re-predicts the current image; hand edits stay."""
 
@@ -88,7 +88,7 @@ def test_the_control_shows_the_models_own_window(qtbot, window, tmp_path: Path) 
     assert panel.smoothing.currentData() == SMOOTH_DEFAULT and not panel.smooth_size.isEnabled()
     assert window.session.smooth is None and window.session.effective_smooth == 25
     entries = [panel.smoothing.itemText(i) for i in range(panel.smoothing.count())]
-    assert entries[1:] == ["Off (plain AC)", "Custom window"]
+    assert entries[1:] == ["Off", "Custom window"]
 
     # a model shipped without a window says "off"
     import torch
