@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import torch
 import torch.nn.functional as F
 
 from acseg_core.checkpoint import load_model
+from acseg_core.cli import main
 from acseg_core.config import ModelConfig, TrainConfig, preset
 from acseg_core.errors import AcsegError
 from acseg_core.infer import predict_array
@@ -78,6 +80,18 @@ def test_training_fits_the_readout_and_the_head_stays_selectable(
     assert np.array_equal(tiled, kmeans)
     with pytest.raises(AcsegError, match="read-out"):
         predict_array(loaded, image, readout="median")
+
+    # the CLI passes --readout/--smooth through to every file
+    out = tmp_path / "plain"
+    model_path = str(tmp_path / "run" / "model.pt")
+    args = ["predict", model_path, str(image), "--out", str(out), "--precision", "fp32"]
+    assert main([*args, "--readout", "head", "--smooth", "0", "--device", "cpu"]) == 0
+    [written] = out.iterdir()
+    with rasterio.open(written) as raster:
+        assert np.array_equal(raster.read(1), head)
+    with pytest.raises(SystemExit) as refused:  # argparse refuses the choice
+        main([*args, "--readout", "median"])
+    assert refused.value.code == 2
 
 
 def test_model_config_refuses_an_unknown_readout() -> None:
