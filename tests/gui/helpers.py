@@ -33,3 +33,34 @@ def model_file(path: Path, bands: int = 4, clusters: int = 4) -> Path:
     torch.manual_seed(0)
     save_checkpoint(path, build_model(config), config)
     return path
+
+
+def assert_hand_edits_survive(qtbot, window, switches) -> None:
+    """Paint a stroke on the current image, run each ``switches`` callable (a change
+    of the prediction settings that re-predicts it), then check the stroke, the
+    project's copy and the undo history are untouched."""
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    from acseg_core.classes import NO_EDIT
+
+    image = window.tiles[0]
+    roof = window.classes.add_class("roof", (200, 30, 30))
+    window.editing.set_tool("brush")
+    window.editing.set_active_class(roof)
+    window.editing.set_brush_radius(5)
+    tool = window.editing.tool
+    tool.press(QPointF(20.0, 30.0))
+    tool.move(QPointF(40.0, 30.0))
+    tool.release(QPointF(40.0, 30.0))
+    painted = window.editing.layer().to_array()
+    assert (painted == roof).sum() > 50 and set(np.unique(painted)) == {roof, NO_EDIT}
+    undo_steps = len(window.editing.stack())
+
+    for switch in switches:
+        with qtbot.waitSignal(window.session.prediction_ready, timeout=60_000):
+            switch()
+    assert np.array_equal(window.editing.layer().to_array(), painted)
+    assert np.array_equal(window.project.edits_for(image).to_array(), painted)
+    assert len(window.editing.stack()) == undo_steps  # undo history kept too
+    assert window.readout.cluster_text(25, 30).endswith("→ roof (hand edit)")

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPointF
 
-from acseg_core.classes import NO_EDIT
 from acseg_core.errors import AcsegError, CancelledError
 from acseg_core.infer import Prediction
 from acseg_core.infer import predict as core_predict  # bound before any test patches it
@@ -23,7 +21,7 @@ from acseg_core.refine import majority_filter
 from app.controllers.label_all import cache_file, cache_window
 from app.export_dialog import ExportRequest
 from app.panels.display_panel import SMOOTH_CUSTOM, SMOOTH_DEFAULT, SMOOTH_OFF
-from tests.gui.helpers import image_folder, model_file
+from tests.gui.helpers import assert_hand_edits_survive, image_folder, model_file
 
 SIZE = 64
 
@@ -227,28 +225,11 @@ def test_a_result_arriving_after_the_switch_is_dropped(qtbot, predicted, monkeyp
 
 
 def test_hand_edits_survive_switching(qtbot, predicted) -> None:
-    w = predicted
-    image = w.tiles[0]
-    roof = w.classes.add_class("roof", (200, 30, 30))
-    w.editing.set_tool("brush")
-    w.editing.set_active_class(roof)
-    w.editing.set_brush_radius(5)
-    tool = w.editing.tool
-    tool.press(QPointF(20.0, 30.0))
-    tool.move(QPointF(40.0, 30.0))
-    tool.release(QPointF(40.0, 30.0))
-    painted = w.editing.layer().to_array()
-    assert (painted == roof).sum() > 50 and set(np.unique(painted)) == {roof, NO_EDIT}
-    undo_steps = len(w.editing.stack())
-
-    with qtbot.waitSignal(w.session.prediction_ready, timeout=60_000):
-        choose(w, SMOOTH_OFF)
-    with qtbot.waitSignal(w.session.prediction_ready, timeout=60_000):
-        choose(w, SMOOTH_CUSTOM)
-    assert np.array_equal(w.editing.layer().to_array(), painted)
-    assert np.array_equal(w.project.edits_for(image).to_array(), painted)
-    assert len(w.editing.stack()) == undo_steps  # undo history kept too
-    assert w.readout.cluster_text(25, 30).endswith("→ roof (hand edit)")
+    assert_hand_edits_survive(
+        qtbot,
+        predicted,
+        [lambda: choose(predicted, SMOOTH_OFF), lambda: choose(predicted, SMOOTH_CUSTOM)],
+    )
 
 
 def fake_predict(seen: list[int | None]):
