@@ -64,3 +64,33 @@ def assert_hand_edits_survive(qtbot, window, switches) -> None:
     assert np.array_equal(window.project.edits_for(image).to_array(), painted)
     assert len(window.editing.stack()) == undo_steps  # undo history kept too
     assert window.readout.cluster_text(25, 30).endswith("→ roof (hand edit)")
+
+
+class HeldPredict:
+    """A stand-in for the core's ``predict`` that records ``kwargs[key]`` of each call
+    and runs until ``release`` is set (or it is cancelled); its map is ``size``² filled
+    with ``value(kwargs[key])``. Lets a test switch settings mid-prediction."""
+
+    def __init__(self, key: str, size: int, value) -> None:
+        import threading
+
+        self.key, self.size, self.value = key, size, value
+        self.seen: list = []
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, loaded, image, *, cancel=None, **kwargs):
+        import numpy as np
+
+        from acseg_core.errors import CancelledError
+        from acseg_core.infer import Prediction
+        from acseg_core.progress import Progress
+
+        setting = kwargs.get(self.key)
+        self.seen.append(setting)
+        self.started.set()
+        while not self.release.wait(0.01):
+            if cancel is not None and cancel.cancelled:
+                raise CancelledError(f"{image}: prediction cancelled")
+            yield Progress(0, 1, "predicting")
+        fill = np.full((self.size, self.size), self.value(setting), np.uint8)
+        return Prediction(fill, None, None)

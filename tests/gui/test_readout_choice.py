@@ -6,14 +6,13 @@ hand edits stay. Cached "Label all" maps carry the read-out in their names."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from acseg_core.errors import AcsegError, CancelledError
+from acseg_core.errors import AcsegError
 from acseg_core.infer import Prediction
 from acseg_core.infer import predict as core_predict  # bound before any test patches it
 from acseg_core.progress import Progress
@@ -26,7 +25,7 @@ from app.panels.display_panel import (
     SMOOTH_DEFAULT,
     SMOOTH_OFF,
 )
-from tests.gui.helpers import assert_hand_edits_survive, image_folder, model_file
+from tests.gui.helpers import HeldPredict, assert_hand_edits_survive, image_folder, model_file
 
 SIZE = 64
 KMEANS_TEXT = "features + colour k-means"
@@ -230,19 +229,8 @@ def test_a_prediction_running_with_the_old_readout_is_dropped(
 
     w = predicted
     second = w.tiles[1]
-    started, release = threading.Event(), threading.Event()
-    seen: list[str | None] = []
-
-    def held(loaded, image, *, cancel=None, readout=None, **_kw):
-        """A stand-in for predict: waits for ``release`` (or cancel); map = read-out."""
-        seen.append(readout)
-        started.set()
-        while not release.wait(0.01):
-            if cancel is not None and cancel.cancelled:
-                raise CancelledError(f"{image}: prediction cancelled")
-            yield Progress(0, 1, "predicting")
-        value = 2 if readout == "head" else 1
-        return Prediction(np.full((SIZE, SIZE), value, np.uint8), None, None)
+    held = HeldPredict("readout", SIZE, lambda readout: 2 if readout == "head" else 1)
+    started, release, seen = held.started, held.release, held.seen
 
     monkeypatch.setattr(acseg_core.infer, "predict", held)
     w.images.set_current(1)

@@ -5,7 +5,6 @@ re-predicts the current image; hand edits stay."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acseg_core.errors import AcsegError, CancelledError
+from acseg_core.errors import AcsegError
 from acseg_core.infer import Prediction
 from acseg_core.infer import predict as core_predict  # bound before any test patches it
 from acseg_core.progress import Progress
@@ -21,7 +20,7 @@ from acseg_core.refine import majority_filter
 from app.controllers.label_all import cache_file, cache_window
 from app.export_dialog import ExportRequest
 from app.panels.display_panel import SMOOTH_CUSTOM, SMOOTH_DEFAULT, SMOOTH_OFF
-from tests.gui.helpers import assert_hand_edits_survive, image_folder, model_file
+from tests.gui.helpers import HeldPredict, assert_hand_edits_survive, image_folder, model_file
 
 SIZE = 64
 
@@ -178,18 +177,8 @@ def test_a_prediction_running_with_the_old_window_is_dropped(qtbot, predicted, m
 
     w = predicted
     second = w.tiles[1]
-    started, release = threading.Event(), threading.Event()
-    seen: list[int | None] = []
-
-    def held(loaded, image, *, cancel=None, smooth=None, **_kw):
-        """A stand-in for predict: waits for ``release`` (or cancel); map = window."""
-        seen.append(smooth)
-        started.set()
-        while not release.wait(0.01):
-            if cancel is not None and cancel.cancelled:
-                raise CancelledError(f"{image}: prediction cancelled")
-            yield Progress(0, 1, "predicting")
-        return Prediction(np.full((SIZE, SIZE), 1 if smooth is None else 2, np.uint8), None, None)
+    held = HeldPredict("smooth", SIZE, lambda smooth: 1 if smooth is None else 2)
+    started, release, seen = held.started, held.release, held.seen
 
     monkeypatch.setattr(acseg_core.infer, "predict", held)
     w.images.set_current(1)
