@@ -11,11 +11,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "preset": ("acseg_core.config", "preset"),
-    "ModelConfig": ("acseg_core.config", "ModelConfig"),
-    "PRESETS": ("acseg_core.config", "PRESETS"),
-    "build_model": ("acseg_core.nn", "build_model"),
-    "mi_loss": ("acseg_core.loss", "mi_loss"),
+    "preset": ("acseg_core.model.config", "preset"),
+    "ModelConfig": ("acseg_core.model.config", "ModelConfig"),
+    "PRESETS": ("acseg_core.model.config", "PRESETS"),
+    "build_model": ("acseg_core.model.nn", "build_model"),
+    "mi_loss": ("acseg_core.model.loss", "mi_loss"),
 }
 
 __all__ = ["PRESETS", "ModelConfig", "__version__", "build_model", "mi_loss", "preset"]

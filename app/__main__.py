@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_inputs(paths: Sequence[str]) -> list[Path]:
     """Refuse bad paths before any window opens: one line, non-zero exit."""
-    from acseg_core.raster import list_images, probe
+    from acseg_core.io.raster import list_images, probe
 
     images = list_images(paths)
     for image in images:

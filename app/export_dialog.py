@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 @dataclass(frozen=True)
 class ExportRequest:
     scope: str  # "current" | "all"
-    formats: tuple[str, ...]  # subset of acseg_core.export.FORMATS
+    formats: tuple[str, ...]  # subset of acseg_core.labelling.export.FORMATS
     out_dir: Path
 
 

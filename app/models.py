@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.classes import ClassMap, LabelClass, default_cluster_colors
-from acseg_core.config import READOUTS
+from acseg_core.labelling.classes import ClassMap, LabelClass, default_cluster_colors
+from acseg_core.model.config import READOUTS
 from acseg_core.errors import AcsegError
 
 
@@ -162,7 +162,7 @@ class OverlayModel(QObject):
 
 # -- classes ----------------------------------------------------------------------
 class ClassesModel(QObject):
-    """The current :class:`~acseg_core.classes.ClassMap` (an immutable value), swapped on edit.
+    """The current :class:`~acseg_core.labelling.classes.ClassMap` (an immutable value), swapped on edit.
 
     Classes are addressed by their stable *id* (what hand edits store), never by
     row. Edits the core refuses (a duplicate name...) raise ``AcsegError`` and
@@ -262,7 +262,7 @@ class SessionModel(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.loaded: Any = None  # acseg_core.checkpoint.LoadedModel
+        self.loaded: Any = None  # acseg_core.model.checkpoint.LoadedModel
         self.model_path: Path | None = None
         self.smooth: int | None = None
         self.readout: str | None = None
@@ -289,7 +289,7 @@ class SessionModel(QObject):
     def set_smooth(self, smooth: int | None) -> None:
         """None = the model's window, 0 = off, odd N ≥ 3 = N×N (AcsegError otherwise)."""
         if smooth is not None:
-            from acseg_core.refine import check_window
+            from acseg_core.model.refine import check_window
 
             smooth = read_out_window(None, check_window(int(smooth)))
         if smooth == self.smooth:

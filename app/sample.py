@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from acseg_core.classes import ClassMap
+from acseg_core.labelling.classes import ClassMap
 from acseg_core.errors import AcsegError
 from resources import RESOURCES, sample_image_path
 

@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from acseg_core.config import PRESETS, TrainConfig, preset
+from acseg_core.model.config import PRESETS, TrainConfig, preset
 from acseg_core.device import available_devices
 from acseg_core.errors import AcsegError
-from app.estimate import estimate_job, format_duration
+from acseg_core.training.estimate import estimate_job, format_duration
 from app.workers import JobRunner, JobWorker
 
 DEFAULT_RUN_DIR = "acseg_run"
@@ -84,7 +84,7 @@ class FolderPage(QWizardPage):
             self.set_folder(folder)
 
     def set_folder(self, folder: str | Path, crop: int = 200) -> None:
-        from acseg_core.dataset import scan_inputs
+        from acseg_core.training.dataset import scan_inputs
 
         self.folder_edit.setText(str(folder))
         self.images.clear()
@@ -175,7 +175,7 @@ class SettingsPage(QWizardPage):
     def _apply_preset_training(self) -> None:
         """Show the preset's training defaults (cpu-small: 128 px crops, 10 × 30 steps,
         as chosen by ``acseg-core bench --accuracy``); the user may still change them."""
-        from acseg_core.config import PRESET_TRAINING
+        from acseg_core.model.config import PRESET_TRAINING
 
         defaults = PRESET_TRAINING.get(self.preset.currentData(), {})
         self.crop.setValue(defaults.get("crop", TrainConfig.crop))
@@ -267,7 +267,7 @@ class TrainWizard(QWizard):
 
     def auto_steps_per_epoch(self) -> int:
         """What the core will use when steps per epoch is "auto"."""
-        from acseg_core.train import steps_per_epoch_for
+        from acseg_core.training.loop import steps_per_epoch_for
 
         page = self.settings_page
         config = TrainConfig(crop=page.crop.value(), batch=page.batch.value())
@@ -285,7 +285,7 @@ class TrainWizard(QWizard):
         if scan is None:
             raise AcsegError("choose a folder with usable images first")
         page = self.settings_page
-        from acseg_core.train import preset_defaults
+        from acseg_core.training.loop import preset_defaults
 
         name = page.preset.currentData()
         training, model_defaults = preset_defaults(name, page.clusters.value())

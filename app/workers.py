@@ -1,7 +1,7 @@
 """Run a core generator job in a QThread and report through signals.
 
 Core jobs (training, prediction, export) are plain generators that yield
-:class:`~acseg_core.progress.Progress`, honour a :class:`CancelToken` and may
+:class:`~acseg_core.jobs.Progress`, honour a :class:`CancelToken` and may
 ``return`` a result. :class:`JobWorker` drives one such generator on its own
 thread; it never touches widgets — views connect to its signals, which Qt
 delivers on the GUI thread (queued connections across threads).
@@ -27,7 +27,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from acseg_core.errors import AcsegError, CancelledError
-from acseg_core.progress import CancelToken, Progress
+from acseg_core.jobs import CancelToken, Progress
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ screenshot) shows real clusters and named classes. Run
    k-means read-out and the 25 px majority filter;
 
 1. trains a ``cpu-small`` AC model (K = 5) on ``sample_aerial.tif`` with the same
-   ``acseg_core.train.train`` the app and CLI use;
+   ``acseg_core.training.loop.train`` the app and CLI use;
 2. stores its weights in float16 (about half the size; ``load_model`` casts them
    back to float32 on load) so the file stays well under 2 MB;
 3. predicts the sample, maps every cluster to its majority class of the synthetic
@@ -37,13 +37,13 @@ SCENE_CLASSES = [  # (name, colour) of make_scene's class values 0..4
 
 
 def main(argv: list[str] | None = None) -> None:
-    from acseg_core.checkpoint import load_checkpoint, load_model, save_checkpoint
-    from acseg_core.classes import ClassMap
-    from acseg_core.config import ModelConfig, TrainConfig, from_dict, preset
-    from acseg_core.infer import predict_array
-    from acseg_core.metrics import confusion_matrix, majority_mapping
-    from acseg_core.nn import build_model
-    from acseg_core.train import train
+    from acseg_core.model.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from acseg_core.labelling.classes import ClassMap
+    from acseg_core.model.config import ModelConfig, TrainConfig, from_dict, preset
+    from acseg_core.inference.predict import predict_array
+    from acseg_core.evaluation.metrics import confusion_matrix, majority_mapping
+    from acseg_core.model.nn import build_model
+    from acseg_core.training.loop import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # default: what `acseg-core train` does with cpu-small (300 steps, 128 px, lr 1e-4,
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     # give 94.1 / 94.2 %
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    from acseg_core.train import preset_defaults
+    from acseg_core.training.loop import preset_defaults
 
     training, model_defaults = preset_defaults("cpu-small", args.clusters)
     defaults = TrainConfig(**{k: v for k, v in training.items() if k in ("crop", "batch", "lr")})

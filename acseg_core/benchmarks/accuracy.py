@@ -3,7 +3,7 @@
 For each dataset: train AC on the dataset's own images (unsupervised and
 transductive, as IIC and AC evaluate) under a wall-clock (or step) budget, predict
 every image, score with ONE Hungarian cluster→class map over the whole folder
-(:func:`acseg_core.evaluate.score_folder`), and run the k-means baseline on the same
+(:func:`acseg_core.evaluation.evaluate.score_folder`), and run the k-means baseline on the same
 pixels with the same K. Each seed trains its own model; figures are the mean and
 the spread (sample standard deviation, min–max) over seeds — never the best run.
 
@@ -11,9 +11,9 @@ Methods scored per seed (all from the same trained model / k-means fit):
 
 * ``ac``              — the network's head, argmax (plain AC, ``predict --readout head``);
 * ``ac+smooth``       — that map majority-filtered over the model's ``smooth`` px
-  (what ``predict(..., smooth=N)`` computes tile by tile; ``acseg_core.refine``);
+  (what ``predict(..., smooth=N)`` computes tile by tile; ``acseg_core.model.refine``);
 * ``ac-kmeans``       — the k-means read-out: k-means on [AC's learned features,
-  pixel values] fitted after training (``acseg_core.readout``);
+  pixel values] fitted after training (``acseg_core.model.readouts.kmeans``);
 * ``ac-kmeans+smooth``— that map with the same filter: the shipped default read-out
   of ``cpu-small`` models;
 * ``kmeans``          — k-means on pixel values (``evaluate.kmeans_baseline``);
@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from acseg_core.config import OVERCLUSTER_FACTOR as DEFAULT_OVERCLUSTER_FACTOR
+from acseg_core.model.config import OVERCLUSTER_FACTOR as DEFAULT_OVERCLUSTER_FACTOR
 from acseg_core.errors import AcsegError
 
 SHARED_ENV = "ACSEG_SHARED_DATA"
@@ -219,8 +219,8 @@ class BenchSettings:
 def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
                  settings: BenchSettings, out_dir: Path) -> Any:  # fmt: skip
     """The TrainConfig the benchmark trains with: the defaults plus the given options."""
-    from acseg_core.config import TrainConfig, overclusters_for, preset
-    from acseg_core.train import preset_defaults
+    from acseg_core.model.config import TrainConfig, overclusters_for, preset
+    from acseg_core.training.loop import preset_defaults
 
     # the k-means read-out is fitted after training and changes nothing before it, so
     # every bench model has one and is scored with both read-outs
@@ -280,9 +280,9 @@ def _quiet(_: str) -> None:
 
 def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict[str, Any]:
     """Run ``train`` until its steps are done or ``minutes`` have passed (scan included)."""
-    from acseg_core.evaluate import run_to_end
-    from acseg_core.progress import CancelToken
-    from acseg_core.train import train
+    from acseg_core.evaluation.evaluate import run_to_end
+    from acseg_core.jobs import CancelToken
+    from acseg_core.training.loop import train
 
     cancel = CancelToken()
     losses: list[float] = []
@@ -320,9 +320,9 @@ def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict
 
 def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -> dict[str, Any]:
     """All seeds of AC and k-means on one dataset; per-seed figures and summaries."""
-    from acseg_core import evaluate as ev
-    from acseg_core.checkpoint import load_model
-    from acseg_core.refine import majority_filter
+    from acseg_core.evaluation import evaluate as ev
+    from acseg_core.model.checkpoint import load_model
+    from acseg_core.model.refine import majority_filter
 
     folder = ev.open_labelled_folder(
         spec.images, spec.labels, spec.label_format, spec.merge, spec.keep, spec.class_column
@@ -406,14 +406,14 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
 
 def default_method(preset_name: str, smooth: int) -> str:
     """The method that is what ``acseg-core predict`` gives with the preset's defaults."""
-    from acseg_core.config import preset
+    from acseg_core.model.config import preset
 
     method = "ac-kmeans" if preset(preset_name).readout == "kmeans" else "ac"
     return method + ("+smooth" if smooth > 1 else "")
 
 
 def _kmeans_maps(folder: Any, k: int, seed: int) -> Iterator[np.ndarray]:
-    from acseg_core.evaluate import kmeans_source
+    from acseg_core.evaluation.evaluate import kmeans_source
 
     yield from kmeans_source(k, seed)(folder.images)
 
@@ -508,7 +508,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    from acseg_core.refine import check_window
+    from acseg_core.model.refine import check_window
 
     if args.minutes is not None and not args.minutes > 0:
         raise AcsegError("--minutes must be > 0")

@@ -5,10 +5,10 @@ one process with all C cores; one process with C/2 threads; two processes (or
 gloo ranks) with C/2 threads each.
 
 * **Folder prediction** — images/s over a folder of synthetic 4-band GeoTIFFs
-  (:func:`acseg_core.batch_predict.predict_collection`), for the whole job (worker
+  (:func:`acseg_core.inference.collection.predict_collection`), for the whole job (worker
   start-up: spawn, import, model load, included) and from the first finished
   image to the last (steady state).
-* **Training** — crops/s of :func:`acseg_core.train.train`, one process vs two
+* **Training** — crops/s of :func:`acseg_core.training.loop.train`, one process vs two
   gloo ranks (DDP, same global batch), timed on rank 0 between step ends (start-up,
   data scan and the final checkpoint excluded).
 
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    from acseg_core.batch_predict import usable_cores
+    from acseg_core.inference.collection import usable_cores
     from acseg_core.benchmarks.predict import write_synthetic
 
     cores = usable_cores()
@@ -131,9 +131,9 @@ def _load() -> float | None:
 def _random_model(path: Path, preset_name: str) -> None:
     import torch
 
-    from acseg_core.checkpoint import save_checkpoint
-    from acseg_core.config import Normalisation, preset
-    from acseg_core.nn import build_model
+    from acseg_core.model.checkpoint import save_checkpoint
+    from acseg_core.model.config import Normalisation, preset
+    from acseg_core.model.nn import build_model
 
     torch.manual_seed(0)
     norm = Normalisation(low=(0.0,) * 4, high=(255.0,) * 4)
@@ -145,7 +145,7 @@ def _predict_rates(
     model: Path, folder: Path, out: Path, nproc: int, name: str, args: Any
 ) -> dict[str, float]:
     """Images/s for the whole job, and from the first finished image to the last."""
-    from acseg_core.batch_predict import PredictOptions, iter_sources, predict_collection
+    from acseg_core.inference.collection import PredictOptions, iter_sources, predict_collection
 
     print(f"predicting {args.scaling_images} images: {name} ...", file=sys.stderr)
     options = PredictOptions(device=args.device)
@@ -164,7 +164,7 @@ def _predict_rates(
 
 
 def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> float:
-    from acseg_core.config import TrainConfig, preset
+    from acseg_core.model.config import TrainConfig, preset
 
     print(f"training {args.scaling_steps} steps: {name} ...", file=sys.stderr)
     cfg = TrainConfig(
@@ -183,7 +183,7 @@ def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> fl
     if nproc == 1:
         _train_and_report((cfg, report))
     else:
-        from acseg_core.distributed import launch
+        from acseg_core.training.distributed import launch
         from acseg_core.errors import AcsegError
 
         if launch(_train_and_report, (cfg, report), nproc) != 0:
@@ -193,8 +193,8 @@ def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> fl
 
 def _train_and_report(job: tuple[Any, Path]) -> int:
     """Train; rank 0 writes crops/s between the first and the last step."""
-    from acseg_core.distributed import is_main_process
-    from acseg_core.train import train
+    from acseg_core.training.distributed import is_main_process
+    from acseg_core.training.loop import train
 
     cfg, report = job
     ticks: list[tuple[int, float]] = []

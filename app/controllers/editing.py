@@ -1,6 +1,6 @@
 """Hand corrections: the active tool, class and brush size; strokes into the edit layer; undo.
 
-Edits go into the current image's :class:`~acseg_core.edits.EditLayer` (held by the
+Edits go into the current image's :class:`~acseg_core.labelling.edits.EditLayer` (held by the
 project, so they are saved with it and exported) — never into the cluster map, so
 remapping clusters later keeps them. Every change goes through :meth:`_apply`, which
 records old values for undo, writes the layer and repaints only the changed
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.classes import NO_EDIT, NODATA, composite
-from acseg_core.edits import EditLayer
+from acseg_core.labelling.classes import NO_EDIT, NODATA, composite
+from acseg_core.labelling.edits import EditLayer
 from acseg_core.errors import AcsegError
 from app.tools.edits_item import EditsItem
-from app.tools.shapes import (
+from acseg_core.labelling.shapes import (
     Footprint,
     RegionTooLarge,
     flood_region,
@@ -28,7 +28,7 @@ from app.tools.shapes import (
     segment_mask,
 )
 from app.tools.tools import TOOL_TYPES, Tool
-from app.undo import EditDiff, StrokeRecorder, UndoStack
+from acseg_core.labelling.undo import EditDiff, StrokeRecorder, UndoStack
 
 if TYPE_CHECKING:
     from app.canvas import ImageCanvas

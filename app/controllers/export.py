@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from acseg_core.errors import AcsegError
-from acseg_core.progress import CancelToken, Progress
+from acseg_core.jobs import CancelToken, Progress
 from app.dialogs import ask_yes_no, show_info
 from app.export_dialog import ExportDialog, ExportRequest
 from app.models import ClassesModel, ImageListModel, SessionModel
@@ -40,8 +40,8 @@ def export_job(
     """
 
     def job(cancel: CancelToken) -> Generator[Progress, None, Any]:
-        from acseg_core.export import ExportItem, export_labels
-        from acseg_core.infer import predict
+        from acseg_core.labelling.export import ExportItem, export_labels
+        from acseg_core.inference.predict import predict
 
         items = []
         for n, image in enumerate(images):
@@ -98,7 +98,7 @@ class ExportController(QObject):
 
     def targets(self, request: ExportRequest) -> list[Path]:
         """Files this export would write (labelmap included)."""
-        from acseg_core.export import LABELMAP_NAME, output_paths
+        from acseg_core.labelling.export import LABELMAP_NAME, output_paths
 
         paths = []
         for image in self.images_for(request):

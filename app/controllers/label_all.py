@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError, CancelledError
-from acseg_core.progress import CancelToken, Progress
+from acseg_core.jobs import CancelToken, Progress
 from app.models import read_out_kind, read_out_window
 from app.workers import JobRunner, JobWorker
 
@@ -71,7 +71,7 @@ def cache_file(cache_dir: Path, image: Path, window: int = 0, readout: str | Non
     """A stable, collision-free cache name per source image, read-out and window
     (GeoTIFFs stay GeoTIFFs). ``readout``: None = the model's default read-out (no
     tag), else ``"head"``/``"kmeans"`` (see the module's notes on names)."""
-    from acseg_core.batch_predict import is_geotiff
+    from acseg_core.inference.collection import is_geotiff
 
     digest = hashlib.sha1(str(image).encode("utf-8")).hexdigest()[:10]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image.stem)[:60] or "image"
@@ -113,7 +113,7 @@ def label_all_job(
     tag = None if kind == read_out_kind(loaded, None) else kind  # default: untagged
 
     def job(cancel: CancelToken) -> Generator[Progress, None, LabelAllResult]:
-        from acseg_core.infer import predict
+        from acseg_core.inference.predict import predict
 
         cache_dir.mkdir(parents=True, exist_ok=True)
         total = len(images) * STEPS_PER_IMAGE

@@ -24,7 +24,7 @@ class ModelController(QObject):
     def load(self, path: Path, device: str = "auto", report: bool = True) -> bool:
         """Load ``path``; on failure keep the current model, set ``last_error`` and (with
         ``report``) emit ``failed`` for a dialog."""
-        from acseg_core.checkpoint import load_model  # torch loads here, not at app start
+        from acseg_core.model.checkpoint import load_model  # torch loads here, not at app start
 
         self.last_error = None
         try:

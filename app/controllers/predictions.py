@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.progress import CancelToken
+from acseg_core.jobs import CancelToken
 from app.models import SessionModel
 from app.workers import JobRunner, JobWorker
 
@@ -32,7 +32,7 @@ def predict_job(
     """
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
-        from acseg_core.infer import predict  # torch loads here, not at app start
+        from acseg_core.inference.predict import predict  # torch loads here, not at app start
 
         return (yield from predict(loaded, image, cancel=cancel, smooth=smooth, readout=readout))
 
@@ -43,7 +43,7 @@ def load_job(path: Path) -> Any:
     """A job factory: read a cached cluster map file (uint8 H×W)."""
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
-        from acseg_core.raster import open_raster
+        from acseg_core.io.raster import open_raster
 
         with open_raster(path) as raster:
             return raster.read()[0]

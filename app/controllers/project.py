@@ -1,6 +1,6 @@
 """Project New/Open/Save/Save As, recent projects, autosave, relinking missing images.
 
-The core's :class:`~acseg_core.project.Project` is the file format (and holds hand
+The core's :class:`~acseg_core.labelling.project.Project` is the file format (and holds hand
 edits); the app's models hold what is on screen. Saving copies the models into
 the project (``sync``), then saves it atomically; a failed save leaves the
 document dirty and says why. Opening pushes the project into the models.
@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from acseg_core.errors import AcsegError
-from acseg_core.project import SUFFIX, Project
+from acseg_core.labelling.project import SUFFIX, Project
 from app.dialogs import ask_save_discard_cancel, show_error
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Runs ``acseg_core.train.train`` in the worker and reports its state for the training panel.
+"""Runs ``acseg_core.training.loop.train`` in the worker and reports its state for the training panel.
 
 States: idle → running → (cancelling → cancelled) | finished | failed. A cancelled
 run keeps its checkpoint (the core saves on cancel); a finished run's
@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.config import TrainConfig
-from acseg_core.progress import CancelToken, Progress
+from acseg_core.model.config import TrainConfig
+from acseg_core.jobs import CancelToken, Progress
 from app.workers import JobRunner, JobWorker
 
 MODEL_FILE = "model.pt"
@@ -22,7 +22,7 @@ MODEL_FILE = "model.pt"
 
 def train_job(config: TrainConfig) -> Any:
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
-        from acseg_core.train import train  # torch loads here, not at app start
+        from acseg_core.training.loop import train  # torch loads here, not at app start
 
         return (yield from train(config, cancel=cancel))
 

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError
-from acseg_core.raster import Raster, RasterInfo, band_percentiles, open_raster
+from acseg_core.io.raster import Raster, RasterInfo, band_percentiles, open_raster
 from app.canvas import ImageCanvas
 from app.imaging import compose_rgb, rgb_to_qimage
 from app.models import DisplayModel

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from acseg_core.progress import Progress
+from acseg_core.jobs import Progress
 from app.controllers.training import TrainingController
 from app.widgets.loss_plot import LossPlot
 

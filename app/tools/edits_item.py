@@ -17,8 +17,8 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from acseg_core.classes import NO_EDIT, UNASSIGNED, ClassMap
-from acseg_core.edits import EditLayer
+from acseg_core.labelling.classes import NO_EDIT, UNASSIGNED, ClassMap
+from acseg_core.labelling.edits import EditLayer
 
 UNASSIGNED_RGBA = (40, 40, 40, 200)  # an edit that forces "no class"
 MAX_STEP = 64  # coarsest sampling of a tile when zoomed far out (256 / 64 = 4 px)

@@ -19,16 +19,16 @@ import pytest
 import torch
 from PIL import Image
 
-from acseg_core import evaluate as ev
-from acseg_core import metrics
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.evaluation import metrics
 from acseg_core.benchmarks import accuracy
-from acseg_core.checkpoint import LoadedModel
+from acseg_core.model.checkpoint import LoadedModel
 from acseg_core.cli import main
-from acseg_core.config import ModelConfig
+from acseg_core.model.config import ModelConfig
 from acseg_core.errors import AcsegError
-from acseg_core.infer import predict_array
-from acseg_core.nn import build_model
-from acseg_core.refine import NODATA, majority_filter, vote_shares
+from acseg_core.inference.predict import predict_array
+from acseg_core.model.nn import build_model
+from acseg_core.model.refine import NODATA, majority_filter, vote_shares
 
 COLOURS = np.array([[210, 40, 40], [40, 190, 60], [50, 60, 200]], dtype=np.int16)
 
@@ -90,8 +90,8 @@ def test_shared_shortcuts_resolve_under_the_env_root(tmp_path: Path, monkeypatch
 
 
 def test_bench_trains_with_the_shipped_defaults(tmp_path: Path) -> None:
-    from acseg_core.config import PRESET_TRAINING, TrainConfig, overclusters_for
-    from acseg_core.train import DEFAULT_LR
+    from acseg_core.model.config import PRESET_TRAINING, TrainConfig, overclusters_for
+    from acseg_core.training.loop import DEFAULT_LR
 
     spec = accuracy.parse_spec(f"images={tmp_path}")
     cfg = accuracy.train_config(

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from acseg_core import atomic
-from acseg_core.atomic import atomic_path, write_text_atomic
+from acseg_core.io import atomic
+from acseg_core.io.atomic import atomic_path, write_text_atomic
 
 
 def test_result_gets_the_umask_mode_not_mkstemps_0600(tmp_path, monkeypatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acseg_core.classes import (
+from acseg_core.labelling.classes import (
     NO_EDIT,
     NODATA,
     UNASSIGNED,
@@ -14,7 +14,7 @@ from acseg_core.classes import (
     composite,
     default_cluster_colors,
 )
-from acseg_core.edits import EditLayer
+from acseg_core.labelling.edits import EditLayer
 from acseg_core.errors import AcsegError, InputError
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from acseg_core import __version__
-from acseg_core.cli import COMMANDS, main
+from acseg_core.cli.main import COMMANDS, main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

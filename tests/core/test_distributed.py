@@ -7,7 +7,7 @@ the reference; then a single process resumes the run to step 3 and must land on
 the reference's weights.
 
 The reference (:func:`reference_training`) spells out the semantics DDP implements
-(see :mod:`acseg_core.distributed`): the same crops in the same global batch, one
+(see :mod:`acseg_core.training.distributed`): the same crops in the same global batch, one
 BatchNorm over the whole batch (synchronised), and the loss = mean over the W
 rank sub-batches ``x[r::W]`` of each sub-batch's MI loss.
 """
@@ -24,12 +24,12 @@ import numpy as np
 import pytest
 import torch
 
-from acseg_core.checkpoint import config_of, load_checkpoint
-from acseg_core.config import TrainConfig, preset, replace
-from acseg_core.dataset import CropDataset, scan_inputs
-from acseg_core.distributed import CollectiveBatchNorm2d, Context, launch
-from acseg_core.progress import CancelToken
-from acseg_core.run_log import read_log
+from acseg_core.model.checkpoint import config_of, load_checkpoint
+from acseg_core.model.config import TrainConfig, preset, replace
+from acseg_core.training.dataset import CropDataset, scan_inputs
+from acseg_core.training.distributed import CollectiveBatchNorm2d, Context, launch
+from acseg_core.jobs import CancelToken
+from acseg_core.training.run_log import read_log
 from tests.core.synthetic import make_regions_image
 
 STEPS, CANCEL_AFTER, BATCH, WORLD = 3, 2, 4, 2
@@ -64,7 +64,7 @@ def config(data: Path, out: Path) -> TrainConfig:
 
 def rank_entry(job: tuple[TrainConfig, Path]) -> int:
     """Runs in each spawned rank: train, record losses and every rank's weights."""
-    import acseg_core.train as train_mod
+    import acseg_core.training.loop as train_mod
 
     cfg, results = job
     rank = int(os.environ["RANK"])
@@ -97,9 +97,9 @@ def rank_entry(job: tuple[TrainConfig, Path]) -> int:
 
 def reference_training(cfg: TrainConfig, model_cfg: Any, worlds: list[int]) -> tuple:
     """Single process: step ``s`` splits the global batch into ``worlds[s]`` sub-batches."""
-    from acseg_core.loss import ac_loss
-    from acseg_core.nn import build_model, draw_orderings
-    from acseg_core.train import _step_generator
+    from acseg_core.model.loss import ac_loss
+    from acseg_core.model.nn import build_model, draw_orderings
+    from acseg_core.training.loop import _step_generator
 
     dataset = CropDataset(scan_inputs(cfg.inputs, crop=cfg.crop), model_cfg.normalisation,
                           cfg.crop, seed=cfg.seed)  # fmt: skip
@@ -186,7 +186,7 @@ def test_two_gloo_ranks_match_one_process_and_resume_on_one(data: Path, tmp_path
     assert reports[1]["losses"] == reports[0]["losses"]  # the reported loss is the global mean
 
     # resume the 2-rank checkpoint in ONE process: same global step, batch and crops
-    from acseg_core.train import train
+    from acseg_core.training.loop import train
 
     resumed = replace(cfg, resume=True)
     for _ in train(resumed):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acseg_core import evaluate as ev
-from acseg_core import kmeans
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.evaluation import kmeans
 from acseg_core.cli import main
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.labels import parse_label_format
+from acseg_core.io.labels import parse_label_format
 
 COLOURS = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200]], dtype=np.uint8)
 
@@ -241,11 +241,11 @@ def test_cli_unpaired_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_cli_scores_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The MODEL path: checkpoint → infer.predict_array → one mapping for the folder."""
     torch = pytest.importorskip("torch")
-    pytest.importorskip("acseg_core.infer")
-    from acseg_core.checkpoint import save_checkpoint
-    from acseg_core.config import ModelConfig
-    from acseg_core.infer import predict_array
-    from acseg_core.nn import build_model
+    pytest.importorskip("acseg_core.inference.predict")
+    from acseg_core.model.checkpoint import save_checkpoint
+    from acseg_core.model.config import ModelConfig
+    from acseg_core.inference.predict import predict_array
+    from acseg_core.model.nn import build_model
 
     for i in range(2):
         write_scene(tmp_path, f"s{i}", seed=i, size=40)
@@ -261,7 +261,7 @@ def test_cli_scores_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert figures["method"] == "model" and figures["clusters"] == 4
     assert "majority" in figures  # 4 clusters > 3 classes
 
-    from acseg_core.checkpoint import load_model
+    from acseg_core.model.checkpoint import load_model
 
     loaded = load_model(model_path, device="cpu")
     pairs = ev.pair_images(tmp_path / "images", tmp_path / "labels")

@@ -10,18 +10,18 @@ import rasterio
 from affine import Affine
 from PIL import Image
 
-import acseg_core.export as export_mod
-from acseg_core.classes import NODATA, ClassMap
-from acseg_core.edits import EditLayer
+import acseg_core.labelling.export as export_mod
+from acseg_core.labelling.classes import NODATA, ClassMap
+from acseg_core.labelling.edits import EditLayer
 from acseg_core.errors import AcsegError, CancelledError, InputError
-from acseg_core.export import (
+from acseg_core.labelling.export import (
     LABELMAP_HEADER,
     ExportItem,
     export_all,
     export_labels,
     labelmap_text,
 )
-from acseg_core.progress import CancelToken
+from acseg_core.jobs import CancelToken
 
 CRS = "EPSG:32632"
 TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0)

@@ -34,7 +34,7 @@ def all_core_modules() -> list[str]:
 
 def test_every_core_module_imports_without_qt() -> None:
     modules = all_core_modules()
-    assert {"acseg_core.cli", "acseg_core.raster", "acseg_core.config"} <= set(modules)
+    assert {"acseg_core.cli", "acseg_core.io.raster", "acseg_core.model.config"} <= set(modules)
     code = QT_BLOCKER + "".join(f"importlib.import_module({m!r})\n" for m in modules)
     code += "print('imported', len(sys.modules))\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

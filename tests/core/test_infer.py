@@ -10,15 +10,15 @@ import rasterio
 import torch
 from PIL import Image
 
-import acseg_core.infer as infer
-from acseg_core.checkpoint import LoadedModel, save_checkpoint
+import acseg_core.inference.predict as infer
+from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.cli import main
-from acseg_core.config import Normalisation, preset, replace
+from acseg_core.model.config import Normalisation, preset, replace
 from acseg_core.errors import CancelledError, InputError
-from acseg_core.nn import build_model
-from acseg_core.normalise import apply_normalisation
-from acseg_core.progress import CancelToken
-from acseg_core.raster import Raster, open_raster
+from acseg_core.model.nn import build_model
+from acseg_core.io.normalise import apply_normalisation
+from acseg_core.jobs import CancelToken
+from acseg_core.io.raster import Raster, open_raster
 from tests.core.synthetic import make_regions_image
 
 SIZE = 600

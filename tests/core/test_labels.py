@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.labels import LABEL_IGNORE, parse_label_format
+from acseg_core.io.labels import LABEL_IGNORE, parse_label_format
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "labels"
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from acseg_core import metrics
+from acseg_core.evaluation import metrics
 
 
 def test_confusion_counts_and_skips_ignored_and_nodata() -> None:

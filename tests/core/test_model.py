@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from acseg_core.config import preset
-from acseg_core.nn import (
+from acseg_core.model.config import preset
+from acseg_core.model.nn import (
     NUM_ORDERINGS,
     build_model,
     draw_orderings,
@@ -16,8 +16,8 @@ from acseg_core.nn import (
     receptive_field,
     transform,
 )
-from acseg_core.nn.masked import MaskedConv3x3
-from acseg_core.nn.reference import reference_forward, reference_from_stem
+from acseg_core.model.nn.masked import MaskedConv3x3
+from acseg_core.benchmarks.reference import reference_forward, reference_from_stem
 
 ORDERINGS = range(NUM_ORDERINGS)
 
@@ -123,7 +123,7 @@ def test_forward_views_matches_separate_passes(shape) -> None:
 
 
 def test_sub_heads_train_side_by_side_and_a_kept_head_predicts_alone() -> None:
-    from acseg_core.train import keep_head
+    from acseg_core.training.loop import keep_head
 
     torch.manual_seed(0)
     cfg = preset("cpu-small", base_width=4, blocks=2, clusters=3, heads=4)
@@ -234,7 +234,7 @@ def test_draw_orderings_never_repeats_and_covers_all_pairs() -> None:
 
 
 def test_transform_round_trips_non_square() -> None:
-    from acseg_core.nn import inverse_transform
+    from acseg_core.model.nn import inverse_transform
 
     x = torch.arange(12.0).reshape(1, 1, 3, 4)
     for k in ORDERINGS:

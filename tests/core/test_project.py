@@ -12,13 +12,13 @@ import rasterio
 from affine import Affine
 from PIL import Image
 
-import acseg_core.project as project_mod
-from acseg_core.classes import ClassMap
+import acseg_core.labelling.project as project_mod
+from acseg_core.labelling.classes import ClassMap
 from acseg_core.cli import main as cli_main
-from acseg_core.config import ModelConfig, Normalisation
-from acseg_core.edits import EditLayer
+from acseg_core.model.config import ModelConfig, Normalisation
+from acseg_core.labelling.edits import EditLayer
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.project import SCHEMA_VERSION, Project
+from acseg_core.labelling.project import SCHEMA_VERSION, Project
 
 TRANSFORM = Affine(2.0, 0.0, 300000.0, 0.0, -2.0, 5000000.0)
 
@@ -257,7 +257,7 @@ def test_cli_export_without_model_or_prediction_is_one_line(tmp_path: Path, caps
 
 
 def test_edits_layer_must_match_image_size_at_export(tmp_path: Path) -> None:
-    from acseg_core.export import ExportItem, export_all
+    from acseg_core.labelling.export import ExportItem, export_all
 
     with pytest.raises(AcsegError, match="hand edits are 5×5 but the image is 24×16"):
         export_all(
@@ -270,9 +270,9 @@ def test_edits_layer_must_match_image_size_at_export(tmp_path: Path) -> None:
 def test_cli_export_predicts_images_without_a_cached_prediction(tmp_path: Path, capsys) -> None:
     import torch
 
-    from acseg_core.checkpoint import load_model, save_checkpoint
-    from acseg_core.infer import predict_array
-    from acseg_core.nn import build_model
+    from acseg_core.model.checkpoint import load_model, save_checkpoint
+    from acseg_core.inference.predict import predict_array
+    from acseg_core.model.nn import build_model
 
     torch.manual_seed(0)
     config = ModelConfig(in_channels=3, clusters=3, blocks=1, base_width=8, stride=4)

@@ -10,14 +10,14 @@ import rasterio
 import torch
 import torch.nn.functional as F
 
-from acseg_core.checkpoint import load_model
+from acseg_core.model.checkpoint import load_model
 from acseg_core.cli import main
-from acseg_core.config import ModelConfig, TrainConfig, preset
+from acseg_core.model.config import ModelConfig, TrainConfig, preset
 from acseg_core.errors import AcsegError
-from acseg_core.infer import predict_array
-from acseg_core.readout import BlockScaling, KMeansReadout
-from acseg_core.run_log import read_log
-from acseg_core.train import train
+from acseg_core.inference.predict import predict_array
+from acseg_core.model.readouts.kmeans import BlockScaling, KMeansReadout
+from acseg_core.training.run_log import read_log
+from acseg_core.training.loop import train
 from tests.core.synthetic import make_regions_image
 
 

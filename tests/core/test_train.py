@@ -15,17 +15,17 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-import acseg_core.loss
-from acseg_core.checkpoint import load_checkpoint, load_model
+import acseg_core.model.loss
+from acseg_core.model.checkpoint import load_checkpoint, load_model
 from acseg_core.cli import main
-from acseg_core.config import TrainConfig, preset, replace
-from acseg_core.dataset import CropDataset, measure_normalisation, scan_inputs
+from acseg_core.model.config import TrainConfig, preset, replace
+from acseg_core.training.dataset import CropDataset, measure_normalisation, scan_inputs
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.normalise import apply_normalisation
-from acseg_core.progress import CancelToken
-from acseg_core.raster import open_raster
-from acseg_core.run_log import read_log
-from acseg_core.train import MAX_BAD_STEPS, TrainResult, resume_config, train
+from acseg_core.io.normalise import apply_normalisation
+from acseg_core.jobs import CancelToken
+from acseg_core.io.raster import open_raster
+from acseg_core.training.run_log import read_log
+from acseg_core.training.loop import MAX_BAD_STEPS, TrainResult, resume_config, train
 from tests.core.synthetic import make_regions_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_cancel_leaves_a_loadable_model(tiny_data: Path, tmp_path: Path) -> None
 def test_each_step_uses_two_different_orderings(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from acseg_core.nn.acnet import ACNet
+    from acseg_core.model.nn.acnet import ACNet
 
     seen: list[tuple[int, ...]] = []
     original = ACNet.forward_views
@@ -234,7 +234,7 @@ def test_normalisation_is_stored_and_matches_prediction(tiny_data: Path, tmp_pat
 def test_non_finite_loss_skips_steps_then_stops(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = acseg_core.loss.ac_loss_terms
+    real_loss = acseg_core.model.loss.ac_loss_terms
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -243,7 +243,7 @@ def test_non_finite_loss_skips_steps_then_stops(
         bad = calls["n"] == 2 or calls["n"] >= 4
         return (loss * float("nan"), per_head) if bad else (loss, per_head)
 
-    monkeypatch.setattr(acseg_core.loss, "ac_loss_terms", flaky)
+    monkeypatch.setattr(acseg_core.model.loss, "ac_loss_terms", flaky)
     cfg = tiny_config(tiny_data, tmp_path / "run", steps=20, steps_per_epoch=1)
     progress = []
     with pytest.raises(AcsegError, match="not finite for 5 steps in a row") as info:
@@ -366,8 +366,8 @@ def test_cli_ctrl_c_saves_and_exits_zero(tiny_data: Path, tmp_path: Path) -> Non
 def test_cli_applies_the_preset_training_defaults(tiny_data: Path, tmp_path: Path) -> None:
     """Unset options take the preset's defaults (shared with the app); given ones win."""
     from acseg_core.cli import build_parser
-    from acseg_core.commands.train import build_config
-    from acseg_core.train import preset_defaults
+    from acseg_core.cli.train import build_config
+    from acseg_core.training.loop import preset_defaults
 
     def parse(*extra: str) -> TrainConfig:
         base = ["train", str(tiny_data), "--out", str(tmp_path / "run"), "--preset", "cpu-small"]

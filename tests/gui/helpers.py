@@ -22,9 +22,9 @@ def model_file(path: Path, bands: int = 4, clusters: int = 4) -> Path:
     """A real model file (random weights) — enough where training quality is not the point."""
     import torch
 
-    from acseg_core.checkpoint import save_checkpoint
-    from acseg_core.config import Normalisation, preset
-    from acseg_core.nn import build_model
+    from acseg_core.model.checkpoint import save_checkpoint
+    from acseg_core.model.config import Normalisation, preset
+    from acseg_core.model.nn import build_model
 
     norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
     config = preset(
@@ -42,7 +42,7 @@ def assert_hand_edits_survive(qtbot, window, switches) -> None:
     import numpy as np
     from PySide6.QtCore import QPointF
 
-    from acseg_core.classes import NO_EDIT
+    from acseg_core.labelling.classes import NO_EDIT
 
     image = window.tiles[0]
     roof = window.classes.add_class("roof", (200, 30, 30))
@@ -82,8 +82,8 @@ class HeldPredict:
         import numpy as np
 
         from acseg_core.errors import CancelledError
-        from acseg_core.infer import Prediction
-        from acseg_core.progress import Progress
+        from acseg_core.inference.predict import Prediction
+        from acseg_core.jobs import Progress
 
         setting = kwargs.get(self.key)
         self.seen.append(setting)

@@ -11,16 +11,16 @@ import pytest
 from PIL import Image
 
 from acseg_core.errors import CancelledError
-from acseg_core.infer import Prediction
-from acseg_core.progress import CancelToken, Progress
-from acseg_core.project import Project
+from acseg_core.inference.predict import Prediction
+from acseg_core.jobs import CancelToken, Progress
+from acseg_core.labelling.project import Project
 from app.controllers.label_all import STEPS_PER_IMAGE, LabelAllResult, format_eta, label_all_job
 from app.export_dialog import ExportRequest
 from tests.gui.helpers import image_folder, model_file
 
 
 def fake_predict(delay: float = 0.0):
-    """A stand-in for ``acseg_core.infer.predict``: cluster = image index, a few steps."""
+    """A stand-in for ``acseg_core.inference.predict.predict``: cluster = image index, a few steps."""
 
     def predict(loaded, image, *, out=None, cancel=None, **_kw):
         value = int(Path(image).stem.split("_")[-1])
@@ -63,14 +63,14 @@ def test_labels_every_image_into_the_cache_and_export_uses_it(
     assert again.args[0].done == []
 
     # export all reads the cached maps (prediction is not called again)
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     def refuse(*_a, **_k):
         raise AssertionError("export predicted although a cached map exists")
 
     window.session._predictions.clear()
-    original = acseg_core.infer.predict
-    acseg_core.infer.predict = refuse
+    original = acseg_core.inference.predict.predict
+    acseg_core.inference.predict.predict = refuse
     try:
         classes = window.classes
         roof = classes.add_class("roof", (200, 0, 0))
@@ -80,7 +80,7 @@ def test_labels_every_image_into_the_cache_and_export_uses_it(
         with qtbot.waitSignal(worker.ended, timeout=60_000):
             pass
     finally:
-        acseg_core.infer.predict = original
+        acseg_core.inference.predict.predict = original
     assert worker.outcome == "succeeded", dialogs.texts()
     for image in images:
         values = np.asarray(Image.open(tmp_path / "out" / f"{image.stem}.png"))
@@ -88,13 +88,13 @@ def test_labels_every_image_into_the_cache_and_export_uses_it(
 
 
 def test_cancelling_keeps_what_finished(qtbot, window, tmp_path: Path, monkeypatch) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     images = image_folder(tmp_path / "tiles", count=4, size=32)
     window.open_images(images)
     window.load_model_reporting(model_file(tmp_path / "model.pt"))
     qtbot.waitUntil(lambda: not window.predictions.busy, timeout=60_000)
-    monkeypatch.setattr(acseg_core.infer, "predict", fake_predict(delay=0.05))
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", fake_predict(delay=0.05))
 
     def cancel_after_first(item: Progress) -> None:
         if item.done >= STEPS_PER_IMAGE:  # the first image is done
@@ -124,9 +124,9 @@ def test_cancelling_keeps_what_finished(qtbot, window, tmp_path: Path, monkeypat
 
 
 def test_the_job_skips_bad_images_and_stops_at_cancel(tmp_path: Path, monkeypatch) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
-    monkeypatch.setattr(acseg_core.infer, "predict", fake_predict())
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", fake_predict())
     images = image_folder(tmp_path / "tiles", count=3, size=32)
     bad = tmp_path / "tiles" / "broken_9.tif"
     bad.write_bytes(b"not a tiff")
@@ -157,13 +157,13 @@ def test_cache_folder_is_beside_the_project_or_temporary(window, tmp_path: Path,
 def test_maps_cached_before_the_first_save_move_beside_the_project(
     qtbot, window, tmp_path: Path, monkeypatch
 ) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     images = image_folder(tmp_path / "tiles", count=2, size=32)
     window.open_images(images)
     window.load_model_reporting(model_file(tmp_path / "model.pt"))
     qtbot.waitUntil(lambda: not window.predictions.busy, timeout=60_000)
-    monkeypatch.setattr(acseg_core.infer, "predict", fake_predict())
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", fake_predict())
     with qtbot.waitSignal(window.label_all.finished, timeout=60_000):
         window.label_all.start()
     temp = window.label_all.cache_dir()

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from acseg_core.errors import AcsegError
-from acseg_core.infer import Prediction
-from acseg_core.infer import predict as core_predict  # bound before any test patches it
-from acseg_core.progress import Progress
+from acseg_core.inference.predict import Prediction
+from acseg_core.inference.predict import predict as core_predict  # bound before any test patches it
+from acseg_core.jobs import Progress
 from app.controllers.label_all import cache_file, cache_readout, cache_window
 from app.export_dialog import ExportRequest
 from app.panels.display_panel import (
@@ -36,12 +36,12 @@ def fitted_model_file(path: Path, images: list[Path], bands: int = 4, clusters: 
     ``images`` (its own window: 25 px, like the preset)."""
     import torch
 
-    from acseg_core.checkpoint import save_checkpoint
-    from acseg_core.config import Normalisation, preset
-    from acseg_core.nn import build_model
-    from acseg_core.normalise import apply_normalisation
-    from acseg_core.raster import open_raster
-    from acseg_core.readout import fit_readout
+    from acseg_core.model.checkpoint import save_checkpoint
+    from acseg_core.model.config import Normalisation, preset
+    from acseg_core.model.nn import build_model
+    from acseg_core.io.normalise import apply_normalisation
+    from acseg_core.io.raster import open_raster
+    from acseg_core.model.readouts.kmeans import fit_readout
 
     norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
     config = preset(
@@ -95,9 +95,9 @@ def kmeans_enabled(window) -> bool:
 @pytest.fixture
 def calls(monkeypatch) -> list[tuple[str | None, int | None]]:
     """Every (``readout``, ``smooth``) the app passes to the core's predict (which still runs)."""
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
-    real = acseg_core.infer.predict
+    real = acseg_core.inference.predict.predict
     seen: list[tuple[str | None, int | None]] = []
 
     def recording(loaded, image, **kwargs):
@@ -106,7 +106,7 @@ def calls(monkeypatch) -> list[tuple[str | None, int | None]]:
         seen.append((kwargs["readout"], kwargs["smooth"]))
         return real(loaded, image, **kwargs)
 
-    monkeypatch.setattr(acseg_core.infer, "predict", recording)
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", recording)
     return seen
 
 
@@ -225,14 +225,14 @@ def test_switching_drops_cached_maps_and_predicts_the_current_image_again(
 def test_a_prediction_running_with_the_old_readout_is_dropped(
     qtbot, predicted, monkeypatch
 ) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     w = predicted
     second = w.tiles[1]
     held = HeldPredict("readout", SIZE, lambda readout: 2 if readout == "head" else 1)
     started, release, seen = held.started, held.release, held.seen
 
-    monkeypatch.setattr(acseg_core.infer, "predict", held)
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", held)
     w.images.set_current(1)
     qtbot.waitUntil(started.is_set, timeout=10_000)
     assert w.predictions.busy and seen == [None]
@@ -276,12 +276,12 @@ def export_all(qtbot, w, out: Path, dialogs) -> None:
 def test_label_all_and_export_use_the_readout_and_its_own_cached_maps(
     qtbot, predicted, tmp_path: Path, monkeypatch, dialogs
 ) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     w = predicted
     second = w.tiles[1]
     seen: list[tuple[str | None, int | None]] = []
-    monkeypatch.setattr(acseg_core.infer, "predict", fake_predict(seen))
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", fake_predict(seen))
     roof = w.classes.add_class("roof", (200, 0, 0))
     for k in range(w.classes.clusters):
         w.classes.assign(k, roof)

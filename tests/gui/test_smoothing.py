@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from acseg_core.errors import AcsegError
-from acseg_core.infer import Prediction
-from acseg_core.infer import predict as core_predict  # bound before any test patches it
-from acseg_core.progress import Progress
-from acseg_core.refine import majority_filter
+from acseg_core.inference.predict import Prediction
+from acseg_core.inference.predict import predict as core_predict  # bound before any test patches it
+from acseg_core.jobs import Progress
+from acseg_core.model.refine import majority_filter
 from app.controllers.label_all import cache_file, cache_window
 from app.export_dialog import ExportRequest
 from app.panels.display_panel import SMOOTH_CUSTOM, SMOOTH_DEFAULT, SMOOTH_OFF
@@ -46,9 +46,9 @@ def run_predict(loaded, image: Path, smooth: int | None) -> np.ndarray:
 @pytest.fixture
 def calls(monkeypatch) -> list[int | None]:
     """Every ``smooth`` the app passes to the core's predict (which still runs)."""
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
-    real = acseg_core.infer.predict
+    real = acseg_core.inference.predict.predict
     seen: list[int | None] = []
 
     def recording(loaded, image, **kwargs):
@@ -56,7 +56,7 @@ def calls(monkeypatch) -> list[int | None]:
         seen.append(kwargs["smooth"])
         return real(loaded, image, **kwargs)
 
-    monkeypatch.setattr(acseg_core.infer, "predict", recording)
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", recording)
     return seen
 
 
@@ -90,8 +90,8 @@ def test_the_control_shows_the_models_own_window(qtbot, window, tmp_path: Path) 
     # a model shipped without a window says "off"
     import torch
 
-    from acseg_core.checkpoint import load_model, save_checkpoint
-    from acseg_core.nn import build_model
+    from acseg_core.model.checkpoint import load_model, save_checkpoint
+    from acseg_core.model.nn import build_model
 
     config = replace(window.session.loaded.config, smooth=0)
     torch.manual_seed(0)
@@ -173,14 +173,14 @@ def test_switching_drops_cached_maps_and_predicts_the_current_image_again(
 
 
 def test_a_prediction_running_with_the_old_window_is_dropped(qtbot, predicted, monkeypatch) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     w = predicted
     second = w.tiles[1]
     held = HeldPredict("smooth", SIZE, lambda smooth: 1 if smooth is None else 2)
     started, release, seen = held.started, held.release, held.seen
 
-    monkeypatch.setattr(acseg_core.infer, "predict", held)
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", held)
     w.images.set_current(1)
     qtbot.waitUntil(started.is_set, timeout=10_000)
     assert w.predictions.busy and seen == [None]
@@ -192,7 +192,7 @@ def test_a_prediction_running_with_the_old_window_is_dropped(qtbot, predicted, m
 
 
 def test_a_result_arriving_after_the_switch_is_dropped(qtbot, predicted, monkeypatch) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     w = predicted
     second = w.tiles[1]
@@ -203,7 +203,7 @@ def test_a_result_arriving_after_the_switch_is_dropped(qtbot, predicted, monkeyp
         yield Progress(1, 1, "predicting")
         return Prediction(np.full((SIZE, SIZE), 1 if smooth is None else 2, np.uint8), None, None)
 
-    monkeypatch.setattr(acseg_core.infer, "predict", quick)
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", quick)
     w.images.set_current(1)
     worker = w.predictions.worker
     assert worker._thread.wait(10_000)  # done; its result waits in the GUI thread's queue
@@ -239,12 +239,12 @@ def fake_predict(seen: list[int | None]):
 def test_label_all_and_export_use_the_window_and_its_own_cached_maps(
     qtbot, predicted, tmp_path: Path, monkeypatch, dialogs
 ) -> None:
-    import acseg_core.infer
+    import acseg_core.inference.predict
 
     w = predicted
     second = w.tiles[1]
     seen: list[int | None] = []
-    monkeypatch.setattr(acseg_core.infer, "predict", fake_predict(seen))
+    monkeypatch.setattr(acseg_core.inference.predict, "predict", fake_predict(seen))
     with qtbot.waitSignal(w.session.prediction_ready, timeout=60_000):
         choose(w, SMOOTH_CUSTOM)  # 9 px
     seen.clear()

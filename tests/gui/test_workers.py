@@ -7,7 +7,7 @@ from collections.abc import Generator
 import pytest
 
 from acseg_core.errors import CancelledError, InputError
-from acseg_core.progress import CancelToken, Progress
+from acseg_core.jobs import CancelToken, Progress
 from app.workers import JobRunner, JobWorker
 
 

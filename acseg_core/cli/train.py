@@ -1,0 +1,243 @@
+"""`acseg-core train`: train an AC model on images or folders.
+
+A progress bar on a terminal, one line per epoch otherwise (logs, CI). Ctrl+C
+asks the trainer to stop: it saves a checkpoint and the command exits 0 with a
+resume hint; a second Ctrl+C aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+SUMMARY = "train an AC model on images or folders"
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("train", help=SUMMARY, description=SUMMARY + ".")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    model = parser.add_argument_group("model")
+    model.add_argument("--preset", help="cpu-small | repro-4 | paper-5 (default: by device)")
+    model.add_argument("--clusters", type=int, metavar="K", help="clusters (default 5)")
+    model.add_argument(
+        "--overcluster",
+        type=int,
+        metavar="K2",
+        help="overclustering head size (default 5×K; 0 = none)",
+    )
+    model.add_argument(
+        "--heads",
+        type=int,
+        metavar="H",
+        help="IIC sub-heads trained side by side; the lowest-loss one is kept "
+        "(default: the preset's)",
+    )
+    model.add_argument(
+        "--readout",
+        choices=("head", "kmeans"),
+        help="what predict reads clusters from: head = the network's head (plain AC), "
+        "kmeans = k-means on learned features + pixel values, fitted after training "
+        "(default: the preset's, kmeans for cpu-small)",
+    )
+    model.add_argument(
+        "--smooth",
+        type=int,
+        metavar="PX",
+        help="the model's read-out: majority filter over PX×PX pixels (odd; 0 = plain "
+        "argmax; default: the preset's, 25 for cpu-small); predict --smooth overrides it",
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
+    length.add_argument("--steps", type=int, metavar="N", help="total steps (instead of epochs)")
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        metavar="N",
+        help="default: cpu-small 30, else one pass over the data's area",
+    )
+    parser.add_argument(
+        "--crop", type=int, metavar="PX", help="crop size (default: cpu-small 128, else 200)"
+    )
+    parser.add_argument("--batch", type=int, metavar="B", help="crops per step (default 8)")
+    parser.add_argument(
+        "--lr", type=float, help="learning rate (default: cpu-small 1e-4, else 4e-5)"
+    )
+    parser.add_argument("--displacement", type=int, metavar="T", help="loss window (default 10)")
+    parser.add_argument(
+        "--scale", type=float, help="input resampling factor (0.5 = half resolution)"
+    )
+    parser.add_argument(
+        "--small-images", choices=("pad", "skip"), help="images smaller than the crop"
+    )
+    parser.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
+    parser.add_argument("--workers", type=int, help="data-loading processes (default 1)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes on this host (DDP: one GPU each, or gloo on the CPU; "
+        "--batch is the global batch); several hosts: torchrun -m acseg_core train",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint"
+    )
+    parser.set_defaults(handler=run)
+
+
+RUN_FIELDS = (
+    "epochs",
+    "steps",
+    "steps_per_epoch",
+    "crop",
+    "batch",
+    "lr",
+    "displacement",
+    "scale",
+    "small_images",
+    "device",
+    "workers",
+    "seed",
+)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """TrainConfig from the arguments; with ``--resume``, the stored run's plus overrides."""
+    from acseg_core.model.config import TrainConfig, preset
+    from acseg_core.errors import AcsegError
+
+    given = {name: getattr(args, name) for name in RUN_FIELDS if getattr(args, name) is not None}
+    if args.epochs is not None:
+        given["steps"] = None  # --epochs replaces a stored --steps
+    if args.inputs:
+        given["inputs"] = tuple(args.inputs)
+    if args.resume:
+        from acseg_core.training.loop import resume_config
+
+        model_options = (args.overcluster, args.smooth, args.heads, args.readout)
+        if args.preset or args.clusters or any(v is not None for v in model_options):
+            raise AcsegError(
+                "--resume keeps the stored model: drop the model options "
+                "(--preset/--clusters/--overcluster/--heads/--readout/--smooth)"
+            )
+        return resume_config(args.out, **given)
+    if not args.inputs:
+        raise AcsegError("give at least one input image or folder")
+    from acseg_core.device import select_device
+    from acseg_core.training.loop import preset_defaults
+
+    name = args.preset or (
+        "cpu-small" if select_device(args.device or "auto").type == "cpu" else "repro-4"
+    )
+    clusters = args.clusters if args.clusters is not None else preset(name).clusters
+    training, model = preset_defaults(name, clusters)
+    model["clusters"] = clusters
+    if args.overcluster is not None:
+        model["overclusters"] = args.overcluster
+    if args.smooth is not None:
+        model["smooth"] = args.smooth
+    if args.heads is not None:
+        model["heads"] = args.heads
+    if args.readout is not None:
+        model["readout"] = args.readout
+    return TrainConfig(out_dir=args.out, model=preset(name, **model), **{**training, **given})
+
+
+def run(args: argparse.Namespace) -> int:
+    from acseg_core.training import distributed
+    from acseg_core.jobs import CancelToken
+    from acseg_core.cli.signals import ctrl_c_cancels
+    from acseg_core.training.loop import train
+
+    cfg = build_config(args)  # bad arguments fail here, once, before any rank starts
+    nproc = getattr(args, "nproc", 1)
+    if nproc > 1 and distributed.world_size_from_env() == 1:
+        distributed.Context(world_size=nproc).local_batch(cfg.batch)  # must split evenly
+        return distributed.launch(run, args, nproc)  # each rank runs this function
+    token = CancelToken()
+    out = sys.stdout if distributed.is_main_process() else open(os.devnull, "w")  # noqa: SIM115
+    bar = out.isatty()
+    result = None
+    # one message, not one per DDP rank
+    message = "stopping after this step (Ctrl+C again to abort)…"
+    with (
+        ctrl_c_cancels(token, message if os.environ.get("RANK", "0") == "0" else None),
+        distributed.sigterm_cancels(token),
+    ):
+        jobs = train(cfg, token)
+        result = yield_from_with_display(jobs, out, bar)
+    if result is None:
+        print("training cancelled before it started; nothing saved", file=out)
+        return 0
+    if result.cancelled:
+        print(
+            f"interrupted at step {result.step}/{result.steps_total}; checkpoint saved in "
+            f"{cfg.out_dir}\nresume with: acseg-core train --resume --out {cfg.out_dir}",
+            file=out,
+        )
+        return 0
+    loss = f", final loss {result.loss:.4f}" if result.loss is not None else ""
+    print(f"done: {result.step} steps{loss}; model: {result.model_path}", file=out)
+    return 0
+
+
+def yield_from_with_display(jobs: Iterator[Any], out: TextIO, bar: bool) -> Any:
+    """Drain the training generator, drawing progress; return its return value."""
+    started = time.monotonic()
+    while True:
+        try:
+            progress = next(jobs)
+        except StopIteration as stop:
+            if bar:
+                out.write("\n")
+            return stop.value
+        metrics = progress.metrics
+        warning = metrics.get("warning")
+        if warning:
+            out.write(("\r\033[K" if bar else "") + f"warning: {warning}\n")
+        if metrics.get("phase") == "prepare":
+            if not warning:
+                out.write(("\r\033[K" if bar else "") + progress.message + ("" if bar else "\n"))
+        elif metrics.get("phase") == "train":
+            if bar:
+                out.write("\r\033[K" + _bar_line(progress))
+            elif metrics.get("epoch_end"):
+                out.write(_epoch_line(progress, time.monotonic() - started) + "\n")
+        out.flush()
+
+
+def _bar_line(progress: Any) -> str:
+    m = progress.metrics
+    fraction = progress.fraction or 0.0
+    filled = int(fraction * 24)
+    loss = f"loss {m['loss']:.4f}" if m.get("loss") is not None else "loss —"
+    speed = f"{m['crops_per_s']:.1f} crops/s" if m.get("crops_per_s") else ""
+    return (
+        f"epoch {m['epoch']}/{m['epochs']} [{'#' * filled}{'.' * (24 - filled)}] "
+        f"{m['step']}/{m['steps_total']} {loss} {speed} ETA {_clock(progress.eta_s)}"
+    )
+
+
+def _epoch_line(progress: Any, elapsed: float) -> str:
+    m = progress.metrics
+    loss = m.get("epoch_loss")
+    loss_text = f"{loss:.4f}" if loss is not None else "—"
+    return (
+        f"epoch {m['epoch']}/{m['epochs']}: step {m['step']}/{m['steps_total']}, "
+        f"loss {loss_text}, {m.get('crops_per_s') or 0:.1f} crops/s, "
+        f"elapsed {_clock(elapsed)}, ETA {_clock(progress.eta_s)}"
+    )
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

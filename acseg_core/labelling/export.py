@@ -1,0 +1,439 @@
+"""Export label masks: indexed PNG + CVAT ``labelmap.txt``, GeoTIFF, colour preview.
+
+Per image (``<name>`` is the image's stem, made unique within one export):
+
+* ``<name>.png`` — 8-bit indexed PNG whose embedded palette holds the class colours;
+  pixel value 0 = background (unassigned or nodata), class at position i = i + 1.
+* ``labelmap.txt`` (once per folder) — CVAT "Segmentation mask 1.1" layout: a header
+  ``# label:color_rgb:parts:actions`` then ``background:0,0,0::`` and one line per
+  class in value order, so line n (after the header) is palette index n.
+* ``<name>.tif`` — only for georeferenced images: single-band uint8 GeoTIFF with the
+  source CRS and transform, the same values, a colour table, nodata = 0.
+* ``<name>_color.png`` — RGB preview in the class colours.
+
+Pixels are processed by windows (cluster map window → class map → hand edits →
+export values), so memory does not grow with the image: the PNGs are streamed from a
+temporary tiled GeoTIFF by GDAL. Every output is written to a temp file and renamed
+(never a half-written file); sources are never written over; existing outputs are
+refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acseg_core.io.atomic import atomic_path, write_text_atomic
+from acseg_core.labelling.classes import ClassMap, composite
+from acseg_core.labelling.edits import EditLayer
+from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.jobs import CancelToken, Progress
+from acseg_core.io.raster import Raster, RasterInfo
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    from rasterio.shutil import copy as gdal_copy
+    from rasterio.windows import Window
+
+FORMATS = ("png", "tif", "color")
+LABELMAP_NAME = "labelmap.txt"
+LABELMAP_HEADER = "# label:color_rgb:parts:actions"
+BLOCK = 1024  # pixels per side of a processing window
+_TILE = 256  # GeoTIFF block size
+_GDAL_CACHE_FLOOR = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One image to export.
+
+    ``clusters``: the uint8 cluster map (255 = nodata), as an array or as a file
+    written by prediction (read by windows). ``source``: the image itself — its
+    georeference feeds the GeoTIFF and it is never written over. ``edits``: hand edits.
+    """
+
+    name: str
+    clusters: Path | np.ndarray
+    source: Path | None = None
+    edits: EditLayer | None = None
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: ``written[name][format] = path``, plus notes (skips)."""
+
+    written: dict[str, dict[str, Path]] = field(default_factory=dict)
+    labelmap: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def output_paths(out_dir: str | Path, name: str, formats: Iterable[str]) -> dict[str, Path]:
+    """Where each format of one image goes."""
+    out = Path(out_dir)
+    names = {"png": f"{name}.png", "tif": f"{name}.tif", "color": f"{name}_color.png"}
+    return {fmt: out / names[fmt] for fmt in formats}
+
+
+def labelmap_text(class_map: ClassMap) -> str:
+    """CVAT "Segmentation mask 1.1" labelmap: background first, then classes in value order."""
+    lines = [LABELMAP_HEADER]
+    for name, colour in zip(class_map.export_names(), class_map.export_palette(), strict=True):
+        lines.append(f"{name}:{','.join(str(v) for v in colour)}::")
+    return "\n".join(lines) + "\n"
+
+
+def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"png,tif"`` or ``["png", "tif"]`` → validated tuple (order kept, no repeats)."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in items if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise AcsegError(
+            f"unknown export format(s) {', '.join(unknown) or '(none)'}; choose from "
+            + ", ".join(FORMATS)
+        )
+    return formats
+
+
+def export_labels(
+    items: Sequence[ExportItem],
+    class_map: ClassMap,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = ("png", "tif"),
+    overwrite: bool = False,
+    cancel: CancelToken | None = None,
+    block: int = BLOCK,
+) -> Generator[Progress, None, ExportResult]:
+    """Export every item; yields Progress (done = images finished), returns ExportResult.
+
+    Everything is checked before the first write: formats, class colours (CVAT tells
+    classes apart by colour), sizes, that no output is a source, and that no output
+    exists (unless ``overwrite``). Cancel is honoured between windows: the image being
+    written is dropped (no partial file), finished images stay, CancelledError is raised.
+    """
+    formats = parse_formats(formats)
+    out_dir = Path(out_dir)
+    problems = class_map.export_problems() if {"png", "color"} & set(formats) else []
+    if problems:
+        raise AcsegError("cannot export: " + "; ".join(problems))
+    plans = _plan(items, out_dir, formats)
+    result = ExportResult()
+    result.notes.extend(note for plan in plans for note in plan.notes)
+    _check_targets(plans, out_dir, class_map, formats, overwrite)
+
+    total = len(plans)
+    _bound_gdal_cache(max((p.width for p in plans), default=0), block)
+    yield Progress(0, total, "Exporting")
+    if "png" in formats:
+        result.labelmap = out_dir / LABELMAP_NAME
+        write_text_atomic(result.labelmap, labelmap_text(class_map))
+    for done, plan in enumerate(plans):
+        if cancel:
+            raise CancelledError(f"export cancelled after {done} of {total} image(s)")
+        for step, windows in _export_one(plan, class_map, block, cancel):
+            yield Progress(done, total, f"{plan.name}: block {step} of {windows}")
+        result.written[plan.name] = dict(plan.targets)
+        yield Progress(done + 1, total, f"Exported {plan.name}")
+    return result
+
+
+def export_all(*args: Any, **kwargs: Any) -> ExportResult:
+    """Run :func:`export_labels` to the end (scripts, tests) and return its result."""
+    gen = export_labels(*args, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def export_values(
+    clusters: np.ndarray, class_map: ClassMap, edits: np.ndarray | None = None
+) -> np.ndarray:
+    """Export values (0 background, class position + 1) of a cluster window and its edits."""
+    labels = composite(class_map.labels_from_clusters(clusters), edits)
+    return class_map.export_lut()[labels]
+
+
+# -- planning ------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    name: str
+    item: ExportItem
+    width: int
+    height: int
+    crs: Any = None
+    transform: Any = None
+    targets: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    protected: list[Path] = field(default_factory=list)
+
+
+def _plan(items: Sequence[ExportItem], out_dir: Path, formats: Sequence[str]) -> list[_Plan]:
+    plans: list[_Plan] = []
+    used: set[str] = set()
+    for item in items:
+        name = _unique_name(item.name, used)
+        if isinstance(item.clusters, np.ndarray):
+            if item.clusters.ndim != 2 or item.clusters.dtype != np.uint8:
+                raise AcsegError(f"{item.name}: cluster map must be a 2-D uint8 array")
+            height, width = item.clusters.shape
+            cluster_info = None
+        else:
+            cluster_info = _info(item.clusters)
+            width, height = cluster_info.width, cluster_info.height
+        plan = _Plan(name, item, width, height)
+        source_info = None
+        if item.source is not None:
+            plan.protected.append(item.source)
+            if Path(item.source).exists():
+                source_info = _info(item.source)
+                if (source_info.width, source_info.height) != (width, height):
+                    raise InputError(
+                        item.source if cluster_info is None else item.clusters,  # type: ignore[arg-type]
+                        f"cluster map is {width}×{height} but the image "
+                        f"{Path(item.source).name} is {source_info.width}×{source_info.height}",
+                    )
+        if cluster_info is not None:
+            plan.protected.append(Path(item.clusters))  # type: ignore[arg-type]
+        if item.edits is not None and item.edits.shape != (height, width):
+            raise AcsegError(
+                f"{item.name}: hand edits are {item.edits.width}×{item.edits.height} "
+                f"but the image is {width}×{height}"
+            )
+        geo = next(
+            (i for i in (source_info, cluster_info) if i is not None and i.georeferenced), None
+        )
+        for fmt, path in output_paths(out_dir, name, formats).items():
+            if fmt == "tif" and geo is None:
+                plan.notes.append(f"{name}: not georeferenced, no GeoTIFF written")
+                continue
+            plan.targets[fmt] = path
+        if geo is not None:
+            plan.crs, plan.transform = _georef(geo.path)
+        plans.append(plan)
+    return plans
+
+
+def _check_targets(
+    plans: list[_Plan],
+    out_dir: Path,
+    class_map: ClassMap,
+    formats: Sequence[str],
+    overwrite: bool,
+) -> None:
+    protected = {_resolved(p) for plan in plans for p in plan.protected}
+    targets = [t for plan in plans for t in plan.targets.values()]
+    for target in targets:
+        if _resolved(target) in protected:
+            raise InputError(target, "refusing to write over a source image or cluster map")
+    if overwrite:
+        return
+    existing = [t for t in targets if t.exists()]
+    labelmap = out_dir / LABELMAP_NAME
+    if "png" in formats and labelmap.exists():
+        with contextlib.suppress(OSError):
+            if labelmap.read_text() != labelmap_text(class_map):
+                existing.insert(0, labelmap)
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InputError(existing[0], f"already exists{more} and overwrite is off")
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate.lower() in used:
+        candidate, n = f"{name}-{n}", n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _bound_gdal_cache(width: int, block: int) -> None:
+    """Cap GDAL's block cache (default: 5 % of RAM) so memory stays flat as images grow.
+
+    Dirty blocks of up to five bands (GeoTIFF, PNG scratch, RGB scratch) for one row of
+    windows are enough; more only delays flushing (prediction sizes it the same way).
+    """
+    import rasterio.env
+
+    wanted = max(_GDAL_CACHE_FLOOR, 2 * 5 * width * block)
+    if rasterio.env.get_gdal_config("GDAL_CACHEMAX") != wanted:
+        rasterio.env.set_gdal_config("GDAL_CACHEMAX", wanted)
+
+
+def _resolved(path: Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _info(path: Path) -> RasterInfo:
+    with Raster(path) as raster:
+        return raster.info
+
+
+def _georef(path: Path) -> tuple[Any, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path) as ds:
+            return ds.crs, ds.transform
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def _export_one(
+    plan: _Plan, class_map: ClassMap, block: int, cancel: CancelToken | None
+) -> Generator[tuple[int, int], None, None]:
+    """Write one image's outputs window by window; yields (window, windows)."""
+    width, height = plan.width, plan.height
+    windows = [
+        (col, row, min(block, width - col), min(block, height - row))
+        for row in range(0, height, block)
+        for col in range(0, width, block)
+    ]
+    palette = class_map.export_palette()
+    colour_lut = np.zeros((256, 3), dtype=np.uint8)
+    colour_lut[: len(palette)] = palette
+    cluster_lut = class_map.cluster_lut()
+    export_lut = class_map.export_lut()
+    colormap = {i: (*c, 255) for i, c in enumerate(palette)}
+
+    with contextlib.ExitStack() as stack:
+        # Final paths are renamed into place only when the whole image succeeded.
+        finals = {fmt: stack.enter_context(atomic_path(p)) for fmt, p in plan.targets.items()}
+        scratch = {
+            fmt: stack.enter_context(_scratch_tif(plan.targets[fmt]))
+            for fmt in ("png", "color")
+            if fmt in finals
+        }
+        sinks: dict[str, Any] = {}
+        base = dict(driver="GTiff", width=width, height=height, dtype="uint8", tiled=True)
+        base.update(blockxsize=_TILE, blockysize=_TILE)  # scratch files: fast, uncompressed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            if "tif" in finals:
+                sinks["tif"] = stack.enter_context(
+                    rasterio.open(
+                        finals["tif"],
+                        "w",
+                        count=1,
+                        nodata=0,
+                        crs=plan.crs,
+                        transform=plan.transform,
+                        compress="deflate",
+                        **base,
+                    )
+                )
+            if "png" in scratch:
+                sinks["png"] = stack.enter_context(
+                    rasterio.open(scratch["png"], "w", count=1, **base)
+                )
+            if "color" in scratch:
+                sinks["color"] = stack.enter_context(
+                    rasterio.open(scratch["color"], "w", count=3, photometric="RGB", **base)
+                )
+        for fmt in ("tif", "png"):
+            if fmt in sinks:
+                sinks[fmt].write_colormap(1, colormap)
+        if "tif" in sinks:
+            sinks["tif"].update_tags(
+                1, **{f"CLASS_{i}": n for i, n in enumerate(class_map.export_names())}
+            )
+
+        source = stack.enter_context(_ClusterSource(plan.item.clusters))
+        for step, (col, row, w, h) in enumerate(windows, start=1):
+            if cancel:
+                raise CancelledError(f"export cancelled while writing {plan.name}")
+            clusters = source.read((col, row, w, h))
+            edits = plan.item.edits.read((col, row, w, h)) if plan.item.edits else None
+            values = export_lut[composite(cluster_lut[clusters], edits)]
+            win = Window(col, row, w, h)
+            for fmt in ("tif", "png"):
+                if fmt in sinks:
+                    sinks[fmt].write(values, 1, window=win)
+            if "color" in sinks:
+                sinks["color"].write(np.moveaxis(colour_lut[values], -1, 0), window=win)
+            yield step, len(windows)
+
+        for sink in sinks.values():
+            sink.close()
+        for fmt, tmp in scratch.items():
+            _to_png(tmp, finals[fmt])
+
+
+@contextlib.contextmanager
+def _scratch_tif(target: Path) -> Iterator[Path]:
+    """A temporary GeoTIFF beside ``target`` (same disk), removed whatever happens."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".scratch.tif", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            Path(name).unlink()
+
+
+def _to_png(tif: Path, png: Path) -> None:
+    """Stream a GeoTIFF into a PNG (GDAL CreateCopy: line by line, colour table kept)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            gdal_copy(tif, png, driver="PNG", ZLEVEL=6)
+    except (RasterioError, OSError) as exc:
+        raise InputError(png, f"cannot write PNG ({exc})") from exc
+    finally:
+        for extra in (png.with_name(png.name + ".aux.xml"),):
+            with contextlib.suppress(OSError):
+                extra.unlink()
+
+
+class _ClusterSource:
+    """Windows of a cluster map held in memory or in a file."""
+
+    def __init__(self, clusters: Path | np.ndarray) -> None:
+        self._array = clusters if isinstance(clusters, np.ndarray) else None
+        self._raster = None if self._array is not None else Raster(clusters)  # type: ignore[arg-type]
+
+    def read(self, window: tuple[int, int, int, int]) -> np.ndarray:
+        col, row, w, h = window
+        if self._array is not None:
+            return self._array[row : row + h, col : col + w]
+        assert self._raster is not None
+        data = self._raster.read(window, bands=[1])[0]
+        if data.dtype != np.uint8:
+            raise InputError(self._raster.path, f"cluster map must be uint8, not {data.dtype}")
+        return data
+
+    def __enter__(self) -> _ClusterSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._raster is not None:
+            self._raster.close()
+
+
+__all__ = [
+    "FORMATS",
+    "LABELMAP_HEADER",
+    "LABELMAP_NAME",
+    "ExportItem",
+    "ExportResult",
+    "export_all",
+    "export_labels",
+    "export_values",
+    "labelmap_text",
+    "output_paths",
+    "parse_formats",
+]

@@ -1,0 +1,1 @@
+"""Read-outs fitted after training and stored in the model file beside the weights."""

@@ -1,0 +1,303 @@
+"""Training data: folder scan, band statistics, random crops read by windows.
+
+Three jobs, in the order training needs them:
+
+1. :func:`scan_inputs` turns files/folders into a :class:`DatasetScan` — the usable
+   images, the files skipped and why, the ones padded because they are smaller
+   than the crop. It refuses (``AcsegError``) when nothing is usable or when band
+   counts disagree, because one network has one input width. The app's wizard
+   shows the scan before training starts.
+2. :func:`measure_normalisation` samples a bounded number of windows (never whole
+   rasters) and returns robust 2–98 % per-band statistics, nodata excluded; they go
+   into ``ModelConfig.normalisation`` so prediction scales pixels identically.
+3. :class:`CropDataset` maps a crop *index* to a crop, deterministically from the
+   seed: the same index is the same crop in any process, with any number of
+   loader workers, before or after a resume. Images are drawn weighted by area.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acseg_core.model.config import Normalisation
+from acseg_core.errors import AcsegError, InputError
+from acseg_core.io.normalise import apply_normalisation, normalisation_from_samples
+from acseg_core.jobs import CancelToken
+from acseg_core.io.raster import Raster, RasterInfo, list_images, probe
+
+SMALL_IMAGE_POLICIES = ("pad", "skip")
+STATS_WINDOWS = 64  # windows sampled over the training set for band statistics
+STATS_WINDOW = 256  # their side in pixels (clamped to the image)
+STATS_PIXELS_PER_WINDOW = 4096  # valid pixels kept per window (random subset)
+OPEN_RASTERS = 32  # per-process cache of open files (file handles are finite)
+
+
+@dataclass(frozen=True)
+class DatasetScan:
+    """What a folder scan found: usable images, what was left out and why.
+
+    ``images`` are the usable ones (with their :class:`RasterInfo`); ``skipped``
+    pairs each unusable file with the reason; ``padded`` are images smaller than
+    the crop that will be padded with nodata (excluded from the loss);
+    ``warnings`` are the same facts as one-line messages for a log or a dialog.
+    """
+
+    images: tuple[RasterInfo, ...]
+    skipped: tuple[tuple[Path, str], ...] = ()
+    padded: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()
+    crop: int = 200
+
+    @property
+    def bands(self) -> int:
+        return self.images[0].count
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(info.path for info in self.images)
+
+    @property
+    def total_pixels(self) -> int:
+        return sum(info.pixels for info in self.images)
+
+    @property
+    def nodata(self) -> float | None:
+        """The nodata value shared by every image, or None when they differ or lack one."""
+        values = {_nodata_key(info.nodata) for info in self.images}
+        if len(values) == 1:
+            return self.images[0].nodata
+        return None
+
+    def summary(self) -> str:
+        """One line for a log: counts, bands, total size."""
+        megapixels = self.total_pixels / 1e6
+        parts = [
+            f"{len(self.images)} image(s), {self.bands} band(s), {megapixels:.1f} Mpx",
+        ]
+        if self.padded:
+            parts.append(f"{len(self.padded)} padded")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return ", ".join(parts)
+
+
+def scan_inputs(paths: Iterable[str | Path], crop: int = 200, small: str = "pad") -> DatasetScan:
+    """Expand files/folders and probe every image (see :class:`DatasetScan`).
+
+    ``small`` says what to do with images smaller than ``crop`` on either side:
+    ``"pad"`` (train on them, padding with nodata) or ``"skip"``.
+    """
+    if small not in SMALL_IMAGE_POLICIES:
+        raise AcsegError(f"small-image policy must be one of {SMALL_IMAGE_POLICIES}")
+    if crop < 8:
+        raise AcsegError(f"crop must be at least 8 px (got {crop})")
+    paths = list(paths)
+    files = list_images(paths)
+    if not files:
+        where = ", ".join(str(p) for p in paths) or "(no inputs given)"
+        raise AcsegError(f"no images found in {where}")
+    infos: list[RasterInfo] = []
+    skipped: list[tuple[Path, str]] = []
+    padded: list[Path] = []
+    notes: list[str] = []
+    for path in files:
+        try:
+            info = probe(path)
+        except InputError as exc:
+            skipped.append((path, exc.reason))
+            notes.append(f"skipped {path}: {exc.reason}")
+            continue
+        if info.width < crop or info.height < crop:
+            size = f"{info.width}×{info.height}, smaller than the {crop} px crop"
+            if small == "skip":
+                skipped.append((path, size))
+                notes.append(f"skipped {path}: {size}")
+                continue
+            padded.append(path)
+            notes.append(f"padded {path}: {size} (padding is excluded from the loss)")
+        infos.append(info)
+    if not infos:
+        reasons = "; ".join(f"{p.name}: {r}" for p, r in skipped[:5])
+        more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        raise AcsegError(
+            f"no usable images: all {len(files)} file(s) were skipped ({reasons}{more})"
+        )
+    _refuse_mixed_band_counts(infos)
+    return DatasetScan(
+        images=tuple(infos),
+        skipped=tuple(skipped),
+        padded=tuple(padded),
+        warnings=tuple(notes),
+        crop=crop,
+    )
+
+
+def _refuse_mixed_band_counts(infos: list[RasterInfo]) -> None:
+    by_count: dict[int, list[Path]] = {}
+    for info in infos:
+        by_count.setdefault(info.count, []).append(info.path)
+    if len(by_count) < 2:
+        return
+    groups = []
+    for count, files in sorted(by_count.items(), key=lambda kv: -len(kv[1])):
+        names = ", ".join(f.name for f in files[:5])
+        more = f" (+{len(files) - 5} more)" if len(files) > 5 else ""
+        groups.append(f"{count} band(s): {names}{more}")
+    raise AcsegError(
+        "images disagree in band count (one model needs one band count): " + "; ".join(groups)
+    )
+
+
+def _nodata_key(value: float | None) -> Any:
+    if value is not None and math.isnan(value):
+        return "nan"
+    return value
+
+
+def measure_normalisation(
+    scan: DatasetScan,
+    *,
+    seed: int = 0,
+    windows: int = STATS_WINDOWS,
+    window: int = STATS_WINDOW,
+    cancel: CancelToken | None = None,
+) -> Normalisation:
+    """Robust per-band statistics from ``windows`` random windows, nodata excluded.
+
+    Windows are spread over the images weighted by area and each contributes at
+    most :data:`STATS_PIXELS_PER_WINDOW` pixels, so the cost is bounded however
+    large the rasters are.
+    """
+    rng = np.random.default_rng([seed, 0x5747])
+    weights = _area_weights(scan.images)
+    picks = np.bincount(
+        rng.choice(len(scan.images), size=windows, p=weights), minlength=len(weights)
+    )
+    samples: list[np.ndarray] = []
+    for info, count in zip(scan.images, picks, strict=True):
+        if count == 0:
+            continue
+        if cancel is not None and cancel.cancelled:
+            break
+        side_w, side_h = min(window, info.width), min(window, info.height)
+        with Raster(info.path) as raster:
+            for _ in range(count):
+                col = int(rng.integers(0, info.width - side_w + 1))
+                row = int(rng.integers(0, info.height - side_h + 1))
+                data = raster.read((col, row, side_w, side_h))
+                values = data[:, raster.valid_mask(data)]
+                if values.shape[1] > STATS_PIXELS_PER_WINDOW:
+                    keep = rng.choice(values.shape[1], STATS_PIXELS_PER_WINDOW, replace=False)
+                    values = values[:, keep]
+                samples.append(values)
+    if not samples or sum(s.shape[1] for s in samples) == 0:
+        raise AcsegError(
+            "no valid pixels found in the sampled windows (are the images all nodata?)"
+        )
+    return normalisation_from_samples(samples, nodata=scan.nodata)
+
+
+def _area_weights(infos: Iterable[RasterInfo]) -> np.ndarray:
+    areas = np.array([info.pixels for info in infos], dtype=np.float64)
+    return areas / areas.sum()
+
+
+class CropDataset:
+    """Random crops as a map-style dataset: ``dataset[i]`` is crop number ``i``.
+
+    Each crop comes from its own seeded generator (``seed``, ``i``), so crops are
+    reproducible across processes, workers and resumes without saving any RNG
+    state. Returns ``(x, valid)``: ``x`` float32 ``(bands, crop, crop)`` normalised
+    by :func:`~acseg_core.io.normalise.apply_normalisation` (the function prediction
+    uses), ``valid`` bool ``(crop, crop)`` — False on nodata and padding.
+
+    ``scale`` is the input resampling factor: a crop covers ``crop / scale``
+    source pixels resampled to ``crop`` (0.5 = the net sees pixels twice as big).
+    """
+
+    def __init__(
+        self,
+        scan: DatasetScan,
+        norm: Normalisation,
+        crop: int,
+        seed: int = 0,
+        scale: float = 1.0,
+    ) -> None:
+        if scale <= 0:
+            raise AcsegError(f"input scale must be positive (got {scale})")
+        self.infos = scan.images
+        self.norm = norm
+        self.crop = crop
+        self.seed = seed
+        self.scale = scale
+        self.source_side = max(1, round(crop / scale))
+        self.weights = _area_weights(self.infos)
+        self._open: OrderedDict[int, Raster] = OrderedDict()
+        self._pid = os.getpid()
+
+    def window(self, index: int) -> tuple[int, tuple[int, int, int, int]]:
+        """(image number, source window) of crop ``index``; pure function of the seed."""
+        rng = np.random.default_rng([self.seed, index])
+        image = int(rng.choice(len(self.infos), p=self.weights))
+        info = self.infos[image]
+        side = self.source_side
+        col = int(rng.integers(0, max(0, info.width - side) + 1))
+        row = int(rng.integers(0, max(0, info.height - side) + 1))
+        return image, (col, row, side, side)
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Crop ``index`` as numpy: normalised float32 pixels and the valid mask."""
+        image, (col, row, side, _) = self.window(index)
+        raster = self._raster(image)
+        info = raster.info
+        out_shape = None if side == self.crop else (self.crop, self.crop)
+        data = raster.read((col, row, side, side), out_shape=out_shape)
+        valid = raster.valid_mask(data)
+        # padding past the edge of a small image is never data, whatever its value
+        inside_w = math.floor((info.width - col) * self.crop / side)
+        inside_h = math.floor((info.height - row) * self.crop / side)
+        valid[inside_h:, :] = False
+        valid[:, inside_w:] = False
+        return apply_normalisation(data, self.norm, valid), valid
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        import torch
+
+        x, valid = self.read(int(index))
+        return torch.from_numpy(x), torch.from_numpy(valid)
+
+    def _raster(self, image: int) -> Raster:
+        if os.getpid() != self._pid:  # a forked loader worker: never share GDAL handles
+            self._open = OrderedDict()
+            self._pid = os.getpid()
+        raster = self._open.get(image)
+        if raster is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                raster = Raster(self.infos[image].path)
+            self._open[image] = raster
+            if len(self._open) > OPEN_RASTERS:
+                _, oldest = self._open.popitem(last=False)
+                oldest.close()
+        else:
+            self._open.move_to_end(image)
+        return raster
+
+    def close(self) -> None:
+        for raster in self._open.values():
+            raster.close()
+        self._open.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # open files never travel to workers
+        state = dict(self.__dict__)
+        state["_open"] = OrderedDict()
+        return state
