@@ -37,3 +37,13 @@ def select_device(name: str = "auto") -> torch.device:
 def use_amp(device: torch.device) -> bool:
     """Mixed precision only where it pays and is safe: CUDA."""
     return device.type == "cuda"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (affinity-aware)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1

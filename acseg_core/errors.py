@@ -23,3 +23,8 @@ class InputError(AcsegError):
 
 class CancelledError(AcsegError):
     """A long job stopped because its cancel flag was set."""
+
+
+def os_reason(exc: OSError) -> str:
+    """A short, human reason for an OS error ("no space left on device")."""
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()

@@ -1,13 +1,19 @@
-"""Progress reports and cancel flags shared by every long job.
+"""Long jobs: progress reports, cancel flags, and OS signals that cancel them.
 
 Long jobs are plain generators that yield :class:`Progress` and check a
 :class:`CancelToken` between steps; the CLI draws a bar from them and the GUI's
-worker thread forwards them as signals. Neither front-end is known here.
+worker thread forwards them as signals. Neither front-end is known here. Signal
+handlers (Ctrl+C, SIGTERM) can only be installed from the main thread; elsewhere (a
+GUI worker, a test runner's thread) the block runs with the signals left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
 import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,3 +50,71 @@ class CancelToken:
 
     def __bool__(self) -> bool:  # ``if cancel:`` reads naturally in loops
         return self.cancelled
+
+
+def run_to_end(
+    job: Iterator[Progress], on_progress: Callable[[Progress], Any] | None = None
+) -> Any:
+    """Drain a job (calling ``on_progress`` with each report) and return its return value."""
+    while True:
+        try:
+            item = next(job)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(item)
+
+
+def relabel(
+    job: Generator[Progress, None, Any], message: Callable[[Progress], str]
+) -> Generator[Progress, None, Any]:
+    """The same job with each report's message replaced (``yield from`` keeps its result)."""
+    while True:
+        try:
+            item = next(job)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(item.done, item.total, message(item), item.eta_s, item.metrics)
+
+
+Handler = Callable[[int, Any], None]
+
+
+@contextlib.contextmanager
+def handling(signum: int, handler: Handler) -> Iterator[None]:
+    """Install ``handler`` for ``signum`` while the block runs, then restore the old one."""
+    try:
+        previous = signal.signal(signum, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def ctrl_c_cancels(token: CancelToken, message: str | None) -> contextlib.AbstractContextManager:
+    """First Ctrl+C sets ``token`` (the job stops cleanly and saves); a second one aborts.
+
+    ``message`` (None = silent) is printed on the first press to say what happens now.
+    """
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        if message:
+            sys.stderr.write(f"\n{message}\n")
+
+    return handling(signal.SIGINT, on_interrupt)
+
+
+def sigterm_cancels(token: CancelToken) -> contextlib.AbstractContextManager:
+    """SIGTERM (``kill``, a scheduler, torchrun's agent stopping its workers) cancels
+    like Ctrl+C: the job stops at its next step and saves what it keeps."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        token.cancel()
+
+    return handling(signal.SIGTERM, on_term)

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from acseg_core import __version__
-from acseg_core.io.atomic import atomic_path
 from acseg_core.errors import AcsegError
+from acseg_core.io.atomic import atomic_path
 from acseg_core.io.raster import RasterInfo, list_images
 from app.actions import build_actions
 from app.canvas import ImageCanvas

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from acseg_core.errors import AcsegError
 from acseg_core.labelling.classes import ClassMap, LabelClass, default_cluster_colors
 from acseg_core.model.config import READOUTS
-from acseg_core.errors import AcsegError
 
 
 class ImageListModel(QObject):

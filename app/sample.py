@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from acseg_core.labelling.classes import ClassMap
 from acseg_core.errors import AcsegError
+from acseg_core.labelling.classes import ClassMap
 from resources import RESOURCES, sample_image_path
 
 if TYPE_CHECKING:

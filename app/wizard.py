@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from acseg_core.model.config import PRESETS, TrainConfig, preset
 from acseg_core.device import available_devices
 from acseg_core.errors import AcsegError
+from acseg_core.presets import PRESETS, preset
+from acseg_core.training.config import TrainConfig
 from acseg_core.training.estimate import estimate_job, format_duration
 from app.workers import JobRunner, JobWorker
 

@@ -37,12 +37,14 @@ SCENE_CLASSES = [  # (name, colour) of make_scene's class values 0..4
 
 
 def main(argv: list[str] | None = None) -> None:
-    from acseg_core.model.checkpoint import load_checkpoint, load_model, save_checkpoint
-    from acseg_core.labelling.classes import ClassMap
-    from acseg_core.model.config import ModelConfig, TrainConfig, from_dict, preset
-    from acseg_core.inference.predict import predict_array
     from acseg_core.evaluation.metrics import confusion_matrix, majority_mapping
+    from acseg_core.inference.predict import predict_array
+    from acseg_core.labelling.classes import ClassMap
+    from acseg_core.model.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from acseg_core.model.config import ModelConfig, from_dict
     from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
+    from acseg_core.training.config import TrainConfig
     from acseg_core.training.loop import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,4 +1,4 @@
-"""Benchmark: AC against the k-means yardstick on labelled folders (issue 9).
+"""Benchmark: AC against the k-means yardstick on labelled folders (docs/accuracy.md).
 
 For each dataset: train AC on the dataset's own images (unsupervised and
 transductive, as IIC and AC evaluate) under a wall-clock (or step) budget, predict
@@ -23,26 +23,12 @@ Methods scored per seed (all from the same trained model / k-means fit):
 Every model is trained with the k-means read-out (it does not change training), so
 one training run gives both AC read-outs.
 
-DATASET_SPEC is either a shortcut for the shared samples (``shared:vaihingen6``,
-``shared:vaihingen3``, ``shared:loveda``, ``shared:dubai``, ``shared:cocostuff15``,
-resolved under ``$ACSEG_SHARED_DATA`` or ``../shared/data``) or comma-separated
-``key=value`` pairs::
-
-    name=dubai,images=DIR,labels=DIR,format=colors:resources/labels/dubai.csv
-    name=coco15,images=DIR,labels=DIR,format=lookup:fine_to_coarse.csv,keep=kind=stuff,k=15
-
-keys: ``name``, ``images`` (required), ``labels`` (default: the image folder),
-``format`` (label format as ``acseg-core evaluate --label-format``; default
-``index``), ``merge``, ``keep``, ``class-column``, ``k`` (clusters; default the
-number of classes present), ``sobel`` (0/1: add Sobel channels, IIC's photo input).
-A value may contain ``=`` and ``,`` as long as no comma is followed by ``key=``.
+Datasets: :mod:`acseg_core.benchmarks.datasets`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import sys
 import tempfile
@@ -54,14 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from acseg_core.model.config import OVERCLUSTER_FACTOR as DEFAULT_OVERCLUSTER_FACTOR
+from acseg_core.benchmarks.datasets import DatasetSpec, parse_spec
 from acseg_core.errors import AcsegError
-
-SHARED_ENV = "ACSEG_SHARED_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LABEL_TABLES = REPO_ROOT / "resources" / "labels"
-SPEC_KEYS = ("name", "images", "labels", "format", "merge", "keep", "class-column", "k", "sobel")
-_SPEC_SPLIT = re.compile(r",(?=\s*[A-Za-z][\w-]*=)")
 
 # Benchmark defaults (the shipped configuration; chosen by this benchmark on the
 # shared dev images, see docs/accuracy.md). Every one is a command-line option.
@@ -69,129 +49,6 @@ DEFAULT_MINUTES = 10.0  # a cap: the issue's budget; the preset's step count end
 DEFAULT_SEEDS = (0, 1, 2)
 METHODS = ("ac", "ac+smooth", "ac-kmeans", "ac-kmeans+smooth", "kmeans", "kmeans+smooth")
 MODEL_READOUTS = {"ac": "head", "ac-kmeans": "kmeans"}  # method -> predict(readout=)
-
-
-# -- dataset specs -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A labelled folder and how to read its labels."""
-
-    name: str
-    images: Path
-    labels: Path
-    label_format: str = "index"
-    merge: str | None = None
-    keep: str | None = None
-    class_column: str | None = None
-    k: int | None = None
-    sobel: bool = False
-
-    def describe(self) -> str:
-        parts = [f"name={self.name}", f"images={self.images}", f"labels={self.labels}"]
-        parts.append(f"format={self.label_format}")
-        for key, value in (("merge", self.merge), ("keep", self.keep), ("k", self.k)):
-            if value is not None:
-                parts.append(f"{key}={value}")
-        if self.sobel:
-            parts.append("sobel=1")
-        return ",".join(parts)
-
-
-def shared_data_root() -> Path:
-    """``$ACSEG_SHARED_DATA``, else ``../shared/data`` beside the repo (or the cwd)."""
-    env = os.environ.get(SHARED_ENV)
-    if env:
-        return Path(env)
-    for base in (REPO_ROOT.parent, Path.cwd().parent):
-        candidate = base / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return REPO_ROOT.parent / "shared" / "data"
-
-
-def shared_specs(root: Path) -> dict[str, DatasetSpec]:
-    """The shortcuts for the shared samples (see ``../shared/data/README.md``)."""
-    vaihingen = root / "isprs-vaihingen"
-    coco = root / "cocostuff"
-    return {
-        # clutter is absent from the crop, so K = 5 classes present
-        "vaihingen6": DatasetSpec("vaihingen6", vaihingen, vaihingen, "potsdam"),
-        "vaihingen3": DatasetSpec("vaihingen3", vaihingen, vaihingen, "potsdam", merge="potsdam3"),
-        "loveda": DatasetSpec(
-            "loveda",
-            root / "loveda" / "images",
-            root / "loveda" / "labels",
-            f"lookup:{LABEL_TABLES / 'loveda.csv'}",
-        ),
-        "dubai": DatasetSpec(
-            "dubai",
-            root / "dubai" / "images",
-            root / "dubai" / "labels",
-            f"colors:{LABEL_TABLES / 'dubai.csv'}",
-        ),
-        # COCO-Stuff-15: the 15 coarse stuff classes (13 present here), K = 15 as IIC/AC
-        "cocostuff15": DatasetSpec(
-            "cocostuff15",
-            coco / "images",
-            coco / "labels",
-            f"lookup:{coco / 'fine_to_coarse.csv'}",
-            keep="kind=stuff",
-            k=15,
-        ),
-    }
-
-
-def parse_spec(text: str) -> DatasetSpec:
-    """A :class:`DatasetSpec` from ``shared:NAME`` or ``key=value,...`` (module docstring)."""
-    text = text.strip()
-    if text.startswith("shared:"):
-        root = shared_data_root()
-        specs = shared_specs(root)
-        name = text.removeprefix("shared:")
-        if name not in specs:
-            raise AcsegError(f"unknown shared dataset {name!r} (choose from {', '.join(specs)})")
-        spec = specs[name]
-        if not spec.images.is_dir():
-            raise AcsegError(f"{text}: {spec.images} not found (set {SHARED_ENV})")
-        return spec
-    values: dict[str, str] = {}
-    for part in _SPEC_SPLIT.split(text):
-        key, sep, value = part.partition("=")
-        key = key.strip().lower().replace("_", "-")
-        if not sep or key not in SPEC_KEYS:
-            raise AcsegError(
-                f"dataset spec {text!r}: expected key=value pairs with keys "
-                f"{', '.join(SPEC_KEYS)}, or shared:NAME"
-            )
-        if key in values:
-            raise AcsegError(f"dataset spec {text!r}: {key} given twice")
-        values[key] = value.strip()
-    if "images" not in values:
-        raise AcsegError(f"dataset spec {text!r}: images=DIR is required")
-    images = Path(values["images"])
-    k = values.get("k")
-    try:
-        k_value = int(k) if k is not None else None
-    except ValueError:
-        raise AcsegError(f"dataset spec {text!r}: k must be an integer") from None
-    if k_value is not None and not 2 <= k_value <= 254:
-        raise AcsegError(f"dataset spec {text!r}: k must be 2–254")
-    return DatasetSpec(
-        name=values.get("name") or images.name,
-        images=images,
-        labels=Path(values.get("labels") or images),
-        label_format=values.get("format", "index"),
-        merge=values.get("merge"),
-        keep=values.get("keep"),
-        class_column=values.get("class-column"),
-        k=k_value,
-        sobel=values.get("sobel", "0").lower() in ("1", "yes", "true", "on"),
-    )
-
-
-# -- settings -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -209,7 +66,7 @@ class BenchSettings:
     displacement: int | None = None
     base_width: int | None = None
     heads: int | None = None  # IIC sub-heads (default: the preset's)
-    overcluster_factor: int = DEFAULT_OVERCLUSTER_FACTOR
+    overcluster_factor: int | None = None  # None: the preset's (factor × K)
     scale: float = 1.0
     smooth: int | None = None  # None: the model's read-out window (ModelConfig.smooth)
     keep_runs: str | None = None  # folder to keep the trained models in
@@ -218,14 +75,16 @@ class BenchSettings:
 
 def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
                  settings: BenchSettings, out_dir: Path) -> Any:  # fmt: skip
-    """The TrainConfig the benchmark trains with: the defaults plus the given options."""
-    from acseg_core.model.config import TrainConfig, overclusters_for, preset
-    from acseg_core.training.loop import preset_defaults
+    """The TrainConfig the benchmark trains with: the preset's record (what
+    ``acseg-core train`` and the app use) plus the options given."""
+    from acseg_core.presets import overclusters_for, preset
+    from acseg_core.training.config import TrainConfig
 
     # the k-means read-out is fitted after training and changes nothing before it, so
     # every bench model has one and is scored with both read-outs
     model_overrides: dict[str, Any] = {"clusters": k, "sobel": spec.sobel, "readout": "kmeans"}
-    model_overrides["overclusters"] = overclusters_for(k, settings.overcluster_factor)
+    if settings.overcluster_factor is not None:
+        model_overrides["overclusters"] = overclusters_for(k, settings.overcluster_factor)
     if settings.base_width:
         model_overrides["base_width"] = settings.base_width
     if settings.heads:
@@ -233,27 +92,28 @@ def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
     if settings.smooth is not None:
         model_overrides["smooth"] = settings.smooth
     model = preset(settings.preset, **model_overrides)
-    # exactly what `acseg-core train` and the app's wizard use for what is left unset
-    train_defaults = replace(TrainConfig(), **preset_defaults(settings.preset, k)[0])
-    steps = settings.steps or default_steps(train_defaults)
+    given = {
+        name: value
+        for name, value in (
+            ("crop", settings.crop),
+            ("batch", settings.batch),
+            ("lr", settings.lr),
+            ("displacement", settings.displacement),
+        )
+        if value is not None
+    }
+    steps = settings.steps or default_steps(TrainConfig(model=model, **given))
     return TrainConfig(
         inputs=tuple(str(p) for p in images),
         out_dir=str(out_dir),
         model=model,
         steps=steps,
-        steps_per_epoch=steps,  # one epoch: the model file is written once, at the end
-        crop=settings.crop or train_defaults.crop,
-        batch=settings.batch or train_defaults.batch,
-        lr=settings.lr or train_defaults.lr,
-        displacement=(
-            settings.displacement
-            if settings.displacement is not None
-            else train_defaults.displacement
-        ),
+        steps_per_epoch=steps,  # one epoch: the checkpoint is written once, at the end
         device=settings.device,
         seed=seed,
         workers=0,  # images are small; a loader process would only compete for the cores
         scale=settings.scale,
+        **given,
         **settings.train_overrides,
     )
 
@@ -280,8 +140,7 @@ def _quiet(_: str) -> None:
 
 def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict[str, Any]:
     """Run ``train`` until its steps are done or ``minutes`` have passed (scan included)."""
-    from acseg_core.evaluation.evaluate import run_to_end
-    from acseg_core.jobs import CancelToken
+    from acseg_core.jobs import CancelToken, run_to_end
     from acseg_core.training.loop import train
 
     cancel = CancelToken()
@@ -321,6 +180,7 @@ def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict
 def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -> dict[str, Any]:
     """All seeds of AC and k-means on one dataset; per-seed figures and summaries."""
     from acseg_core.evaluation import evaluate as ev
+    from acseg_core.inference.readout import ReadOut
     from acseg_core.model.checkpoint import load_model
     from acseg_core.model.refine import majority_filter
 
@@ -356,11 +216,11 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
             loaded = load_model(training["model_path"], device=settings.device)
             model_maps = {
                 method: list(
-                    ev.model_source(loaded, precision="fp32", smooth=0, readout=readout)(
+                    ev.model_source(loaded, precision="fp32", readout=ReadOut(kind, 0))(
                         folder.images
                     )
                 )
-                for method, readout in MODEL_READOUTS.items()
+                for method, kind in MODEL_READOUTS.items()
             }
             del loaded
         smooth = cfg.model.smooth
@@ -406,7 +266,7 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
 
 def default_method(preset_name: str, smooth: int) -> str:
     """The method that is what ``acseg-core predict`` gives with the preset's defaults."""
-    from acseg_core.model.config import preset
+    from acseg_core.presets import preset
 
     method = "ac-kmeans" if preset(preset_name).readout == "kmeans" else "ac"
     return method + ("+smooth" if smooth > 1 else "")
@@ -427,7 +287,9 @@ def _replay(maps: list[np.ndarray]) -> Callable[[Sequence[Path]], Iterator[np.nd
 
 def _score(ev: Any, folder: Any, source: Any, k: int) -> dict[str, Any]:
     """One Hungarian map over the whole folder; pixel accuracy and mIoU in %."""
-    evaluation = ev.run_to_end(ev.score_folder(folder, source, k))
+    from acseg_core.jobs import run_to_end
+
+    evaluation = run_to_end(ev.score_folder(folder, source, k))
     used = int(np.count_nonzero(evaluation.confusion.sum(axis=1)))
     return {
         "pixel_accuracy": round(100 * float(evaluation.scores.pixel_accuracy), 2),
@@ -495,8 +357,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--train-heads", type=int, help="IIC sub-heads, best kept by loss (default: the preset's)"
     )
     group.add_argument(
-        "--overcluster-factor", type=int, default=DEFAULT_OVERCLUSTER_FACTOR,
-        help=f"overclustering head = factor × K, 0 = none (default {DEFAULT_OVERCLUSTER_FACTOR})",
+        "--overcluster-factor", type=int, default=None,
+        help="overclustering head = factor × K, 0 = none (default: the preset's, 5)",
     )  # fmt: skip
     group.add_argument("--train-scale", type=float, default=1.0, help="input resampling factor")
     group.add_argument(
@@ -601,8 +463,6 @@ __all__ = [
     "parse_spec",
     "run",
     "run_dataset",
-    "shared_data_root",
-    "shared_specs",
     "train_config",
     "train_for_budget",
 ]

@@ -167,12 +167,13 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in the subprocess: build a random-init model, predict ``image`` to ``out``."""
     import torch
 
-    from acseg_core.model.checkpoint import LoadedModel
-    from acseg_core.model.config import Normalisation, preset
     from acseg_core.device import select_device
     from acseg_core.inference.predict import autocast_dtype, predict_array
-    from acseg_core.model.nn import build_model
+    from acseg_core.io.normalise import Normalisation
     from acseg_core.io.raster import probe
+    from acseg_core.model.checkpoint import LoadedModel
+    from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
 
     info = probe(job["image"])
     torch.manual_seed(0)

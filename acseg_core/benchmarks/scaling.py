@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    from acseg_core.inference.collection import usable_cores
     from acseg_core.benchmarks.predict import write_synthetic
+    from acseg_core.inference.collection import usable_cores
 
     cores = usable_cores()
     share = max(1, cores // 2)  # what each of 2 processes gets
@@ -131,9 +131,10 @@ def _load() -> float | None:
 def _random_model(path: Path, preset_name: str) -> None:
     import torch
 
+    from acseg_core.io.normalise import Normalisation
     from acseg_core.model.checkpoint import save_checkpoint
-    from acseg_core.model.config import Normalisation, preset
     from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
 
     torch.manual_seed(0)
     norm = Normalisation(low=(0.0,) * 4, high=(255.0,) * 4)
@@ -164,7 +165,8 @@ def _predict_rates(
 
 
 def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> float:
-    from acseg_core.model.config import TrainConfig, preset
+    from acseg_core.presets import preset
+    from acseg_core.training.config import TrainConfig
 
     print(f"training {args.scaling_steps} steps: {name} ...", file=sys.stderr)
     cfg = TrainConfig(
@@ -183,8 +185,8 @@ def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> fl
     if nproc == 1:
         _train_and_report((cfg, report))
     else:
-        from acseg_core.training.distributed import launch
         from acseg_core.errors import AcsegError
+        from acseg_core.training.distributed import launch
 
         if launch(_train_and_report, (cfg, report), nproc) != 0:
             raise AcsegError("scaling benchmark: distributed training failed")

@@ -31,11 +31,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from acseg_core.model.config import preset
+from acseg_core.benchmarks.reference import reference_forward
 from acseg_core.device import select_device, use_amp
 from acseg_core.model.loss import ac_loss, mi_loss
 from acseg_core.model.nn import build_model, draw_orderings
-from acseg_core.benchmarks.reference import reference_forward
+from acseg_core.presets import preset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from acseg_core.errors import AcsegError
+from acseg_core.model.readouts import KINDS
 
 FORMAT_HELP = (
     "index | index:IGNORE[,IGNORE] | potsdam | colors:FILE (r,g,b,class_name lines) | "
@@ -54,7 +55,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--readout",
-        choices=("head", "kmeans"),
+        choices=KINDS,
         help="model only: head = plain AC, kmeans = the k-means read-out (default: the model's)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -91,12 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
         loaded = load_model(args.model, device=args.device)
         k = int(loaded.config.clusters)
-        from acseg_core.model.refine import check_window
+        from acseg_core.inference.readout import ReadOut
+        from acseg_core.jobs import run_to_end
 
-        smooth = None if args.smooth is None else check_window(args.smooth)
-        source = ev.model_source(loaded, smooth=smooth, readout=args.readout)
-        job = ev.score_folder(folder, source, k)
-        evaluations.append((None, ev.run_to_end(job)))
+        readout = ReadOut(args.readout, args.smooth).resolve(loaded)
+        job = ev.score_folder(folder, ev.model_source(loaded, readout=readout), k)
+        evaluations.append((None, run_to_end(job)))
 
     _print(args, method, evaluations)
     return 0

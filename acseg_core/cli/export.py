@@ -1,17 +1,17 @@
 """`acseg-core export PROJECT --out DIR`: label masks of every image of a project.
 
-Each image's cluster map is the project's cached prediction when there is one, else
-it is predicted with the project's model (into a temporary file, by windows). The
-class map and the hand edits of the project are applied, then the chosen formats are
-written (see :mod:`acseg_core.labelling.export`). Images that are missing and have no cached
-prediction are reported and skipped; the exit code is then 1.
+The project's model gives each image its map: the map cached for that model and its
+default read-out when there is one, else a prediction made during the export. The
+class map and the hand edits are applied, then the formats are written
+(:mod:`acseg_core.labelling.export_job`). An image that cannot be exported is skipped
+and named at the end (exit code 1); images already exported are left as they are
+unless ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,92 +38,65 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acseg_core.labelling.export import ExportItem, export_labels, parse_formats
+    from acseg_core.inference.cache import prediction_key
+    from acseg_core.inference.readout import MODEL_DEFAULT
+    from acseg_core.jobs import run_to_end
+    from acseg_core.labelling.export import ExportItem, parse_formats
+    from acseg_core.labelling.export_job import export_images, model_predictor
     from acseg_core.labelling.project import Project
+    from acseg_core.model.checkpoint import load_model
 
     formats = parse_formats(args.format)
     project = Project.load(args.project)
     for warning in project.warnings:
         print(f"acseg-core export: warning: {warning}", file=sys.stderr)
-    skipped = 0
-    with tempfile.TemporaryDirectory(prefix="acseg-export-") as scratch:
-        predictor = _Predictor(project, args.device, args.tile, Path(scratch))
-        items = []
-        for entry in project.images:
-            if entry.prediction is None and not entry.exists:
-                print(
-                    f"acseg-core export: warning: {entry.path}: image not found and no cached "
-                    "prediction; skipped (relink it in the project)",
-                    file=sys.stderr,
-                )
-                skipped += 1
-                continue
-            items.append(entry)
-        if not items:
-            raise AcsegError(f"{args.project}: no image to export")
-        export_items = []
-        for entry in items:
-            clusters = entry.prediction or predictor.predict(entry.path)
-            export_items.append(
-                ExportItem(
-                    name=entry.name,
-                    clusters=clusters,
-                    source=entry.path,
-                    edits=project.get_edits(entry),
-                )
-            )
-        job = export_labels(
-            export_items, project.class_map, args.out, formats=formats, overwrite=args.overwrite
+    if not project.images:
+        raise AcsegError(f"{args.project}: no image to export")
+    loaded = predictor = key = None
+    if project.model is not None:
+        loaded = load_model(project.model, device=args.device)
+        predictor = model_predictor(loaded, MODEL_DEFAULT, args.tile)
+        key = prediction_key(loaded, MODEL_DEFAULT)
+    items = []
+    for entry in project.images:
+        cached = project.prediction(entry, key) if key is not None else None
+        items.append(
+            ExportItem(entry.name, cached, source=entry.path, edits=project.get_edits(entry))
         )
-        result = _drain(job)
+    job = export_images(
+        items,
+        project.class_map,
+        args.out,
+        formats=formats,
+        overwrite=args.overwrite,
+        predictor=predictor,
+    )
+    result = run_to_end(job, _progress_printer())
     for note in result.notes:
         print(f"acseg-core export: note: {note}", file=sys.stderr)
     for name, outputs in result.written.items():
         print(f"{name}: " + ", ".join(str(p) for p in outputs.values()))
+    if result.done:
+        print(f"{len(result.done)} image(s) already exported, left as they are (--overwrite)")
     if result.labelmap is not None:
         print(f"labelmap: {result.labelmap}")
-    return 1 if skipped else 0
+    for name, reason in result.skipped:
+        print(f"acseg-core export: skipped {name}: {reason}", file=sys.stderr)
+    if result.skipped:
+        print(
+            f"acseg-core export: {len(result.skipped)} of {len(items)} image(s) skipped",
+            file=sys.stderr,
+        )
+    return 1 if result.skipped else 0
 
 
-def _drain(job: Any) -> Any:
-    last = ""
-    while True:
-        try:
-            progress = next(job)
-        except StopIteration as stop:
-            return stop.value
-        if progress.message.startswith("Exported") and progress.message != last:
-            last = progress.message
-            print(f"[{progress.done}/{progress.total}] {progress.message}", file=sys.stderr)
+def _progress_printer() -> Any:
+    """One line per finished image on stderr."""
+    from acseg_core.labelling.export_job import STEPS
 
+    def show(progress: Any) -> None:
+        if progress.message.endswith(" done"):
+            done, total = progress.done // STEPS, progress.total // STEPS
+            print(f"[{done}/{total}] {progress.message}", file=sys.stderr)
 
-class _Predictor:
-    """Predicts missing cluster maps with the project's model, loaded on first use."""
-
-    def __init__(self, project: Any, device: str, tile: int, scratch: Path) -> None:
-        self.project = project
-        self.device = device
-        self.tile = tile
-        self.scratch = scratch
-        self._loaded: Any = None
-
-    def predict(self, image: Path) -> Path:
-        from acseg_core.cli.predict import is_geotiff
-        from acseg_core.inference.predict import predict
-
-        if self.project.model is None:
-            raise AcsegError(
-                f"{self.project.path}: {image.name} has no cached prediction "
-                "and the project has no model"
-            )
-        if self._loaded is None:
-            from acseg_core.model.checkpoint import load_model
-
-            self._loaded = load_model(self.project.model, device=self.device)
-        out = self.scratch / f"{len(list(self.scratch.iterdir()))}.tif"
-        if not is_geotiff(image):
-            out = out.with_suffix(".png")
-        print(f"acseg-core export: predicting {image.name}", file=sys.stderr)
-        job = predict(self._loaded, image, out=out, tile=self.tile)
-        _drain(job)
-        return out
+    return show

@@ -19,16 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from acseg_core.inference.collection import (
-    OUTPUT_TAG,
-    FileResult,
-    is_geotiff,
-    output_path,
-    predict_file,
-)
-from acseg_core.model.config import READOUTS
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.cli.signals import ctrl_c_cancels
+from acseg_core.model.readouts import KINDS
 
 
 def register(sub: Any) -> None:
@@ -96,7 +88,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--readout",
-        choices=READOUTS,
+        choices=KINDS,
         help="head: the network's own cluster head (plain AC); kmeans: k-means on the "
         "learned features and pixel values, fitted after training (default: the model's)",
     )
@@ -108,48 +100,17 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def collect_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Image files from files and folders; problems become messages, not exceptions."""
-    from acseg_core.io.raster import list_images
-
-    images: list[Path] = []
-    problems: list[str] = []
-    for path in paths:
-        try:
-            found = list_images([path])
-        except InputError as exc:
-            problems.append(str(exc))
-            continue
-        if path.is_dir() and not found:
-            problems.append(f"{path}: no images in this folder")
-        images.extend(found)
-    return images, problems
-
-
-def _check_tiling(loaded: Any, tile: int, batch: int, smooth: int | None = None) -> None:
-    """Refuse unusable --tile/--batch/--smooth once, not once per file."""
-    from acseg_core.inference.predict import grid_stride, input_scale, smooth_margin, tile_margin
-    from acseg_core.model.refine import check_window
-    from acseg_core.inference.tiling import plan_tiles
-
-    if batch < 1:
-        raise AcsegError("--batch must be at least 1")
-    smooth = check_window(loaded.config.smooth if smooth is None else smooth)
-    scale = input_scale(loaded)
-    stride = grid_stride(loaded.config, scale)
-    margin = tile_margin(loaded.config, scale) + smooth_margin(smooth, stride)
-    plan_tiles(tile, tile, tile=tile, margin=margin, stride=stride)  # raises if too small
-
-
 def run(args: argparse.Namespace) -> int:
     from acseg_core.inference.collection import (
         PredictOptions,
-        count_sources,
-        iter_sources,
+        make_output_folder,
         predict_collection,
     )
+    from acseg_core.inference.predict import check_settings
+    from acseg_core.inference.readout import ReadOut
+    from acseg_core.inference.sources import count_sources, iter_sources
+    from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
     from acseg_core.model.checkpoint import load_model
-    from acseg_core.jobs import CancelToken
 
     # a bad model is one fatal line; with --nproc the workers load their own copies
     device = args.device if args.nproc == 1 else "cpu"
@@ -162,15 +123,16 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--nproc must be at least 1")
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
-    _check_tiling(loaded, args.tile, args.batch, args.smooth)
+    readout = ReadOut(args.readout, args.smooth)
+    check_settings(loaded, args.tile, args.batch, readout)
+    make_output_folder(args.out)
     options = PredictOptions(
+        readout=readout,
         tile=args.tile,
         batch=args.batch,
         with_confidence=args.confidence,
         precision=args.precision,
         device=args.device,
-        smooth=args.smooth,
-        readout=args.readout,
     )
     total = count_sources(args.inputs, args.list)
     token = CancelToken()
@@ -189,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.nproc > 1:
         del loaded
-    with ctrl_c_cancels(token, "stopping: dropping the files in progress (Ctrl+C again to abort)"):
+    stopping = "stopping: dropping the files in progress (Ctrl+C again to abort)"
+    with ctrl_c_cancels(token, stopping), sigterm_cancels(token):
         summary = _drain(job)
     if summary.cancelled:
         print(
@@ -221,4 +184,4 @@ def _drain(job: Iterator[Any]) -> Any:
             print(f"acseg-core predict: error: {progress.metrics['error']}", file=sys.stderr)
 
 
-__all__ = ["OUTPUT_TAG", "FileResult", "is_geotiff", "output_path", "predict_file", "register"]
+__all__ = ["register"]

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from acseg_core.model.readouts import KINDS
+
 SUMMARY = "train an AC model on images or folders"
 
 
@@ -39,7 +41,7 @@ def register(sub: Any) -> None:
     )
     model.add_argument(
         "--readout",
-        choices=("head", "kmeans"),
+        choices=KINDS,
         help="what predict reads clusters from: head = the network's head (plain AC), "
         "kmeans = k-means on learned features + pixel values, fitted after training "
         "(default: the preset's, kmeans for cpu-small)",
@@ -108,20 +110,35 @@ RUN_FIELDS = (
 
 
 def build_config(args: argparse.Namespace) -> Any:
-    """TrainConfig from the arguments; with ``--resume``, the stored run's plus overrides."""
-    from acseg_core.model.config import TrainConfig, preset
+    """TrainConfig from the arguments; with ``--resume``, the stored run's plus overrides.
+
+    Whatever is not given comes from the preset's record (:mod:`acseg_core.presets`),
+    exactly as ``TrainConfig(model=preset(name))`` does from Python.
+    """
     from acseg_core.errors import AcsegError
+    from acseg_core.presets import default_preset_for, preset
+    from acseg_core.training.config import TrainConfig
 
     given = {name: getattr(args, name) for name in RUN_FIELDS if getattr(args, name) is not None}
     if args.epochs is not None:
         given["steps"] = None  # --epochs replaces a stored --steps
     if args.inputs:
         given["inputs"] = tuple(args.inputs)
+    model_options = {
+        name: value
+        for name, value in (
+            ("overclusters", args.overcluster),
+            ("smooth", args.smooth),
+            ("heads", args.heads),
+            ("readout", args.readout),
+            ("clusters", args.clusters),
+        )
+        if value is not None
+    }
     if args.resume:
-        from acseg_core.training.loop import resume_config
+        from acseg_core.training.state import resume_config
 
-        model_options = (args.overcluster, args.smooth, args.heads, args.readout)
-        if args.preset or args.clusters or any(v is not None for v in model_options):
+        if args.preset or model_options:
             raise AcsegError(
                 "--resume keeps the stored model: drop the model options "
                 "(--preset/--clusters/--overcluster/--heads/--readout/--smooth)"
@@ -130,29 +147,14 @@ def build_config(args: argparse.Namespace) -> Any:
     if not args.inputs:
         raise AcsegError("give at least one input image or folder")
     from acseg_core.device import select_device
-    from acseg_core.training.loop import preset_defaults
 
-    name = args.preset or (
-        "cpu-small" if select_device(args.device or "auto").type == "cpu" else "repro-4"
-    )
-    clusters = args.clusters if args.clusters is not None else preset(name).clusters
-    training, model = preset_defaults(name, clusters)
-    model["clusters"] = clusters
-    if args.overcluster is not None:
-        model["overclusters"] = args.overcluster
-    if args.smooth is not None:
-        model["smooth"] = args.smooth
-    if args.heads is not None:
-        model["heads"] = args.heads
-    if args.readout is not None:
-        model["readout"] = args.readout
-    return TrainConfig(out_dir=args.out, model=preset(name, **model), **{**training, **given})
+    name = args.preset or default_preset_for(select_device(args.device or "auto").type)
+    return TrainConfig(out_dir=args.out, model=preset(name, **model_options), **given)
 
 
 def run(args: argparse.Namespace) -> int:
+    from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
     from acseg_core.training import distributed
-    from acseg_core.jobs import CancelToken
-    from acseg_core.cli.signals import ctrl_c_cancels
     from acseg_core.training.loop import train
 
     cfg = build_config(args)  # bad arguments fail here, once, before any rank starts
@@ -168,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     message = "stopping after this step (Ctrl+C again to abort)…"
     with (
         ctrl_c_cancels(token, message if os.environ.get("RANK", "0") == "0" else None),
-        distributed.sigterm_cancels(token),
+        sigterm_cancels(token),
     ):
         jobs = train(cfg, token)
         result = yield_from_with_display(jobs, out, bar)

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from acseg_core.errors import AcsegError, CancelledError, InputError
-from acseg_core.evaluation.metrics import CLUSTER_NODATA
+from acseg_core.io.raster import NODATA, open_raster
 from acseg_core.jobs import CancelToken
-from acseg_core.io.raster import open_raster
 
 DEFAULT_SAMPLES = 4_000_000  # pixels the centres are fitted on (all, if fewer)
 ITERATIONS = 10  # scipy's default; the shared README yardstick used it
@@ -45,7 +44,7 @@ class KMeansModel:
         out = nearest_centre(z, self.centres.astype(np.float32)).astype(np.uint8)
         out = out.reshape(height, width)
         if valid is not None:
-            out[~valid] = CLUSTER_NODATA
+            out[~valid] = NODATA
         return out
 
 

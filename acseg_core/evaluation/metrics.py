@@ -14,7 +14,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 UNASSIGNED = -1  # a cluster mapped to no class (more clusters than classes)
-CLUSTER_NODATA = 255  # cluster-map value for pixels without data
 LABEL_IGNORE = -1  # label value for unlabelled pixels (see acseg_core.io.labels)
 
 

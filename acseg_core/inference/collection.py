@@ -1,58 +1,53 @@
 """Prediction over large collections: streamed, resumable, logged, multi-process.
 
-:func:`predict_collection` is the job behind ``acseg-core predict`` for one image
-or a hundred thousand. It is a generator (one :class:`Progress` per finished
-file, honouring a :class:`CancelToken`) that returns a :class:`Summary`.
+:func:`predict_collection` is the job behind ``acseg-core predict`` for one image or a
+hundred thousand: a generator (one :class:`Progress` per finished file, honouring a
+:class:`CancelToken`) that returns a :class:`Summary`.
 
-* **Streaming.** Inputs come from :func:`iter_sources` one path at a time: a
-  folder is one sorted listing (the path list), a list file is read line by line.
-  Nothing else is kept per file except the output names already claimed (to
-  refuse two inputs that would write the same output). At most ``2 × nproc``
-  files are in flight; each is read by windows (:mod:`acseg_core.inference.predict`), so
-  memory and open files stay bounded whatever the collection's size.
-* **Resume.** Outputs are written atomically (:func:`acseg_core.io.atomic.atomic_path`:
-  a hidden temp file ``.<name>.<random><suffix>`` beside the output, renamed when
-  complete), so an output that exists under its final name is complete. With
-  ``resume`` such inputs are ``skipped``. Temp names start with a dot and carry a
-  random part, so they are never mistaken for outputs, never picked up as inputs
-  from a folder, and stale ones left by a killed run are removed before their
-  output is written again.
-* **Manifest.** One record per finished file, appended (one ``write`` of a whole
-  line, flushed and fsynced) as files finish: input, output, status
-  (``ok``/``skipped``/``error``), seconds, error message. JSON lines by default,
-  CSV when the path ends in ``.csv``. A line torn by a crash is ignored by
-  :func:`read_manifest` and terminated before the next record is appended.
-* **Processes.** ``nproc > 1`` shares the files between ``nproc`` spawned worker
-  processes (:class:`concurrent.futures.ProcessPoolExecutor`), each loading the
-  model once. On CUDA the workers take the GPUs round-robin; on the CPU each gets
-  ``cores // nproc`` torch threads, which :mod:`acseg_core.inference.predict` turns into as
-  many single-threaded forward passes — so ``nproc`` processes never run more
-  compute threads than there are cores. Workers ignore Ctrl+C: the parent cancels
-  them through a shared event and each drops its half-written file.
+* **Streaming.** Inputs come one path at a time (:mod:`.sources`); the only state kept
+  per file is the output names already claimed (two inputs never write one output).
+  At most ``2 × nproc`` files are in flight, each read by windows.
+* **Never over an input.** An existing file at an output's name that acseg did not
+  write (:func:`~.naming.is_acseg_output`) is a user's image: that input is refused.
+* **Resume.** Outputs are written atomically (a hidden temp file beside the output,
+  renamed when complete), so an output under its final name is complete; with
+  ``resume`` such inputs are ``skipped``. Stale temps of a killed run are removed
+  before their output is written again.
+* **Manifest.** One record per finished file (:mod:`.manifest`).
+* **Processes.** ``nproc > 1`` shares the files between spawned worker processes, each
+  loading the model once; on CUDA they take the GPUs round-robin, on the CPU each gets
+  ``cores // nproc`` torch threads. Workers ignore Ctrl+C (the parent cancels them
+  through a shared event) and die with the parent: the kernel kills them when it goes
+  (Linux), and each checks that its parent lives before every batch.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
+from acseg_core.inference.manifest import Manifest
+from acseg_core.inference.naming import (
+    is_acseg_output,
+    is_complete,
+    is_geotiff,
+    looks_like_output,
+    output_path,
+    remove_stale_temps,
+)
+from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
 from acseg_core.jobs import CancelToken, Progress
 
-OUTPUT_TAG = "_clusters"
-CONFIDENCE_TAG = "_confidence"
-STATUSES = ("ok", "skipped", "error")
 _IN_FLIGHT_PER_PROCESS = 2  # queued files per worker: enough to never idle, bounded
 
 
@@ -60,23 +55,19 @@ _IN_FLIGHT_PER_PROCESS = 2  # queued files per worker: enough to never idle, bou
 class PredictOptions:
     """Per-file prediction settings (what ``acseg-core predict`` exposes)."""
 
+    readout: ReadOut = MODEL_DEFAULT
     tile: int = 512
     batch: int = 4
     with_confidence: bool = False
     precision: str = "auto"
     device: str = "auto"
-    smooth: int | None = None  # majority-filter window; None = the model's own
-    readout: str | None = None  # "head" | "kmeans"; None = the model's own
 
 
 @dataclass
 class FileResult:
-    """Outcome of one input.
-
-    ``status``: ``ok`` (written), ``skipped`` (complete output already there, with
-    resume), ``error`` (with ``error``), ``cancelled`` (stopped midway; nothing
-    written, not recorded in the manifest).
-    """
+    """Outcome of one input: ``ok`` (written), ``skipped`` (complete output already
+    there, with resume), ``error`` (with ``error``), ``cancelled`` (stopped midway;
+    nothing written, not recorded in the manifest)."""
 
     image: Path
     output: Path | None
@@ -106,193 +97,12 @@ class Summary:
     manifest: Path | None
 
 
-# -- naming ------------------------------------------------------------------------
-
-
-def output_path(image: Path, out_dir: Path, georeferenced_tiff: bool) -> Path:
-    """``<out_dir>/<stem>_clusters.tif`` for GeoTIFF inputs, ``.png`` otherwise."""
-    suffix = ".tif" if georeferenced_tiff else ".png"
-    return out_dir / f"{image.stem}{OUTPUT_TAG}{suffix}"
-
-
-def is_geotiff(image: Path) -> bool:
-    from acseg_core.io.raster import probe
-
-    return image.suffix.lower() in (".tif", ".tiff") and probe(image).georeferenced
-
-
-def looks_like_output(path: Path) -> bool:
-    """A name this command writes (cluster map or confidence raster)."""
-    stem = path.stem
-    return stem.endswith(OUTPUT_TAG) or stem.endswith(OUTPUT_TAG + CONFIDENCE_TAG)
-
-
-def is_complete(out: Path, with_confidence: bool) -> bool:
-    """Both files of an output exist under their final names (writes are atomic)."""
-    from acseg_core.inference.predict import confidence_path_for
-
-    if not out.is_file():
-        return False
-    return not with_confidence or confidence_path_for(out).is_file()
-
-
-def remove_stale_temps(out: Path) -> list[Path]:
-    """Delete temp files a killed run left for ``out`` (``.<name>.*``); returns them.
-
-    Safe because one run owns an output folder and never writes one output twice
-    at the same time.
-    """
-    from acseg_core.inference.predict import confidence_path_for
-
-    removed = []
-    for target in (out, confidence_path_for(out)):
-        for stale in target.parent.glob(f".{target.name}.*"):
-            try:
-                stale.unlink()
-            except OSError:
-                continue
-            removed.append(stale)
-    return removed
-
-
-# -- inputs ------------------------------------------------------------------------
-
-
-def iter_sources(
-    paths: Sequence[Path], list_file: Path | None = None, out_dir: Path | None = None
-) -> Iterator[Path | InputError]:
-    """Input images one at a time; unusable entries come as :class:`InputError`.
-
-    Folders are listed once, sorted, not recursively; hidden files (temp files of
-    atomic writes among them) are left out, and so are this command's own outputs
-    when the folder is ``out_dir`` (a rerun with ``--out`` = the input folder).
-    A list file holds one path per line (blank lines and ``#`` comments ignored),
-    relative paths being relative to the list file's folder.
-    """
-    from acseg_core.io.raster import IMAGE_SUFFIXES
-
-    out_real = out_dir.resolve() if out_dir is not None else None
-    for path in paths:
-        if path.is_dir():
-            names = sorted(
-                entry.name
-                for entry in os.scandir(path)
-                if not entry.name.startswith(".")
-                and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
-                and not Path(entry.name).stem.endswith("_label")
-                and entry.is_file()
-            )
-            in_out_dir = out_real is not None and path.resolve() == out_real
-            kept = 0
-            for name in names:
-                if in_out_dir and looks_like_output(Path(name)):
-                    continue
-                kept += 1
-                yield path / name
-            if not kept:
-                yield InputError(path, "no images in this folder")
-        elif path.exists():
-            yield path
-        else:
-            yield InputError(path, "file or folder not found")
-    if list_file is not None:
-        yield from _iter_list_file(list_file)
-
-
-def count_sources(paths: Sequence[Path], list_file: Path | None = None) -> int:
-    """How many entries :func:`iter_sources` will yield (one cheap pass, nothing kept)."""
-    return sum(1 for _ in iter_sources(paths, list_file))
-
-
-def _iter_list_file(list_file: Path) -> Iterator[Path | InputError]:
-    try:
-        with open(list_file, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                entry = line.strip()
-                if not entry or entry.startswith("#"):
-                    continue
-                path = Path(entry)
-                if not path.is_absolute():
-                    path = list_file.parent / path
-                if path.is_file():
-                    yield path
-                else:
-                    yield InputError(path, f"not found (line {number} of {list_file})")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(list_file, f"cannot read the list file ({exc})") from exc
-
-
-# -- manifest ----------------------------------------------------------------------
-
-
-class Manifest:
-    """Append-only record of finished files; JSON lines, or CSV for ``*.csv``."""
-
-    FIELDS = ("input", "output", "status", "seconds", "error")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.csv = path.suffix.lower() == ".csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = open(path, "a+", encoding="utf-8", newline="")  # noqa: SIM115
-        self._file.seek(0, io.SEEK_END)
-        if self._file.tell() == 0:
-            if self.csv:
-                self._write(self._csv_line(dict(zip(self.FIELDS, self.FIELDS, strict=True))))
-        else:  # a crash may have torn the last line: never glue a record onto it
-            self._file.seek(self._file.tell() - 1)
-            if self._file.read(1) != "\n":
-                self._write("\n")
-
-    def append(self, result: FileResult) -> None:
-        record = result.record()
-        self._write(self._csv_line(record) if self.csv else json.dumps(record) + "\n")
-
-    def close(self) -> None:
-        self._file.close()
-
-    def _csv_line(self, record: dict[str, Any]) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow([record[f] for f in self.FIELDS])
-        return buffer.getvalue()
-
-    def _write(self, text: str) -> None:
-        self._file.write(text)  # one whole line per write, then on disk
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Records of a manifest; a torn (incomplete) line is skipped."""
-    text = Path(path).read_text(encoding="utf-8")
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        return [r for r in rows if r.get("status") in STATUSES]
-    records = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get("status") in STATUSES:
-            records.append(record)
-    return records
-
-
-# -- one file ----------------------------------------------------------------------
-
-
 def predict_file(
     loaded: Any,
     image: Path,
     out: Path,
+    options: PredictOptions,
     *,
-    tile: int,
-    batch: int,
-    with_confidence: bool = False,
-    precision: str = "auto",
-    smooth: int | None = None,
-    readout: str | None = None,
     show_progress: bool = False,
     cancel: Any = None,
 ) -> FileResult:
@@ -306,12 +116,11 @@ def predict_file(
             loaded,
             image,
             out=out,
-            tile=tile,
-            batch=batch,
-            with_confidence=with_confidence,
-            precision=precision,
-            smooth=smooth,
-            readout=readout,
+            readout=options.readout,
+            tile=options.tile,
+            batch=options.batch,
+            with_confidence=options.with_confidence,
+            precision=options.precision,
             cancel=cancel,
         ):
             if show_progress:
@@ -327,9 +136,6 @@ def predict_file(
     return FileResult(image, out, "ok", time.perf_counter() - started)
 
 
-# -- the collection ------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class _Job:
     image: Path
@@ -342,14 +148,18 @@ def _plan(
     """Jobs to run, or the result for inputs that need no work (skipped, refused)."""
     claimed: dict[Path, Path] = {}  # output -> input: the only per-file state kept
     out_real = out_dir.resolve()
+
+    def refused(image: Path, reason: str) -> FileResult:
+        return FileResult(image, None, "error", 0.0, f"{image}: {reason}")
+
     for source in sources:
         if isinstance(source, InputError):
             yield FileResult(source.path, None, "error", 0.0, str(source))
             continue
         image = source
-        if image.resolve().parent == out_real and looks_like_output(image):
-            reason = "named like an output of this command in the output folder; skipped"
-            yield FileResult(image, None, "error", 0.0, f"{image}: {reason}")
+        in_out_dir = image.resolve().parent == out_real
+        if in_out_dir and looks_like_output(image) and is_acseg_output(image):
+            yield refused(image, "an output of an earlier run in the output folder; skipped")
             continue
         try:
             out = output_path(image, out_dir, is_geotiff(image))
@@ -358,10 +168,12 @@ def _plan(
             continue
         key = out.resolve()
         if key in claimed:
-            reason = f"output {out} would also be written for {claimed[key]}; skipped"
-            yield FileResult(image, None, "error", 0.0, f"{image}: {reason}")
+            yield refused(image, f"output {out} would also be written for {claimed[key]}; skipped")
             continue
         claimed[key] = image
+        if out.exists() and not is_acseg_output(out):
+            yield refused(image, f"refusing to write over {out}, which acseg did not write")
+            continue
         if resume and is_complete(out, with_confidence):
             yield FileResult(image, out, "skipped", 0.0)
             continue
@@ -384,16 +196,15 @@ def predict_collection(
 ) -> Generator[Progress, None, Summary]:
     """Predict every source into ``out_dir``; one Progress per finished file.
 
-    ``Progress.metrics``: ``status``, ``image``, ``output``, ``seconds``,
-    ``error``, running counts ``ok``/``skipped``/``failed`` and ``images_per_s``
-    (predicted files per wall second). ``loaded`` reuses a model already loaded
-    (single process only). Cancel stops submitting files, cancels those in
-    flight (their outputs are not written) and returns.
+    ``Progress.metrics``: ``status``, ``image``, ``output``, ``seconds``, ``error``,
+    running counts ``ok``/``skipped``/``failed`` and ``images_per_s``. ``loaded``
+    reuses a model already loaded (single process only). Cancel stops submitting
+    files, cancels those in flight (their outputs are not written) and returns.
     """
     if nproc < 1:
         raise AcsegError("--nproc must be at least 1")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_folder(out_dir)
     log = Manifest(Path(manifest)) if manifest is not None else None
     planned = _Exhaustible(_plan(sources, out_dir, resume, options.with_confidence))
     tally = _Tally(total)
@@ -412,7 +223,7 @@ def predict_collection(
                 dropped += 1
                 continue
             if log is not None:
-                log.append(result)
+                log.append(result.record())
             yield tally.add(result)
     finally:
         if log is not None:
@@ -420,6 +231,18 @@ def predict_collection(
     # a cancel that came after the last file left nothing undone
     cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
     return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest)
+
+
+def make_output_folder(out_dir: Path) -> None:
+    """Create the output folder; a file in the way or no permission is one line."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise InputError(out_dir, "exists and is not a folder") from exc
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot create the output folder ({os_reason(exc)})") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise InputError(out_dir, "the output folder is not writable (permission denied)")
 
 
 class _Exhaustible(Iterator[Any]):
@@ -454,7 +277,6 @@ class _Tally:
             self.failed += 1
         done = self.ok + self.skipped + self.failed
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        rate = self.ok / elapsed
         eta = None
         if self.total is not None and self.ok:
             eta = (self.total - done) * elapsed / max(done, 1)
@@ -466,7 +288,7 @@ class _Tally:
         else:
             message = f"{counter} {result.error}"
         metrics = {**asdict(result), "ok": self.ok, "skipped": self.skipped}
-        metrics.update(failed=self.failed, images_per_s=rate)
+        metrics.update(failed=self.failed, images_per_s=self.ok / elapsed)
         return Progress(done, self.total, message, eta, metrics)
 
 
@@ -483,7 +305,7 @@ def _run_here(
         if isinstance(item, FileResult):
             yield item
             continue
-        yield _predict_job(loaded, item, options, cancel, show_file_progress)
+        yield _guarded(loaded, item, options, cancel, show_file_progress)
 
 
 def _run_pool(
@@ -496,6 +318,8 @@ def _run_pool(
     """Share the jobs between ``nproc`` spawned workers, at most 2 each in flight."""
     import multiprocessing
 
+    from acseg_core.device import usable_cores
+
     context = multiprocessing.get_context("spawn")  # CUDA and threads survive only spawn
     stop = context.Event()
     slots = context.Queue()
@@ -506,7 +330,7 @@ def _run_pool(
         max_workers=nproc,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(str(model_path), options, nproc, threads, slots, stop),
+        initargs=(str(model_path), options, threads, slots, stop, os.getpid()),
     )
     pending: dict[Future[FileResult], _Job] = {}
     exhausted = False
@@ -539,23 +363,15 @@ def _run_pool(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (affinity-aware)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+class _WorkerToken:
+    """A worker's cancel flag: the parent's shared event, or the parent gone."""
 
-
-class _EventToken:
-    """A multiprocessing Event seen through the CancelToken interface."""
-
-    def __init__(self, event: Any) -> None:
-        self.event = event
+    def __init__(self, event: Any, parent_pid: int) -> None:
+        self.event, self.parent_pid = event, parent_pid
 
     @property
     def cancelled(self) -> bool:
-        return bool(self.event.is_set())
+        return os.getppid() != self.parent_pid or bool(self.event.is_set())
 
     def __bool__(self) -> bool:
         return self.cancelled
@@ -564,15 +380,22 @@ class _EventToken:
 _WORKER: dict[str, Any] = {}
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def _init_worker(
-    model_path: str,
-    options: PredictOptions,
-    nproc: int,
-    threads: int,
-    slots: Any,
-    stop: Any,
+    model_path: str, options: PredictOptions, threads: int, slots: Any, stop: Any, parent: int
 ) -> None:
-    """Per worker: ignore Ctrl+C, pick a device (GPUs round-robin), size threads, load."""
+    """Per worker: die with the parent, ignore Ctrl+C, pick a device, size threads, load."""
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the kernel was told
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
@@ -583,7 +406,7 @@ def _init_worker(
     else:
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
-    _WORKER["stop"] = _EventToken(stop)
+    _WORKER["stop"] = _WorkerToken(stop, parent)
     _WORKER["options"] = options
     try:
         from acseg_core.model.checkpoint import load_model
@@ -600,27 +423,17 @@ def _run_job(job: _Job) -> FileResult:
         return FileResult(job.image, None, "cancelled", 0.0)
     if "error" in _WORKER:
         return FileResult(job.image, None, "error", 0.0, _WORKER["error"])
-    return _predict_job(_WORKER["loaded"], job, _WORKER["options"], stop, False)
+    return _guarded(_WORKER["loaded"], job, _WORKER["options"], stop, False)
 
 
-def _predict_job(
+def _guarded(
     loaded: Any, job: _Job, options: PredictOptions, cancel: Any, show_progress: bool
 ) -> FileResult:
     """:func:`predict_file`; an unexpected error fails that file, not the collection."""
     started = time.perf_counter()
     try:
         return predict_file(
-            loaded,
-            job.image,
-            job.output,
-            tile=options.tile,
-            batch=options.batch,
-            with_confidence=options.with_confidence,
-            precision=options.precision,
-            smooth=options.smooth,
-            readout=options.readout,
-            show_progress=show_progress,
-            cancel=cancel,
+            loaded, job.image, job.output, options, show_progress=show_progress, cancel=cancel
         )
     except Exception as exc:  # one bad file must not stop a collection
         seconds = time.perf_counter() - started
@@ -629,18 +442,9 @@ def _predict_job(
 
 __all__ = [
     "FileResult",
-    "Manifest",
     "PredictOptions",
     "Summary",
-    "count_sources",
-    "is_complete",
-    "is_geotiff",
-    "iter_sources",
-    "looks_like_output",
-    "output_path",
+    "make_output_folder",
     "predict_collection",
     "predict_file",
-    "read_manifest",
-    "remove_stale_temps",
-    "usable_cores",
 ]

@@ -8,13 +8,49 @@ through :func:`apply_normalisation`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
-from acseg_core.model.config import Normalisation
-
 LOW_PERCENTILE, HIGH_PERCENTILE = 2.0, 98.0
 CLIP = 3.0  # normalised values are clipped to [-CLIP, CLIP]: outliers cannot dominate
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-band linear stretch: ``(x - low) / (high - low)``, then centred.
+
+    ``low``/``high`` are robust (2–98 %) percentiles measured on the training
+    images; prediction reuses them so both see identically scaled inputs.
+    """
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    nodata: float | None = None
+
+    @property
+    def bands(self) -> int:
+        return len(self.low)
+
+
+def band_percentiles(
+    data: np.ndarray, low: float = 2.0, high: float = 98.0, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band (low, high) percentiles over valid pixels; robust to outliers."""
+    lows, highs = [], []
+    for b in range(data.shape[0]):
+        values = data[b][valid] if valid is not None else data[b].ravel()
+        values = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+        if values.size == 0:
+            lows.append(0.0)
+            highs.append(1.0)
+            continue
+        lo, hi = np.percentile(values, [low, high])
+        if hi <= lo:
+            hi = lo + 1.0
+        lows.append(float(lo))
+        highs.append(float(hi))
+    return np.asarray(lows), np.asarray(highs)
 
 
 def normalisation_from_samples(

@@ -27,6 +27,7 @@ with warnings.catch_warnings():
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.windows import Window
 
+NODATA = 255  # no-data value of every uint8 map acseg writes (ids stop at 254)
 IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".img", ".bmp"})
 SUPPORTED_DTYPES = frozenset(
     {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"}
@@ -241,44 +242,6 @@ def list_images(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise InputError(p, "file or folder not found")
     return found
-
-
-def percentile_stretch(
-    data: np.ndarray,
-    low: float = 2.0,
-    high: float = 98.0,
-    valid: np.ndarray | None = None,
-    limits: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Per-band linear stretch to uint8 for display (pixels untouched elsewhere)."""
-    lo, hi = limits if limits is not None else band_percentiles(data, low, high, valid)
-    out = np.empty(data.shape, dtype=np.uint8)
-    for b in range(data.shape[0]):
-        span = max(float(hi[b] - lo[b]), 1e-12)
-        band = (data[b].astype(np.float32) - float(lo[b])) * (255.0 / span)
-        np.clip(band, 0, 255, out=band)
-        out[b] = np.nan_to_num(band, nan=0.0).astype(np.uint8)
-    return out
-
-
-def band_percentiles(
-    data: np.ndarray, low: float = 2.0, high: float = 98.0, valid: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band (low, high) percentiles over valid pixels; robust to outliers."""
-    lows, highs = [], []
-    for b in range(data.shape[0]):
-        values = data[b][valid] if valid is not None else data[b].ravel()
-        values = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
-        if values.size == 0:
-            lows.append(0.0)
-            highs.append(1.0)
-            continue
-        lo, hi = np.percentile(values, [low, high])
-        if hi <= lo:
-            hi = lo + 1.0
-        lows.append(float(lo))
-        highs.append(float(hi))
-    return np.asarray(lows), np.asarray(highs)
 
 
 class _PillowImage:

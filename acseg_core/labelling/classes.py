@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from acseg_core.errors import AcsegError
+from acseg_core.io.raster import NODATA
 
 UNASSIGNED = 0  # label value: a pixel with no class
-NODATA = 255  # cluster and label value: no data (outside the image footprint)
 NO_EDIT = 255  # edit-layer value: "not edited, use the cluster map"
 MAX_CLASS_ID = 254
 MAX_CLUSTERS = 255  # cluster values 0..254; 255 is nodata
@@ -125,9 +125,6 @@ class ClassMap:
             return self._by_id[class_id]
         except KeyError:
             raise AcsegError(f"no class with id {class_id}") from None
-
-    def class_by_name(self, name: str) -> LabelClass | None:
-        return next((c for c in self.classes if c.name == name), None)
 
     def class_of_cluster(self, cluster: int) -> LabelClass | None:
         """The class a cluster maps to, or None when unassigned."""
@@ -349,7 +346,7 @@ def composite(labels: np.ndarray, edits: np.ndarray | None) -> np.ndarray:
     return np.where((edits != NO_EDIT) & (labels != NODATA), edits, labels)
 
 
-def colorize(index_map: np.ndarray, rgba_lut: np.ndarray) -> np.ndarray:
+def colourise(index_map: np.ndarray, rgba_lut: np.ndarray) -> np.ndarray:
     """H×W uint8 map → H×W×4 RGBA through a 256-entry LUT (one vectorised gather)."""
     return rgba_lut[index_map]
 
@@ -399,12 +396,11 @@ __all__ = [
     "BACKGROUND_NAME",
     "MAX_CLASS_ID",
     "MAX_CLUSTERS",
-    "NODATA",
     "NO_EDIT",
     "UNASSIGNED",
     "ClassMap",
     "LabelClass",
-    "colorize",
+    "colourise",
     "composite",
     "default_cluster_colors",
     "default_palette",

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from acseg_core.errors import InputError
 from acseg_core.io.atomic import atomic_path
 from acseg_core.labelling.classes import NO_EDIT
-from acseg_core.errors import InputError
 
 FORMAT = "acseg-edits"
 VERSION = 1
@@ -134,23 +134,7 @@ class EditLayer:
             self._tiles.clear()
             self.version += 1
 
-    def replace_values(self, old: int, new: int) -> None:
-        """Every edit of label ``old`` becomes ``new`` (e.g. merging two classes)."""
-        for key in list(self._tiles):
-            tile = self._tiles[key]
-            tile[tile == old] = new
-            if not (tile != NO_EDIT).any():
-                del self._tiles[key]
-        self.version += 1
-
     # -- dense conversion, storage ----------------------------------------------------
-    @classmethod
-    def from_array(cls, values: np.ndarray, tile: int = DEFAULT_TILE) -> EditLayer:
-        layer = cls(values.shape[0], values.shape[1], tile)
-        layer.write(0, 0, values)
-        layer.version = 0
-        return layer
-
     def save(self, path: str | Path) -> None:
         """Write atomically as compressed ``.npz`` (only the stored tiles)."""
         keys = sorted(self._tiles)
@@ -189,7 +173,10 @@ class EditLayer:
             raise InputError(path, f"damaged edits file ({type(exc).__name__})") from exc
         if tiles.dtype != np.uint8 or tiles.shape[1:] != (tile, tile) or len(keys) != len(tiles):
             raise InputError(path, "damaged edits file (tile table does not match)")
-        layer = cls(height, width, tile)
+        try:
+            layer = cls(height, width, tile)
+        except ValueError as exc:
+            raise InputError(path, f"damaged edits file ({exc})") from exc
         for (tr, tc), t in zip(keys.tolist(), tiles, strict=True):
             if not (0 <= tr * tile < height and 0 <= tc * tile < width):
                 raise InputError(path, f"damaged edits file (tile {tr},{tc} outside the image)")

@@ -13,9 +13,10 @@ Per image (``<name>`` is the image's stem, made unique within one export):
 
 Pixels are processed by windows (cluster map window → class map → hand edits →
 export values), so memory does not grow with the image: the PNGs are streamed from a
-temporary tiled GeoTIFF by GDAL. Every output is written to a temp file and renamed
-(never a half-written file); sources are never written over; existing outputs are
-refused unless ``overwrite``.
+temporary tiled GeoTIFF beside the output by GDAL. Every output is written to a temp
+file and renamed (never a half-written file). This module writes one image
+(:func:`plan_item`, :func:`write_item`); :mod:`acseg_core.labelling.export_job` runs
+a whole export (predicting what is not cached, skipping what cannot be done).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from acseg_core.io.atomic import atomic_path, write_text_atomic
+from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.io.atomic import atomic_path
+from acseg_core.io.raster import Raster, RasterInfo
+from acseg_core.jobs import CancelToken
 from acseg_core.labelling.classes import ClassMap, composite
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.errors import AcsegError, CancelledError, InputError
-from acseg_core.jobs import CancelToken, Progress
-from acseg_core.io.raster import Raster, RasterInfo
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -50,7 +51,6 @@ LABELMAP_NAME = "labelmap.txt"
 LABELMAP_HEADER = "# label:color_rgb:parts:actions"
 BLOCK = 1024  # pixels per side of a processing window
 _TILE = 256  # GeoTIFF block size
-_GDAL_CACHE_FLOOR = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -58,23 +58,28 @@ class ExportItem:
     """One image to export.
 
     ``clusters``: the uint8 cluster map (255 = nodata), as an array or as a file
-    written by prediction (read by windows). ``source``: the image itself — its
-    georeference feeds the GeoTIFF and it is never written over. ``edits``: hand edits.
+    written by prediction (read by windows); None = predict it during the export.
+    ``source``: the image itself (its georeference feeds the GeoTIFF; it is never
+    written over). ``edits``: hand edits.
     """
 
     name: str
-    clusters: Path | np.ndarray
+    clusters: Path | np.ndarray | None
     source: Path | None = None
     edits: EditLayer | None = None
 
 
 @dataclass
 class ExportResult:
-    """What an export wrote: ``written[name][format] = path``, plus notes (skips)."""
+    """What an export did: ``written[name][format] = path``; ``done`` = images already
+    exported by an earlier run (left as they are); ``skipped`` = (image name, reason);
+    ``notes`` (no GeoTIFF for an image without georeference...)."""
 
     written: dict[str, dict[str, Path]] = field(default_factory=dict)
     labelmap: Path | None = None
     notes: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def output_paths(out_dir: str | Path, name: str, formats: Iterable[str]) -> dict[str, Path]:
@@ -105,59 +110,6 @@ def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     return formats
 
 
-def export_labels(
-    items: Sequence[ExportItem],
-    class_map: ClassMap,
-    out_dir: str | Path,
-    *,
-    formats: Sequence[str] = ("png", "tif"),
-    overwrite: bool = False,
-    cancel: CancelToken | None = None,
-    block: int = BLOCK,
-) -> Generator[Progress, None, ExportResult]:
-    """Export every item; yields Progress (done = images finished), returns ExportResult.
-
-    Everything is checked before the first write: formats, class colours (CVAT tells
-    classes apart by colour), sizes, that no output is a source, and that no output
-    exists (unless ``overwrite``). Cancel is honoured between windows: the image being
-    written is dropped (no partial file), finished images stay, CancelledError is raised.
-    """
-    formats = parse_formats(formats)
-    out_dir = Path(out_dir)
-    problems = class_map.export_problems() if {"png", "color"} & set(formats) else []
-    if problems:
-        raise AcsegError("cannot export: " + "; ".join(problems))
-    plans = _plan(items, out_dir, formats)
-    result = ExportResult()
-    result.notes.extend(note for plan in plans for note in plan.notes)
-    _check_targets(plans, out_dir, class_map, formats, overwrite)
-
-    total = len(plans)
-    _bound_gdal_cache(max((p.width for p in plans), default=0), block)
-    yield Progress(0, total, "Exporting")
-    if "png" in formats:
-        result.labelmap = out_dir / LABELMAP_NAME
-        write_text_atomic(result.labelmap, labelmap_text(class_map))
-    for done, plan in enumerate(plans):
-        if cancel:
-            raise CancelledError(f"export cancelled after {done} of {total} image(s)")
-        for step, windows in _export_one(plan, class_map, block, cancel):
-            yield Progress(done, total, f"{plan.name}: block {step} of {windows}")
-        result.written[plan.name] = dict(plan.targets)
-        yield Progress(done + 1, total, f"Exported {plan.name}")
-    return result
-
-
-def export_all(*args: Any, **kwargs: Any) -> ExportResult:
-    """Run :func:`export_labels` to the end (scripts, tests) and return its result."""
-    gen = export_labels(*args, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
 def export_values(
     clusters: np.ndarray, class_map: ClassMap, edits: np.ndarray | None = None
 ) -> np.ndarray:
@@ -172,7 +124,8 @@ def export_values(
 @dataclass
 class _Plan:
     name: str
-    item: ExportItem
+    clusters: Path | np.ndarray
+    edits: EditLayer | None
     width: int
     height: int
     crs: Any = None
@@ -182,96 +135,61 @@ class _Plan:
     protected: list[Path] = field(default_factory=list)
 
 
-def _plan(items: Sequence[ExportItem], out_dir: Path, formats: Sequence[str]) -> list[_Plan]:
-    plans: list[_Plan] = []
-    used: set[str] = set()
-    for item in items:
-        name = _unique_name(item.name, used)
-        if isinstance(item.clusters, np.ndarray):
-            if item.clusters.ndim != 2 or item.clusters.dtype != np.uint8:
-                raise AcsegError(f"{item.name}: cluster map must be a 2-D uint8 array")
-            height, width = item.clusters.shape
-            cluster_info = None
-        else:
-            cluster_info = _info(item.clusters)
-            width, height = cluster_info.width, cluster_info.height
-        plan = _Plan(name, item, width, height)
-        source_info = None
-        if item.source is not None:
-            plan.protected.append(item.source)
-            if Path(item.source).exists():
-                source_info = _info(item.source)
-                if (source_info.width, source_info.height) != (width, height):
-                    raise InputError(
-                        item.source if cluster_info is None else item.clusters,  # type: ignore[arg-type]
-                        f"cluster map is {width}×{height} but the image "
-                        f"{Path(item.source).name} is {source_info.width}×{source_info.height}",
-                    )
-        if cluster_info is not None:
-            plan.protected.append(Path(item.clusters))  # type: ignore[arg-type]
-        if item.edits is not None and item.edits.shape != (height, width):
-            raise AcsegError(
-                f"{item.name}: hand edits are {item.edits.width}×{item.edits.height} "
-                f"but the image is {width}×{height}"
-            )
-        geo = next(
-            (i for i in (source_info, cluster_info) if i is not None and i.georeferenced), None
+def plan_item(
+    item: ExportItem, clusters: Path | np.ndarray, out_dir: Path, formats: Sequence[str],
+    used: set[str],
+) -> _Plan:
+    """Check one image's inputs (sizes, georeference, edits) and name its outputs;
+    raises AcsegError/InputError naming the problem."""
+    name = unique_name(item.name, used)
+    if isinstance(clusters, np.ndarray):
+        if clusters.ndim != 2 or clusters.dtype != np.uint8:
+            raise AcsegError(f"{item.name}: cluster map must be a 2-D uint8 array")
+        height, width = clusters.shape
+        cluster_info = None
+    else:
+        cluster_info = _info(clusters)
+        width, height = cluster_info.width, cluster_info.height
+    plan = _Plan(name, clusters, item.edits, width, height)
+    source_info = None
+    if item.source is not None:
+        plan.protected.append(item.source)
+        if Path(item.source).exists():
+            source_info = _info(item.source)
+            if (source_info.width, source_info.height) != (width, height):
+                raise InputError(
+                    item.source,
+                    f"cluster map is {width}×{height} but the image is "
+                    f"{source_info.width}×{source_info.height}",
+                )
+    if cluster_info is not None:
+        plan.protected.append(Path(clusters))  # type: ignore[arg-type]
+    if item.edits is not None and item.edits.shape != (height, width):
+        raise AcsegError(
+            f"{item.name}: hand edits are {item.edits.width}×{item.edits.height} "
+            f"but the image is {width}×{height}"
         )
-        for fmt, path in output_paths(out_dir, name, formats).items():
-            if fmt == "tif" and geo is None:
-                plan.notes.append(f"{name}: not georeferenced, no GeoTIFF written")
-                continue
-            plan.targets[fmt] = path
-        if geo is not None:
-            plan.crs, plan.transform = _georef(geo.path)
-        plans.append(plan)
-    return plans
-
-
-def _check_targets(
-    plans: list[_Plan],
-    out_dir: Path,
-    class_map: ClassMap,
-    formats: Sequence[str],
-    overwrite: bool,
-) -> None:
-    protected = {_resolved(p) for plan in plans for p in plan.protected}
-    targets = [t for plan in plans for t in plan.targets.values()]
-    for target in targets:
+    geo = next((i for i in (source_info, cluster_info) if i is not None and i.georeferenced), None)
+    for fmt, path in output_paths(out_dir, name, formats).items():
+        if fmt == "tif" and geo is None:
+            plan.notes.append(f"{name}: not georeferenced, no GeoTIFF written")
+            continue
+        plan.targets[fmt] = path
+    protected = {_resolved(p) for p in plan.protected}
+    for target in plan.targets.values():
         if _resolved(target) in protected:
             raise InputError(target, "refusing to write over a source image or cluster map")
-    if overwrite:
-        return
-    existing = [t for t in targets if t.exists()]
-    labelmap = out_dir / LABELMAP_NAME
-    if "png" in formats and labelmap.exists():
-        with contextlib.suppress(OSError):
-            if labelmap.read_text() != labelmap_text(class_map):
-                existing.insert(0, labelmap)
-    if existing:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise InputError(existing[0], f"already exists{more} and overwrite is off")
+    if geo is not None:
+        plan.crs, plan.transform = _georef(geo.path)
+    return plan
 
 
-def _unique_name(name: str, used: set[str]) -> str:
+def unique_name(name: str, used: set[str]) -> str:
     candidate, n = name, 2
     while candidate.lower() in used:
         candidate, n = f"{name}-{n}", n + 1
     used.add(candidate.lower())
     return candidate
-
-
-def _bound_gdal_cache(width: int, block: int) -> None:
-    """Cap GDAL's block cache (default: 5 % of RAM) so memory stays flat as images grow.
-
-    Dirty blocks of up to five bands (GeoTIFF, PNG scratch, RGB scratch) for one row of
-    windows are enough; more only delays flushing (prediction sizes it the same way).
-    """
-    import rasterio.env
-
-    wanted = max(_GDAL_CACHE_FLOOR, 2 * 5 * width * block)
-    if rasterio.env.get_gdal_config("GDAL_CACHEMAX") != wanted:
-        rasterio.env.set_gdal_config("GDAL_CACHEMAX", wanted)
 
 
 def _resolved(path: Path) -> Path:
@@ -293,10 +211,11 @@ def _georef(path: Path) -> tuple[Any, Any]:
 # -- writing -------------------------------------------------------------------------
 
 
-def _export_one(
-    plan: _Plan, class_map: ClassMap, block: int, cancel: CancelToken | None
+def write_item(
+    plan: _Plan, class_map: ClassMap, block: int = BLOCK, cancel: CancelToken | None = None
 ) -> Generator[tuple[int, int], None, None]:
-    """Write one image's outputs window by window; yields (window, windows)."""
+    """Write one image's outputs window by window; yields (window, windows). Cancel
+    raises CancelledError between windows and leaves no partial file."""
     width, height = plan.width, plan.height
     windows = [
         (col, row, min(block, width - col), min(block, height - row))
@@ -352,12 +271,12 @@ def _export_one(
                 1, **{f"CLASS_{i}": n for i, n in enumerate(class_map.export_names())}
             )
 
-        source = stack.enter_context(_ClusterSource(plan.item.clusters))
+        source = stack.enter_context(_ClusterSource(plan.clusters))
         for step, (col, row, w, h) in enumerate(windows, start=1):
             if cancel:
                 raise CancelledError(f"export cancelled while writing {plan.name}")
             clusters = source.read((col, row, w, h))
-            edits = plan.item.edits.read((col, row, w, h)) if plan.item.edits else None
+            edits = plan.edits.read((col, row, w, h)) if plan.edits else None
             values = export_lut[composite(cluster_lut[clusters], edits)]
             win = Window(col, row, w, h)
             for fmt in ("tif", "png"):
@@ -430,10 +349,11 @@ __all__ = [
     "LABELMAP_NAME",
     "ExportItem",
     "ExportResult",
-    "export_all",
-    "export_labels",
     "export_values",
     "labelmap_text",
     "output_paths",
     "parse_formats",
+    "plan_item",
+    "unique_name",
+    "write_item",
 ]

@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import write_text_atomic
+from acseg_core.io.normalise import Normalisation
+from acseg_core.labelling import project_file
 from acseg_core.labelling.classes import ClassMap
-from acseg_core.model.config import ModelConfig, Normalisation
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.errors import AcsegError, InputError
-
-FORMAT = "acseg-project"
-SCHEMA_VERSION = 1
-SUFFIX = ".acseg"
+from acseg_core.labelling.project_file import FORMAT, SCHEMA_VERSION, SUFFIX, absolute
+from acseg_core.model.config import ModelConfig
 
 _UNLOADED: Any = object()  # an edit layer still on disk
 
@@ -44,7 +42,8 @@ class ImageEntry:
     """One image of the project. Paths are absolute in memory, relative on disk."""
 
     path: Path
-    prediction: Path | None = None  # cached cluster map (written by prediction)
+    # cached maps by what produced them (acseg_core.inference.cache.prediction_key)
+    predictions: dict[str, Path] = field(default_factory=dict)
     edits_file: Path | None = None  # stored hand edits (managed by the project)
 
     @property
@@ -60,7 +59,7 @@ class Project:
     """In-memory project; change it through methods so :attr:`dirty` stays true."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self._path = _absolute(Path(path)) if path is not None else None
+        self._path = absolute(Path(path)) if path is not None else None
         self._images: list[ImageEntry] = []
         self._model: Path | None = None
         self._normalisation: Normalisation | None = None
@@ -130,24 +129,48 @@ class Project:
             self._dirty = True
 
     def set_model(self, path: str | Path | None, config: ModelConfig | None = None) -> None:
-        """Use another model. Cached predictions of the old one are forgotten; hand edits
-        stay. With ``config``, normalisation is copied and the class map resized to K."""
-        new = _absolute(Path(path)) if path is not None else None
-        if new != self._model:
-            for entry in self._images:
-                entry.prediction = None
-        self._model = new
+        """Use another model (hand edits stay; cached maps are keyed by model, so another
+        model's are never shown). With ``config``, normalisation is copied and the class
+        map resized to K."""
+        self._model = absolute(Path(path)) if path is not None else None
         if config is not None:
             self._normalisation = config.normalisation
             self._class_map = self._class_map.with_clusters(config.clusters)
         self._dirty = True
+
+    def sync(
+        self,
+        images: Iterable[str | Path],
+        model: str | Path | None,
+        config: ModelConfig | None,
+        class_map: ClassMap,
+        display: dict[str, Any],
+    ) -> None:
+        """Make the project hold what a front-end shows: exactly ``images``, in that
+        order (entries of images that stay keep their edits and cached maps), the model
+        (with its config: normalisation and K), the class map and the display settings."""
+        wanted = [absolute(Path(p)) for p in images]
+        for entry in list(self._images):
+            if entry.path not in wanted:
+                self.remove_image(entry)
+        self.add_images(wanted)
+        order = {path: i for i, path in enumerate(wanted)}
+        ordered = sorted(self._images, key=lambda e: order[e.path])
+        if ordered != self._images:
+            self._images = ordered
+            self._dirty = True
+        model_path = absolute(Path(model)) if model is not None else None
+        if model_path != self._model:
+            self.set_model(model_path, config)
+        self.set_class_map(class_map)
+        self.set_display(display)
 
     def add_images(self, paths: Iterable[str | Path]) -> list[ImageEntry]:
         """Append images not already in the project; returns the new entries."""
         known = {e.path for e in self._images}
         added = []
         for p in paths:
-            path = _absolute(Path(p))
+            path = absolute(Path(p))
             if path not in known:
                 known.add(path)
                 entry = ImageEntry(path)
@@ -173,16 +196,28 @@ class Project:
             if 0 <= image < len(self._images):
                 return self._images[image]
             raise AcsegError(f"no image number {image} in the project")
-        path = _absolute(Path(image))
+        path = absolute(Path(image))
         for entry in self._images:
             if entry.path == path:
                 return entry
         raise AcsegError(f"{path}: not an image of this project")
 
-    def set_prediction(self, image: Any, path: str | Path | None) -> None:
-        """Remember (or forget, with None) the cached cluster map of an image."""
-        self.image(image).prediction = _absolute(Path(path)) if path is not None else None
+    def set_prediction(self, image: Any, key: str, path: str | Path | None) -> None:
+        """Remember (or forget, with None) the cached map of an image made as ``key``."""
+        entry = self.image(image)
+        if path is None:
+            entry.predictions.pop(key, None)
+        else:
+            entry.predictions[key] = absolute(Path(path))
         self._dirty = True
+
+    def prediction(self, image: Any, key: str) -> Path | None:
+        """The cached map of an image made as ``key``, if its file is still there."""
+        try:
+            file = self.image(image).predictions.get(key)
+        except AcsegError:
+            return None
+        return file if file is not None and file.is_file() else None
 
     # -- missing images ------------------------------------------------------------------
     def missing_images(self) -> list[ImageEntry]:
@@ -191,7 +226,7 @@ class Project:
     def relink(self, old: Any, new: str | Path) -> None:
         """Point an image entry at its new location (edits and prediction stay attached)."""
         entry = self.image(old)
-        new_path = _absolute(Path(new))
+        new_path = absolute(Path(new))
         if not new_path.is_file():
             raise InputError(new_path, "file not found")
         if any(e.path == new_path and e is not entry for e in self._images):
@@ -213,7 +248,7 @@ class Project:
         for entry in self.missing_images():
             candidate = folder / entry.path.name
             if candidate.is_file() and not any(
-                e.path == _absolute(candidate) for e in self._images
+                e.path == absolute(candidate) for e in self._images
             ):
                 self.relink(entry, candidate)
                 found += 1
@@ -256,7 +291,7 @@ class Project:
 
         On failure: raises AcsegError, deletes the edit files it wrote, stays dirty.
         """
-        target = _absolute(Path(path)) if path is not None else self._path
+        target = absolute(Path(path)) if path is not None else self._path
         if target is None:
             raise AcsegError("the project has no file yet: choose where to save it")
         moving = target != self._path
@@ -282,7 +317,8 @@ class Project:
                 layer.save(file)
                 new_refs[key] = file
             refs = {e.path: new_refs.get(e.path, e.edits_file) for e in self._images}
-            text = json.dumps(self._to_json(target, refs), indent=2, ensure_ascii=False)
+            document = project_file.to_json(self, target, refs)
+            text = json.dumps(document, indent=2, ensure_ascii=False)
             write_text_atomic(target, text + "\n")
         except (OSError, AcsegError) as exc:
             for file in written:
@@ -290,7 +326,7 @@ class Project:
                     file.unlink()
             if isinstance(exc, AcsegError):
                 raise
-            raise InputError(target, f"cannot save the project ({_reason(exc)})") from exc
+            raise InputError(target, f"cannot save the project ({os_reason(exc)})") from exc
 
         superseded = []
         for entry in self._images:
@@ -310,36 +346,16 @@ class Project:
                 old.unlink()
         return target
 
-    def _to_json(self, target: Path, refs: dict[Path, Path | None]) -> dict[str, Any]:
-        base = target.parent
-        norm = self._normalisation
-        return {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "model": _relative(self._model, base),
-            "normalisation": None
-            if norm is None
-            else {"low": list(norm.low), "high": list(norm.high), "nodata": norm.nodata},
-            "class_map": self._class_map.to_dict(),
-            "images": [
-                {
-                    "path": _relative(e.path, base),
-                    "prediction": _relative(e.prediction, base),
-                    "edits": _relative(refs.get(e.path), base),
-                }
-                for e in self._images
-            ],
-            "display": self._display,
-        }
-
     @classmethod
     def load(cls, path: str | Path) -> Project:
         """Read and validate a project file; InputError names the file and the problem."""
-        path = _absolute(Path(path))
+        path = absolute(Path(path))
         if not path.is_file():
             raise InputError(path, "project file not found")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+        except RecursionError as exc:
+            raise InputError(path, "not a project file (nested too deeply)") from exc
         except UnicodeDecodeError as exc:
             raise InputError(path, "not a project file (not text)") from exc
         except json.JSONDecodeError as exc:
@@ -347,124 +363,23 @@ class Project:
                 path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from exc
         except OSError as exc:
-            raise InputError(path, f"cannot read ({_reason(exc)})") from exc
-        try:
-            return cls._from_json(path, data)
-        except _Invalid as exc:
-            raise InputError(path, str(exc)) from None
-
-    @classmethod
-    def _from_json(cls, path: Path, data: Any) -> Project:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise _Invalid("not an acseg project file")
-        version = data.get("schema_version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise _Invalid("schema_version must be a positive integer")
-        if version > SCHEMA_VERSION:
-            raise _Invalid(
-                f"schema_version {version} is newer than this acseg ({SCHEMA_VERSION}); "
-                "update acseg to open it"
-            )
-        base = path.parent
+            raise InputError(path, f"cannot read ({os_reason(exc)})") from exc
         project = cls(path)
-        project._model = _path_field(data, "model", base)
-        project._normalisation = _normalisation(data.get("normalisation"))
         try:
-            project._class_map = ClassMap.from_dict(data.get("class_map", {}))
-        except AcsegError as exc:
-            raise _Invalid(f"class_map: {exc}") from None
-        images = data.get("images", [])
-        if not isinstance(images, list):
-            raise _Invalid("images must be a list")
-        seen: set[Path] = set()
-        for i, item in enumerate(images):
-            where = f"images[{i}]"
-            if not isinstance(item, dict):
-                raise _Invalid(f"{where} must be an object")
-            if not isinstance(item.get("path"), str) or not item["path"]:
-                raise _Invalid(f"{where}.path must be a string")
-            entry = ImageEntry(
-                path=_path_field(item, "path", base, where),  # type: ignore[arg-type]
-                prediction=_path_field(item, "prediction", base, where),
-                edits_file=_path_field(item, "edits", base, where),
-            )
-            if entry.path in seen:
-                raise _Invalid(f"{where}.path repeats an earlier image ({item['path']})")
-            seen.add(entry.path)
-            if entry.edits_file is not None and not entry.edits_file.is_file():
-                project.warnings.append(
-                    f"{where}: edits file {item['edits']} not found; "
-                    f"hand edits of {entry.path.name} are lost"
-                )
-                entry.edits_file = None
-                project._dirty = True
-            if entry.prediction is not None and not entry.prediction.is_file():
-                entry.prediction = None  # a stale cache: predict again
-            project._images.append(entry)
-        display = data.get("display", {})
-        if not isinstance(display, dict):
-            raise _Invalid("display must be an object")
-        project._display = display
+            project_file.from_json(project, data)
+        except project_file.Invalid as exc:
+            raise InputError(path, str(exc)) from None
+        except RecursionError as exc:
+            raise InputError(path, "not a project file (nested too deeply)") from exc
         return project
-
-
-class _Invalid(Exception):
-    """A validation problem inside the file (the loader adds the file name)."""
-
-
-def _path_field(data: dict[str, Any], key: str, base: Path, where: str = "") -> Path | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise _Invalid(f"{where + '.' if where else ''}{key} must be a string or null")
-    p = Path(value)
-    return _absolute(p if p.is_absolute() else base / p)
-
-
-def _normalisation(value: Any) -> Normalisation | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise _Invalid("normalisation must be an object or null")
-    low, high, nodata = value.get("low"), value.get("high"), value.get("nodata")
-
-    def numbers(v: Any) -> bool:
-        return isinstance(v, list) and all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in v
-        )
-
-    if not numbers(low) or not numbers(high) or len(low) != len(high) or not low:
-        raise _Invalid("normalisation.low and .high must be equal-length lists of numbers")
-    if nodata is not None and (not isinstance(nodata, int | float) or isinstance(nodata, bool)):
-        raise _Invalid("normalisation.nodata must be a number or null")
-    return Normalisation(tuple(low), tuple(high), nodata)
 
 
 def _edits_dir(project_file: Path) -> Path:
     return project_file.with_name(project_file.stem + ".edits")
 
 
-def _absolute(path: Path) -> Path:
-    """Absolute and normalised, without resolving symlinks (they may be deliberate)."""
-    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(path))))
-
-
-def _relative(path: Path | None, base: Path) -> str | None:
-    if path is None:
-        return None
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:  # another drive (Windows): keep it absolute
-        return path.as_posix()
-
-
 def _safe_stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)[:60] or "image"
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
 
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "SUFFIX", "ImageEntry", "Project"]

@@ -11,15 +11,18 @@ TrainConfig); ``predict`` needs only the rest. Saves are atomic.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import atomic_path
 from acseg_core.model.config import ModelConfig, from_dict, to_dict
-from acseg_core.errors import AcsegError, InputError
 
 FORMAT = "acseg-model"
 VERSION = 1
@@ -33,6 +36,7 @@ class LoadedModel:
     config: ModelConfig
     device: torch.device
     meta: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""  # SHA-256 of the model file: what keys cached predictions
 
 
 def save_checkpoint(
@@ -57,24 +61,68 @@ def save_checkpoint(
         "train_state": train_state,
         "meta": meta or {},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
+        reason = os_reason(exc) if isinstance(exc, OSError) else _save_reason(exc)
+        raise InputError(path, f"cannot write the model file ({reason})") from exc
+
+
+def _save_reason(exc: RuntimeError) -> str:
+    text = str(exc).lower()
+    if "write" in text or "space" in text:
+        return "the disk is full or not writable"
+    return str(exc).splitlines()[0]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and validate a checkpoint dict (on the CPU)."""
+    """Read and validate a checkpoint dict (on the CPU); the file's SHA-256 is added
+    as ``payload["digest"]``.
+
+    Model files are data: they are unpickled with ``weights_only=True``, so a file
+    that would run code (or build any object but tensors and plain containers) is
+    refused, never executed.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "model file not found")
+    data = _read_model_bytes(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a bad file
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputError(
+            path, "refused: the file holds code or objects other than weights "
+            "(acseg never runs code from a model file)",
+        ) from exc
+    except Exception as exc:  # torch raises many types for a damaged file
         raise InputError(path, f"not an acseg model file ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(path, "not an acseg model file")
-    if payload.get("version", 0) > VERSION:
-        raise InputError(path, f"made by a newer acseg (format version {payload['version']})")
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise InputError(path, f"made by a newer acseg (format version {version})")
+    for key, kind in (("model_config", dict), ("state_dict", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise InputError(path, f"damaged model file ({key} missing or not a mapping)")
+    for key in ("meta", "train_state"):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            raise InputError(path, f"damaged model file ({key} is not a mapping)")
+    payload["meta"] = payload.get("meta") or {}
+    payload["digest"] = hashlib.sha256(data).hexdigest()
     return payload
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    """The file's bytes; OS problems become one line that says which."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(path, "model file not found") from exc
+    except IsADirectoryError as exc:
+        raise InputError(path, "is a folder, not a model file") from exc
+    except PermissionError as exc:
+        raise InputError(path, "permission denied") from exc
+    except OSError as exc:
+        raise InputError(path, f"cannot read the model file ({os_reason(exc)})") from exc
 
 
 def config_of(payload: dict[str, Any]) -> ModelConfig:
@@ -89,13 +137,13 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedM
     payload = load_checkpoint(path)
     try:
         config = config_of(payload)
-    except AcsegError as exc:
+    except (AcsegError, KeyError, TypeError, ValueError) as exc:
         raise InputError(path, f"bad model config ({exc})") from exc
     model = build_model(config)
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise InputError(path, "weights do not match the stored model config") from exc
     dev = device if isinstance(device, torch.device) else select_device(device)
     model.to(dev).eval()
-    return LoadedModel(model=model, config=config, device=dev, meta=payload.get("meta", {}))
+    return LoadedModel(model, config, dev, payload["meta"], payload["digest"])

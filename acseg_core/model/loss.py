@@ -18,19 +18,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from acseg_core.model.refine import box_sum
+
 EPS = 1e-10
-
-
-def box_sum(y: torch.Tensor, radius: int) -> torch.Tensor:
-    """``Σ_{|dy|,|dx|≤radius} y(p+δ)`` with zeros outside, via cumulative sums."""
-    if radius == 0:
-        return y
-    side = 2 * radius + 1
-    padded = F.pad(y, (radius + 1, radius, radius + 1, radius))
-    rows = padded.cumsum(dim=-2)
-    rows = rows[..., side:, :] - rows[..., :-side, :]
-    cols = rows.cumsum(dim=-1)
-    return cols[..., side:] - cols[..., :-side]
 
 
 def joint_by_box(y1: torch.Tensor, y2: torch.Tensor, displacement: int) -> torch.Tensor:

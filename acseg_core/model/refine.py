@@ -1,25 +1,23 @@
-"""Spatial refinement of cluster maps: a majority (mode) filter.
+"""Spatial refinement of id maps: a majority (mode) filter.
 
-Per-pixel cluster decisions are noisy where two clusters are close; land-cover
-classes come in areas, not single pixels. Voting over a ``size``×``size`` window
-(each cluster's share of the window, highest share wins) removes speckle and
-fills small holes. Applied to AC's probabilities before the argmax it is the
-same box filter (``acseg_core.inference.predict.predict(..., smooth=size)``); applied to
-any hard map (k-means, a model's ids) it is :func:`majority_filter`. The
-accuracy benchmark applies it to both, so the gain of the refinement is never
-mistaken for a gain of the model (``docs/accuracy.md``).
+Per-pixel decisions are noisy where two clusters are close; land cover comes in
+areas, not single pixels. Voting over a ``size``×``size`` window (each id's share of
+the window, the highest share wins, ties to the lower id) removes speckle and fills
+small holes. Inside prediction it runs on each tile's argmax (:func:`vote_shares`, a
+margin of ``size // 2`` keeps tiles seamless); on any hard map (the k-means control
+of the accuracy benchmark) it is :func:`majority_filter`. Both count votes with the
+same cumulative-sum box filter (a handful of adds per pixel and id, whatever the
+window), so the control gets exactly the refinement the model gets.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from scipy import ndimage
+import torch
+import torch.nn.functional as F
 
 from acseg_core.errors import AcsegError
-
-NODATA = 255
+from acseg_core.io.raster import NODATA
 
 
 def check_window(size: int) -> int:
@@ -29,47 +27,50 @@ def check_window(size: int) -> int:
     return size
 
 
-def majority_filter(clusters: np.ndarray, n_clusters: int, size: int) -> np.ndarray:
-    """Each pixel takes the most frequent cluster in its ``size``×``size`` window.
+def box_sum(y: torch.Tensor, radius: int, replicate: bool = False) -> torch.Tensor:
+    """``Σ_{|dy|,|dx|≤radius} y(p+δ)`` over the last two dims, by cumulative sums.
 
-    ``clusters`` is uint8 H×W with :data:`NODATA` (255) for no-data pixels; those
-    neither vote nor change. Ties go to the lower cluster id. Windows are clipped
-    at the image edge (``mode="nearest"`` repeats the border, as the model's
-    tiles are padded).
+    Outside the image counts as zero, or (``replicate``) as the nearest border pixel.
     """
-    check_window(size)
-    if size <= 1:
-        return clusters.copy()
-    valid = clusters != NODATA
-    best = np.zeros(clusters.shape, dtype=np.uint8)
-    best_votes = np.full(clusters.shape, -1.0, dtype=np.float32)
-    for cluster in range(n_clusters):
-        member = clusters == cluster
-        if not member.any():
-            continue
-        votes = ndimage.uniform_filter(member.astype(np.float32), size, mode="nearest")
-        better = votes > best_votes
-        best[better] = cluster
-        best_votes[better] = votes[better]
-    return np.where(valid, best, clusters).astype(np.uint8)
+    if radius == 0:
+        return y
+    side = 2 * radius + 1
+    pad = (radius, radius, radius, radius)
+    y = F.pad(y, pad, mode="replicate") if replicate else F.pad(y, pad)
+    rows = F.pad(y, (0, 0, 1, 0)).cumsum(dim=-2)  # a leading zero row for the differences
+    rows = rows[..., side:, :] - rows[..., :-side, :]
+    cols = F.pad(rows, (1, 0)).cumsum(dim=-1)
+    return cols[..., side:] - cols[..., :-side]
 
 
-def vote_shares(probs: Any, size: int) -> Any:
-    """Torch form of :func:`majority_filter` on a batch of probability maps.
+def vote_counts(ids: torch.Tensor, classes: int, size: int) -> torch.Tensor:
+    """B×H×W ids (``classes`` or more = abstain) → B×K×H×W votes in each window (float32,
+    exact integers; border pixels repeated)."""
+    votes = F.one_hot(ids.long().clamp(max=classes), classes + 1)[..., :classes]
+    return box_sum(votes.permute(0, 3, 1, 2).float(), size // 2, replicate=True)
 
-    ``probs`` B×K×H×W → B×K×H×W: each cluster's share of the ``size``×``size``
-    window of per-pixel argmax votes (border pixels repeated, as ``majority_filter``),
-    so the argmax of the result is the window's majority cluster. Used by
-    ``acseg_core.inference.predict.predict(..., smooth=size)`` inside each tile, whose margin
-    grows by ``size // 2`` so tiled output still equals one-shot output.
-    """
-    import torch.nn.functional as F
 
+def vote_shares(probs: torch.Tensor, size: int) -> torch.Tensor:
+    """B×K×H×W probabilities → each id's share of the ``size``×``size`` window of
+    per-pixel argmax votes (float32); its argmax is the window's majority id."""
     check_window(size)
     if size <= 1:
         return probs
-    k = probs.shape[1]
-    votes = F.one_hot(probs.argmax(dim=1), k).permute(0, 3, 1, 2).to(probs.dtype)
-    half = size // 2
-    votes = F.pad(votes, (half, half, half, half), mode="replicate")
-    return F.avg_pool2d(votes, size, stride=1)
+    return vote_counts(probs.argmax(dim=1), probs.shape[1], size) / float(size * size)
+
+
+def majority_filter(ids: np.ndarray, n_ids: int, size: int) -> np.ndarray:
+    """Each pixel of a uint8 H×W map takes the most frequent id of its window.
+
+    :data:`NODATA` pixels neither vote nor change.
+    """
+    check_window(size)
+    if size <= 1:
+        return ids.copy()
+    with torch.inference_mode():
+        counts = vote_counts(torch.from_numpy(ids)[None], n_ids, size)
+        best = counts.argmax(dim=1)[0].to(torch.uint8).numpy()
+    return np.where(ids != NODATA, best, ids).astype(np.uint8)
+
+
+__all__ = ["box_sum", "check_window", "majority_filter", "vote_counts", "vote_shares"]

@@ -19,22 +19,28 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from acseg_core.model.config import Normalisation
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.io.normalise import apply_normalisation, normalisation_from_samples
-from acseg_core.jobs import CancelToken
+from acseg_core.io.normalise import Normalisation, apply_normalisation, normalisation_from_samples
 from acseg_core.io.raster import Raster, RasterInfo, list_images, probe
+from acseg_core.jobs import CancelToken
+
+if TYPE_CHECKING:
+    import torch
+
+    from acseg_core.training.config import TrainConfig
 
 SMALL_IMAGE_POLICIES = ("pad", "skip")
+MIN_SIDE = 16  # px; thinner images hold no whole cell of the model's stride-4 grid to learn
 STATS_WINDOWS = 64  # windows sampled over the training set for band statistics
 STATS_WINDOW = 256  # their side in pixels (clamped to the image)
 STATS_PIXELS_PER_WINDOW = 4096  # valid pixels kept per window (random subset)
@@ -115,6 +121,11 @@ def scan_inputs(paths: Iterable[str | Path], crop: int = 200, small: str = "pad"
         except InputError as exc:
             skipped.append((path, exc.reason))
             notes.append(f"skipped {path}: {exc.reason}")
+            continue
+        if min(info.width, info.height) < MIN_SIDE:
+            reason = f"{info.width}×{info.height}, too small to learn from (under {MIN_SIDE} px)"
+            skipped.append((path, reason))
+            notes.append(f"skipped {path}: {reason}")
             continue
         if info.width < crop or info.height < crop:
             size = f"{info.width}×{info.height}, smaller than the {crop} px crop"
@@ -301,3 +312,58 @@ class CropDataset:
         state = dict(self.__dict__)
         state["_open"] = OrderedDict()
         return state
+
+
+def crop_loader(
+    dataset: CropDataset,
+    cfg: TrainConfig,
+    start: int,
+    total: int,
+    device: torch.device,
+    ctx: Any = None,
+) -> torch.utils.data.DataLoader:
+    """Crops ``start*batch …`` in order; workers read ahead while the model computes.
+
+    On several ranks each takes every W-th crop of each global batch (its share).
+    """
+    import torch
+
+    if ctx is None:
+        from acseg_core.training.distributed import Context
+
+        ctx = Context()
+    workers = cfg.workers
+    return torch.utils.data.DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_size=ctx.local_batch(cfg.batch),
+        sampler=ctx.crop_indices(start, total, cfg.batch),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+        worker_init_fn=quiet_worker if workers else None,
+    )
+
+
+def quiet_worker(_: int) -> None:
+    """Loader workers leave Ctrl+C and SIGTERM to the trainer, which saves first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(1)  # workers decode pixels; compute threads belong to training
+
+
+def next_batch(batches: Iterator[Any]) -> Any:
+    """Next batch; a read error in a worker becomes the one-line message it was."""
+    try:
+        return next(batches)
+    except AcsegError:
+        raise
+    except RuntimeError as exc:
+        text = str(exc)
+        if "DataLoader worker" not in text:
+            raise
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        raise AcsegError(last.split("Error: ", 1)[-1].strip()) from exc
+
+

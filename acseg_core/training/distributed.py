@@ -51,8 +51,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from acseg_core.device import usable_cores
 from acseg_core.errors import AcsegError
-from acseg_core.cli.signals import handling
+from acseg_core.jobs import handling
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -166,7 +167,7 @@ def setup(device_name: str = "auto") -> Context:
         torch.cuda.set_device(device)
         backend = "nccl"
     elif device.type == "cpu":
-        cores = _usable_cores()
+        cores = usable_cores()
         torch.set_num_threads(max(1, cores // local_world))
         backend = "gloo"
     else:
@@ -179,13 +180,6 @@ def setup(device_name: str = "auto") -> Context:
         dist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
         owns = True
     return Context(rank, world, local_rank, local_world, device, owns)
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 class NullLog:
@@ -389,24 +383,6 @@ def _parent_ignores_first_interrupt(context: Any) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def sigterm_cancels(token: Any) -> Iterator[None]:
-    """Under torchrun, SIGTERM (the agent stopping its workers) cancels like Ctrl+C.
-
-    The ranks then agree on a step, rank 0 saves, and all exit before the
-    agent's grace period ends.
-    """
-    if world_size_from_env() <= 1:
-        yield
-        return
-
-    def on_term(signum: int, frame: Any) -> None:
-        token.cancel()
-
-    with handling(signal.SIGTERM, on_term):
-        yield
-
-
 __all__ = [
     "CollectiveBatchNorm2d",
     "Context",
@@ -416,7 +392,6 @@ __all__ = [
     "is_main_process",
     "launch",
     "setup",
-    "sigterm_cancels",
     "sync_batchnorm",
     "world_size_from_env",
 ]

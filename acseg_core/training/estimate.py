@@ -1,69 +1,66 @@
-"""Time-per-epoch estimate for the wizard: a few real training steps, timed (Qt-free).
+"""Time-per-epoch estimate for a training run: a few real training steps, timed.
 
-Runs the preset's network forward and backward on random crops on the chosen
-device — the same work one training step does — at a probe crop no larger than
-``PROBE_CROP`` px, then scales by pixel count to the requested crop. An estimate,
-not a promise: data loading and the first-step warm-up are not counted.
+It builds the network the run will train (the run's own ``TrainConfig``: preset,
+overclustering head, sub-heads, band count) and times the loop's own step
+(:func:`acseg_core.training.step.step_loss` + :func:`apply_update`) on random crops on
+the run's device, at the run's crop up to ``MAX_PROBE_CROP`` px (scaled by pixel count
+beyond). An estimate, not a promise: data loading and warm-up are not counted.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from typing import Any
+from dataclasses import replace
 
-from acseg_core.model.config import ModelConfig
 from acseg_core.jobs import CancelToken, Progress
+from acseg_core.training.config import TrainConfig
 
-PROBE_CROP = 96
+MAX_PROBE_CROP = 256
 PROBE_STEPS = 2
 
 
 def estimate_epoch_seconds(
-    model_config: ModelConfig,
-    *,
-    crop: int,
-    batch: int,
-    steps_per_epoch: int,
-    device: str = "auto",
-    displacement: int = 10,
-    cancel: CancelToken | None = None,
+    cfg: TrainConfig, bands: int, steps_per_epoch: int, cancel: CancelToken | None = None
 ) -> Generator[Progress, None, tuple[float, str]]:
     """Generator job; returns (seconds per epoch, device name)."""
     import torch
 
     from acseg_core.device import select_device
-    from acseg_core.model.loss import mi_loss
     from acseg_core.model.nn import build_model
+    from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_loss
 
-    dev = select_device(device)
-    probe = min(crop, PROBE_CROP)
-    model = build_model(model_config).to(dev).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-5)
-    x = torch.randn(batch, model_config.in_channels, probe, probe, device=dev)
-    shift = min(displacement, max(1, probe // 8))
+    device = select_device(cfg.device)
+    probe = min(cfg.crop, MAX_PROBE_CROP)
+    model = build_model(replace(cfg.model, in_channels=bands)).to(device).train()
+    optimiser = make_optimiser(model, cfg.lr)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(cfg.batch, bands, probe, probe, generator=generator).to(device)
+    valid = torch.ones(cfg.batch, probe, probe, dtype=torch.bool, device=device)
+    dtype = amp_dtype(device)
 
-    def step() -> None:
-        y1 = model(x, ordering=0)
-        y2 = model(x, ordering=3)
-        loss = mi_loss(y1, y2, displacement=shift)
+    def step(index: int) -> None:
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        if dev.type == "cuda":
+        loss, _ = step_loss(
+            model, x, valid, cfg.seed, index, cfg.displacement, cfg.model.heads, dtype
+        )
+        apply_update(loss, model, optimiser)
+        if device.type == "cuda":
             torch.cuda.synchronize()
 
-    step()  # warm-up (allocations, kernel selection)
+    step(0)  # warm-up (allocations, kernel selection)
     yield Progress(1, PROBE_STEPS + 1, "measuring")
     start = time.perf_counter()
+    done = 0
     for i in range(PROBE_STEPS):
         if cancel is not None and cancel.cancelled:
             break
-        step()
+        step(i + 1)
+        done += 1
         yield Progress(i + 2, PROBE_STEPS + 1, "measuring")
-    per_step = (time.perf_counter() - start) / PROBE_STEPS
-    scale = (crop / probe) ** 2
-    return per_step * scale * steps_per_epoch, str(dev)
+    per_step = (time.perf_counter() - start) / max(done, 1)
+    scale = (cfg.crop / probe) ** 2
+    return per_step * scale * steps_per_epoch, str(device)
 
 
 def format_duration(seconds: float) -> str:
@@ -74,8 +71,4 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def estimate_job(model_config: ModelConfig, **kwargs: Any) -> Any:
-    def job(cancel: CancelToken) -> Generator[Progress, None, tuple[float, str]]:
-        return (yield from estimate_epoch_seconds(model_config, cancel=cancel, **kwargs))
-
-    return job
+__all__ = ["estimate_epoch_seconds", "format_duration"]

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.labelling.classes import NO_EDIT, NODATA, composite
-from acseg_core.labelling.edits import EditLayer
 from acseg_core.errors import AcsegError
-from app.tools.edits_item import EditsItem
+from acseg_core.io.raster import NODATA
+from acseg_core.labelling.classes import NO_EDIT, composite
+from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.shapes import (
     Footprint,
     RegionTooLarge,
@@ -27,8 +27,9 @@ from acseg_core.labelling.shapes import (
     polygon_mask,
     segment_mask,
 )
-from app.tools.tools import TOOL_TYPES, Tool
 from acseg_core.labelling.undo import EditDiff, StrokeRecorder, UndoStack
+from app.tools.edits_item import EditsItem
+from app.tools.tools import TOOL_TYPES, Tool
 
 if TYPE_CHECKING:
     from app.canvas import ImageCanvas

@@ -40,8 +40,8 @@ def export_job(
     """
 
     def job(cancel: CancelToken) -> Generator[Progress, None, Any]:
-        from acseg_core.labelling.export import ExportItem, export_labels
         from acseg_core.inference.predict import predict
+        from acseg_core.labelling.export import ExportItem, export_labels
 
         items = []
         for n, image in enumerate(images):

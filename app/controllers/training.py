@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.model.config import TrainConfig
 from acseg_core.jobs import CancelToken, Progress
+from acseg_core.training.config import TrainConfig
 from app.workers import JobRunner, JobWorker
 
 MODEL_FILE = "model.pt"

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from acseg_core.labelling.classes import NODATA
+from acseg_core.io.raster import NODATA
 from app.controllers.viewer import ImageViewController
 from app.imaging import pixel_to_map
 from app.models import ClassesModel, ImageListModel, SessionModel

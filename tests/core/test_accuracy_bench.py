@@ -19,14 +19,14 @@ import pytest
 import torch
 from PIL import Image
 
+from acseg_core.benchmarks import accuracy
+from acseg_core.cli import main
+from acseg_core.errors import AcsegError
 from acseg_core.evaluation import evaluate as ev
 from acseg_core.evaluation import metrics
-from acseg_core.benchmarks import accuracy
-from acseg_core.model.checkpoint import LoadedModel
-from acseg_core.cli import main
-from acseg_core.model.config import ModelConfig
-from acseg_core.errors import AcsegError
 from acseg_core.inference.predict import predict_array
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.config import ModelConfig
 from acseg_core.model.nn import build_model
 from acseg_core.model.refine import NODATA, majority_filter, vote_shares
 
@@ -90,7 +90,8 @@ def test_shared_shortcuts_resolve_under_the_env_root(tmp_path: Path, monkeypatch
 
 
 def test_bench_trains_with_the_shipped_defaults(tmp_path: Path) -> None:
-    from acseg_core.model.config import PRESET_TRAINING, TrainConfig, overclusters_for
+    from acseg_core.model.config import PRESET_TRAINING, overclusters_for
+    from acseg_core.training.config import TrainConfig
     from acseg_core.training.loop import DEFAULT_LR
 
     spec = accuracy.parse_spec(f"images={tmp_path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from acseg_core.errors import AcsegError, InputError
 from acseg_core.labelling.classes import (
     NO_EDIT,
     NODATA,
@@ -15,7 +16,6 @@ from acseg_core.labelling.classes import (
     default_cluster_colors,
 )
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.errors import AcsegError, InputError
 
 
 def three_classes() -> ClassMap:

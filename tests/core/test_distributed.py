@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ import numpy as np
 import pytest
 import torch
 
+from acseg_core.jobs import CancelToken
 from acseg_core.model.checkpoint import config_of, load_checkpoint
-from acseg_core.model.config import TrainConfig, preset, replace
+from acseg_core.presets import preset
+from acseg_core.training.config import TrainConfig
 from acseg_core.training.dataset import CropDataset, scan_inputs
 from acseg_core.training.distributed import CollectiveBatchNorm2d, Context, launch
-from acseg_core.jobs import CancelToken
 from acseg_core.training.run_log import read_log
 from tests.core.synthetic import make_regions_image
 

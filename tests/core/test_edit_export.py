@@ -9,8 +9,8 @@ import numpy as np
 import rasterio
 from PIL import Image
 
-from acseg_core.labelling.classes import NO_EDIT, ClassMap
 from acseg_core.cli import main
+from acseg_core.labelling.classes import NO_EDIT, ClassMap
 from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.project import Project
 from tests.core.synthetic import make_regions_image

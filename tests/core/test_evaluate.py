@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from acseg_core.evaluation import evaluate as ev
-from acseg_core.evaluation import kmeans
 from acseg_core.cli import main
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.evaluation import kmeans
 from acseg_core.io.labels import parse_label_format
 
 COLOURS = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200]], dtype=np.uint8)
@@ -242,9 +242,9 @@ def test_cli_scores_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     """The MODEL path: checkpoint → infer.predict_array → one mapping for the folder."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("acseg_core.inference.predict")
+    from acseg_core.inference.predict import predict_array
     from acseg_core.model.checkpoint import save_checkpoint
     from acseg_core.model.config import ModelConfig
-    from acseg_core.inference.predict import predict_array
     from acseg_core.model.nn import build_model
 
     for i in range(2):

@@ -11,9 +11,10 @@ from affine import Affine
 from PIL import Image
 
 import acseg_core.labelling.export as export_mod
+from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.jobs import CancelToken
 from acseg_core.labelling.classes import NODATA, ClassMap
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.labelling.export import (
     LABELMAP_HEADER,
     ExportItem,
@@ -21,7 +22,6 @@ from acseg_core.labelling.export import (
     export_labels,
     labelmap_text,
 )
-from acseg_core.jobs import CancelToken
 
 CRS = "EPSG:32632"
 TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,14 @@ import torch
 from PIL import Image
 
 import acseg_core.inference.predict as infer
-from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.cli import main
-from acseg_core.model.config import Normalisation, preset, replace
 from acseg_core.errors import CancelledError, InputError
-from acseg_core.model.nn import build_model
-from acseg_core.io.normalise import apply_normalisation
-from acseg_core.jobs import CancelToken
+from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import Raster, open_raster
+from acseg_core.jobs import CancelToken
+from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
+from acseg_core.model.nn import build_model
+from acseg_core.presets import preset
 from tests.core.synthetic import make_regions_image
 
 SIZE = 600

@@ -157,9 +157,9 @@ def test_sub_heads_are_scored_one_by_one_and_averaged() -> None:
 
 
 def test_training_loss_batches_both_views_like_two_passes() -> None:
-    from acseg_core.model.config import preset
     from acseg_core.model.loss import training_loss
     from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
 
     torch.manual_seed(0)
     model = build_model(preset("cpu-small", base_width=4, blocks=2, overclusters=8))

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from acseg_core.model.config import preset
+from acseg_core.benchmarks.reference import reference_forward, reference_from_stem
 from acseg_core.model.nn import (
     NUM_ORDERINGS,
     build_model,
@@ -17,7 +17,7 @@ from acseg_core.model.nn import (
     transform,
 )
 from acseg_core.model.nn.masked import MaskedConv3x3
-from acseg_core.benchmarks.reference import reference_forward, reference_from_stem
+from acseg_core.presets import preset
 
 ORDERINGS = range(NUM_ORDERINGS)
 

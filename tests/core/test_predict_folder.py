@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from acseg_core.cli import main
 from acseg_core.inference.collection import (
     FileResult,
     Manifest,
@@ -22,13 +23,12 @@ from acseg_core.inference.collection import (
     predict_collection,
     read_manifest,
 )
-from acseg_core.model.checkpoint import save_checkpoint
-from acseg_core.cli import main
-from acseg_core.model.config import Normalisation, preset
-from acseg_core.model.nn import build_model
-from acseg_core.io.normalise import apply_normalisation
-from acseg_core.jobs import CancelToken
+from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import open_raster
+from acseg_core.jobs import CancelToken
+from acseg_core.model.checkpoint import save_checkpoint
+from acseg_core.model.nn import build_model
+from acseg_core.presets import preset
 from tests.core.synthetic import make_regions_image
 
 ROOT = Path(__file__).resolve().parents[2]

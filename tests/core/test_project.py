@@ -13,12 +13,13 @@ from affine import Affine
 from PIL import Image
 
 import acseg_core.labelling.project as project_mod
-from acseg_core.labelling.classes import ClassMap
 from acseg_core.cli import main as cli_main
-from acseg_core.model.config import ModelConfig, Normalisation
-from acseg_core.labelling.edits import EditLayer
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.io.normalise import Normalisation
+from acseg_core.labelling.classes import ClassMap
+from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.project import SCHEMA_VERSION, Project
+from acseg_core.model.config import ModelConfig
 
 TRANSFORM = Affine(2.0, 0.0, 300000.0, 0.0, -2.0, 5000000.0)
 
@@ -270,8 +271,8 @@ def test_edits_layer_must_match_image_size_at_export(tmp_path: Path) -> None:
 def test_cli_export_predicts_images_without_a_cached_prediction(tmp_path: Path, capsys) -> None:
     import torch
 
-    from acseg_core.model.checkpoint import load_model, save_checkpoint
     from acseg_core.inference.predict import predict_array
+    from acseg_core.model.checkpoint import load_model, save_checkpoint
     from acseg_core.model.nn import build_model
 
     torch.manual_seed(0)

@@ -10,14 +10,16 @@ import rasterio
 import torch
 import torch.nn.functional as F
 
-from acseg_core.model.checkpoint import load_model
 from acseg_core.cli import main
-from acseg_core.model.config import ModelConfig, TrainConfig, preset
 from acseg_core.errors import AcsegError
 from acseg_core.inference.predict import predict_array
+from acseg_core.model.checkpoint import load_model
+from acseg_core.model.config import ModelConfig
 from acseg_core.model.readouts.kmeans import BlockScaling, KMeansReadout
-from acseg_core.training.run_log import read_log
+from acseg_core.presets import preset
+from acseg_core.training.config import TrainConfig
 from acseg_core.training.loop import train
+from acseg_core.training.run_log import read_log
 from tests.core.synthetic import make_regions_image
 
 

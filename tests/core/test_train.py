@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +17,17 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 import acseg_core.model.loss
-from acseg_core.model.checkpoint import load_checkpoint, load_model
 from acseg_core.cli import main
-from acseg_core.model.config import TrainConfig, preset, replace
-from acseg_core.training.dataset import CropDataset, measure_normalisation, scan_inputs
 from acseg_core.errors import AcsegError, InputError
 from acseg_core.io.normalise import apply_normalisation
-from acseg_core.jobs import CancelToken
 from acseg_core.io.raster import open_raster
-from acseg_core.training.run_log import read_log
+from acseg_core.jobs import CancelToken
+from acseg_core.model.checkpoint import load_checkpoint, load_model
+from acseg_core.presets import preset
+from acseg_core.training.config import TrainConfig
+from acseg_core.training.dataset import CropDataset, measure_normalisation, scan_inputs
 from acseg_core.training.loop import MAX_BAD_STEPS, TrainResult, resume_config, train
+from acseg_core.training.run_log import read_log
 from tests.core.synthetic import make_regions_image
 
 REPO = Path(__file__).resolve().parents[2]

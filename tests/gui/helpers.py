@@ -22,9 +22,10 @@ def model_file(path: Path, bands: int = 4, clusters: int = 4) -> Path:
     """A real model file (random weights) — enough where training quality is not the point."""
     import torch
 
+    from acseg_core.io.normalise import Normalisation
     from acseg_core.model.checkpoint import save_checkpoint
-    from acseg_core.model.config import Normalisation, preset
     from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
 
     norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
     config = preset(

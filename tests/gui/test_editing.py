@@ -12,10 +12,10 @@ from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, QSettings, Qt
 
 from acseg_core.labelling.classes import NO_EDIT
-from app.export_dialog import ExportRequest
-from app.main_window import MainWindow
 from acseg_core.labelling.shapes import RegionTooLarge, flood_region, polygon_mask, segment_mask
 from acseg_core.labelling.undo import UndoStack
+from app.export_dialog import ExportRequest
+from app.main_window import MainWindow
 from tests.gui.helpers import image_folder
 
 SIZE = 64

@@ -36,12 +36,12 @@ def fitted_model_file(path: Path, images: list[Path], bands: int = 4, clusters: 
     ``images`` (its own window: 25 px, like the preset)."""
     import torch
 
-    from acseg_core.model.checkpoint import save_checkpoint
-    from acseg_core.model.config import Normalisation, preset
-    from acseg_core.model.nn import build_model
-    from acseg_core.io.normalise import apply_normalisation
+    from acseg_core.io.normalise import Normalisation, apply_normalisation
     from acseg_core.io.raster import open_raster
+    from acseg_core.model.checkpoint import save_checkpoint
+    from acseg_core.model.nn import build_model
     from acseg_core.model.readouts.kmeans import fit_readout
+    from acseg_core.presets import preset
 
     norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
     config = preset(

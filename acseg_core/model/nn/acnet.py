@@ -38,7 +38,7 @@ from acseg_core.model.config import ModelConfig
 from acseg_core.model.nn.attention import CausalSelfAttention
 from acseg_core.model.nn.masked import MaskedConv3x3
 from acseg_core.model.nn.orderings import inverse_transform, transform, transformed_shape
-from acseg_core.model.readouts.kmeans import KMeansReadout
+from acseg_core.model.readouts import HEAD, build_readout
 
 Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
 
@@ -130,12 +130,8 @@ class ACNet(nn.Module):
             else None
         )
         self._init_weights()
-        # registered last and after the init: zero until fitted (acseg_core.model.readouts.kmeans)
-        self.readout = (
-            KMeansReadout(self.out_channels, cfg.in_channels, cfg.clusters)
-            if cfg.readout == "kmeans"
-            else None
-        )
+        # registered last and after the init: zero until fitted (acseg_core.model.readouts)
+        self.readout = build_readout(cfg.readout, self.out_channels, cfg.in_channels, cfg.clusters)
 
     def _init_weights(self) -> None:
         """Xavier-normal weights, zero biases (DESIGN §2)."""
@@ -231,8 +227,11 @@ class ACNet(nn.Module):
         return torch.softmax(grouped, dim=2).reshape(logits.shape)
 
     @property
-    def has_fitted_readout(self) -> bool:
-        return self.readout is not None and self.readout.is_fitted
+    def fitted_readout(self) -> str | None:
+        """The kind of the fitted read-out this model carries (None: the head only)."""
+        if self.readout is None or not self.readout.is_fitted:
+            return None
+        return self.config.readout
 
     # -- entry points --------------------------------------------------------------
     def forward(
@@ -240,17 +239,19 @@ class ACNet(nn.Module):
         x: torch.Tensor,
         ordering: int | None = None,
         with_overcluster: bool = False,
-        readout: bool = True,
+        readout: str | None = None,
     ) -> Output:
         """Cluster probabilities B×K×H×W; ``(probs, over_probs|None)`` with the overcluster
         head. ``ordering`` 0–7 masks g_ar causally (training); None = unmasked (inference).
-        Inference uses the fitted k-means read-out when the model has one, unless
-        ``readout`` is False (then the head: plain AC)."""
+        ``readout`` (inference): ``"head"`` = the head (plain AC); None or the fitted
+        read-out's kind = that read-out (the head when the model has none)."""
         size = tuple(x.shape[-2:])
         features = self.stem(x)
         if ordering is None:
             z = self.encode(features, None)
-            if readout and not with_overcluster and self.has_fitted_readout:
+            if readout != HEAD and not with_overcluster and self.fitted_readout is not None:
+                if readout not in (None, self.fitted_readout):
+                    raise ValueError(f"this model has no fitted {readout!r} read-out")
                 return self.readout(self.head_norm(z), x)
             return self.decode(z, size, with_overcluster)
         z = self.encode(_packed(transform(features, ordering)), [ordering])

@@ -2,7 +2,7 @@
 
 AC's K-way head alone is trained to make balanced, ordering-invariant clusters; on
 small CPU budgets it misses classes that differ mostly in colour and over-splits
-large uniform ones. ``acseg-core bench --accuracy`` (issue 9, docs/accuracy.md)
+large uniform ones. ``acseg-core bench --accuracy`` (docs/accuracy.md, "Read-outs")
 measured k-means on the concatenation [head-normalised g_ar features, input bands],
 each block standardised per channel and scaled to unit total variance (equal say
 for context and colour), as the better read-out on average over the dev sets.
@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acseg_core.model.config import READOUTS
 from acseg_core.errors import AcsegError
 
 FIT_CROPS = 64  # crops the centres are fitted on (~65 k grid points at 128 px, stride 4)
@@ -143,4 +142,4 @@ def fit_readout(
     return {"points": len(points), "clusters": k}
 
 
-__all__ = ["FIT_CROPS", "READOUTS", "BlockScaling", "KMeansReadout", "fit_readout"]
+__all__ = ["FIT_CROPS", "BlockScaling", "KMeansReadout", "fit_readout"]

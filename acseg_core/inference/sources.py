@@ -1,0 +1,80 @@
+"""Inputs of a prediction run, streamed one path at a time (a folder is one sorted
+listing, a list file is read line by line), so a hundred thousand files cost nothing
+up front; unusable entries come as :class:`InputError` values, not exceptions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from acseg_core.errors import InputError
+from acseg_core.inference.naming import is_acseg_output, looks_like_output
+
+
+def iter_sources(
+    paths: Sequence[Path], list_file: Path | None = None, out_dir: Path | None = None
+) -> Iterator[Path | InputError]:
+    """Input images one at a time; unusable entries come as :class:`InputError`.
+
+    Folders are listed once, sorted, not recursively; hidden files (temp files of
+    atomic writes among them) are left out, and so are this command's own outputs
+    (named like one *and* marked as acseg's) when the folder is ``out_dir`` (a rerun
+    with ``--out`` = the input folder): a user's image of such a name stays an input.
+    A list file holds one path per line (blank lines and ``#`` comments ignored),
+    relative paths being relative to the list file's folder.
+    """
+    from acseg_core.io.raster import IMAGE_SUFFIXES
+
+    out_real = out_dir.resolve() if out_dir is not None else None
+    for path in paths:
+        if path.is_dir():
+            names = sorted(
+                entry.name
+                for entry in os.scandir(path)
+                if not entry.name.startswith(".")
+                and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+                and not Path(entry.name).stem.endswith("_label")
+                and entry.is_file()
+            )
+            in_out_dir = out_real is not None and path.resolve() == out_real
+            kept = 0
+            for name in names:
+                if in_out_dir and looks_like_output(Path(name)) and is_acseg_output(path / name):
+                    continue
+                kept += 1
+                yield path / name
+            if not kept:
+                yield InputError(path, "no images in this folder")
+        elif path.exists():
+            yield path
+        else:
+            yield InputError(path, "file or folder not found")
+    if list_file is not None:
+        yield from _iter_list_file(list_file)
+
+
+def count_sources(paths: Sequence[Path], list_file: Path | None = None) -> int:
+    """How many entries :func:`iter_sources` will yield (one cheap pass, nothing kept)."""
+    return sum(1 for _ in iter_sources(paths, list_file))
+
+
+def _iter_list_file(list_file: Path) -> Iterator[Path | InputError]:
+    try:
+        with open(list_file, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                entry = line.strip()
+                if not entry or entry.startswith("#"):
+                    continue
+                path = Path(entry)
+                if not path.is_absolute():
+                    path = list_file.parent / path
+                if path.is_file():
+                    yield path
+                else:
+                    yield InputError(path, f"not found (line {number} of {list_file})")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(list_file, f"cannot read the list file ({exc})") from exc
+
+
+__all__ = ["count_sources", "iter_sources"]

@@ -1,0 +1,76 @@
+"""``TrainConfig``: one training run, with the preset's defaults for what is not given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from acseg_core.errors import AcsegError
+from acseg_core.model.config import ModelConfig
+from acseg_core.presets import CPU_PRESET, preset, training_defaults
+
+FROM_PRESET: Any = "preset"  # a field left to the model's preset (resolved on creation)
+_PRESET_FIELDS = ("lr", "crop", "epochs", "steps_per_epoch")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Paths are strings so the config serialises as JSON.
+
+    ``lr``, ``crop``, ``epochs`` and ``steps_per_epoch`` left unset take the values of
+    ``model.preset`` (:mod:`acseg_core.presets`), so ``TrainConfig(model=preset(name))``
+    trains exactly as the CLI and the app do. ``steps`` (total optimiser steps)
+    overrides ``epochs``. An epoch is ``steps_per_epoch`` steps, or when None as many
+    as it takes to draw the training set's area once in crops. ``scale`` is the input
+    resampling factor (0.5 = the net sees pixels twice as large); prediction applies
+    the same factor (the model file's ``meta["input_scale"]``).
+    """
+
+    inputs: tuple[str, ...] = ()
+    out_dir: str = "run"
+    model: ModelConfig = field(default_factory=lambda: preset(CPU_PRESET))
+    epochs: int = FROM_PRESET
+    steps: int | None = None  # total steps; overrides epochs when set
+    steps_per_epoch: int | None = FROM_PRESET  # None: one pass over the data's area
+    crop: int = FROM_PRESET
+    batch: int = 8
+    lr: float = FROM_PRESET
+    displacement: int = 10
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    workers: int = 1  # data-loading processes; 0 loads in the training thread
+    scale: float = 1.0  # input resampling factor
+    small_images: str = "pad"  # images smaller than the crop: "pad" or "skip"
+
+    def __post_init__(self) -> None:
+        defaults = training_defaults(self.model.preset)
+        for name in _PRESET_FIELDS:
+            if getattr(self, name) == FROM_PRESET:
+                object.__setattr__(self, name, defaults[name])
+        problems = []
+        if self.epochs < 1:
+            problems.append("epochs must be >= 1")
+        if self.steps is not None and self.steps < 1:
+            problems.append("steps must be >= 1")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            problems.append("steps_per_epoch must be >= 1")
+        if self.crop < 8:
+            problems.append("crop must be >= 8 px")
+        if self.batch < 1:
+            problems.append("batch must be >= 1")
+        if not self.lr > 0:
+            problems.append("lr must be > 0")
+        if self.displacement < 0:
+            problems.append("displacement must be >= 0")
+        if self.workers < 0:
+            problems.append("workers must be >= 0")
+        if not self.scale > 0:
+            problems.append("scale must be > 0")
+        if self.small_images not in ("pad", "skip"):
+            problems.append("small_images must be 'pad' or 'skip'")
+        if problems:
+            raise AcsegError("invalid training config: " + "; ".join(problems))
+
+
+__all__ = ["FROM_PRESET", "TrainConfig"]
