@@ -40,19 +40,34 @@ def _check_inputs(paths: Sequence[str]) -> list[Path]:
     return images
 
 
+def _check_screenshot_target(out: Path, args: argparse.Namespace, images: list[Path]) -> None:
+    """The screenshot never replaces an input (an image, the project, the model)."""
+    from acseg_core.errors import InputError
+
+    inputs = [*images, *(Path(p) for p in (args.project, args.model) if p)]
+    target = out.expanduser().resolve()
+    if any(target == Path(p).expanduser().resolve() for p in inputs):
+        raise InputError(out, "refusing to write the screenshot over an input file")
+    if out.suffix.lower() != ".png":
+        raise InputError(out, "the screenshot is a PNG: name it *.png")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         images = _check_inputs(args.paths)
+        if args.screenshot:
+            _check_screenshot_target(Path(args.screenshot), args, images)
     except AcsegError as exc:
         print(f"acseg: error: {exc}", file=sys.stderr)
         return 1
 
     from PySide6.QtWidgets import QApplication
 
+    from app.dialogs import HEADLESS
     from app.main_window import MainWindow
-    from app.sample import open_sample
 
+    HEADLESS.on = bool(args.screenshot)  # nobody can answer a dialog: print, never block
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("acseg")
     app.setOrganizationName("acseg")
@@ -65,14 +80,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif images:
             window.open_images(images)
         else:
-            open_sample(window, with_model=not args.model)
+            window.opener.open_sample(with_model=not args.model)
         if args.model:
             window.load_model(Path(args.model))
     except AcsegError as exc:
         print(f"acseg: error: {exc}", file=sys.stderr)
         return 1
     if args.screenshot:
-        return 0 if window.save_screenshot(Path(args.screenshot)) else 1
+        try:
+            window.save_screenshot(Path(args.screenshot))
+        except AcsegError as exc:
+            print(f"acseg: error: {exc}", file=sys.stderr)
+            return 1
+        return 1 if HEADLESS.problems else 0
     window.show()
     return app.exec()
 

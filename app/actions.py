@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import qtawesome as qta
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -11,8 +11,36 @@ from PySide6.QtWidgets import QMessageBox
 
 from acseg_core import __version__
 
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
+
+class ActionHost(Protocol):
+    """What the actions trigger: the main window's collaborators and dialog commands."""
+
+    project: Any
+    images_dock: Any
+    display_dock: Any
+    classes_dock: Any
+    training_dock: Any
+    training: Any
+    overlay: Any
+    classes_panel: Any
+    canvas: Any
+    images: Any
+    image_list: Any
+    editing: Any
+    label_all: Any
+    recent_menu: Any
+    actions_: Actions
+
+    def ask_open_files(self) -> None: ...
+    def ask_open_folder(self) -> None: ...
+    def ask_load_model(self) -> None: ...
+    def start_training_wizard(self) -> None: ...
+    def start_export_dialog(self) -> None: ...
+    # QMainWindow's own
+    def addAction(self, action: Any) -> None: ...
+    def addToolBar(self, title: str) -> Any: ...
+    def menuBar(self) -> Any: ...
+    def close(self) -> bool: ...
 
 
 class Actions:
@@ -28,7 +56,7 @@ class Actions:
             raise AttributeError(name) from None
 
 
-def build_actions(window: MainWindow) -> Actions:
+def build_actions(window: ActionHost) -> Actions:
     actions = Actions()
 
     def make(
@@ -137,7 +165,7 @@ def build_actions(window: MainWindow) -> Actions:
         "Label &all images",
         "fa5s.magic",
         "Ctrl+Shift+L",
-        window.label_all.start_reporting,
+        window.label_all.start,
     )
     make("cancel_label_all", "Cancel labelling", "fa5s.stop-circle", None, window.label_all.cancel)
     make("shortcuts", "&Keyboard shortcuts", "fa5s.keyboard", "F1", lambda: show_shortcuts(window))
@@ -255,11 +283,11 @@ def shortcuts_html(actions: Actions) -> str:
     return f"<table>{rows}{extra}</table>"
 
 
-def show_shortcuts(window: MainWindow) -> None:
+def show_shortcuts(window: Any) -> None:
     QMessageBox.information(window, "Keyboard shortcuts", shortcuts_html(window.actions_))
 
 
-def show_about(window: MainWindow) -> None:
+def show_about(window: Any) -> None:
     QMessageBox.about(
         window,
         "About acseg",

@@ -62,6 +62,18 @@ def make_image(path: Path, side: int) -> None:
                 dst.write(base + np.uint8(60 * band), band + 1, window=((row, row + h), (0, side)))
 
 
+def bench_model() -> Any:
+    """A small untrained 3-band, 4-cluster model: the session needs one to show a map."""
+    import torch
+
+    from acseg_core.model.checkpoint import LoadedModel
+    from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
+
+    config = preset("cpu-small", in_channels=3, clusters=4, base_width=8, readout="head")
+    return LoadedModel(build_model(config).eval(), config, torch.device("cpu"), {}, "bench")
+
+
 def fake_clusters(side: int) -> np.ndarray:
     rows = np.arange(side, dtype=np.uint32)[:, None] // 500
     cols = np.arange(side, dtype=np.uint32)[None, :] // 500
@@ -158,7 +170,8 @@ def run(side: int = SIDE, strokes: int = 5) -> dict[str, Any]:
         window = MainWindow(settings)
         window.project.autosave_timer.stop()
         window.resize(1280, 800)
-        window.session.add_prediction(image, fake_clusters(side))
+        window.session.set_model(bench_model(), None)  # its map is given, never predicted
+        window.session.add_prediction(image, window.session.key, fake_clusters(side))
         window.open_images([image])
         window.show()
         app.processEvents()

@@ -29,26 +29,26 @@ class ExportRequest:
 
 
 class ExportDialog(QDialog):
-    def __init__(self, default_dir: Path, image_count: int, parent: QWidget | None = None):
+    def __init__(self, last: ExportRequest, image_count: int, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export labels")
         self.setWindowIcon(qta.icon("fa5s.file-download"))
         self.current = QRadioButton("Current image", self)
         self.all = QRadioButton(f"All images ({image_count})", self)
-        self.current.setChecked(True)
+        (self.all if last.scope == "all" else self.current).setChecked(True)
         scope = QVBoxLayout()
         scope.addWidget(self.current)
         scope.addWidget(self.all)
         self.png = QCheckBox("Palette PNG + labelmap.txt (CVAT)", self)
         self.tif = QCheckBox("GeoTIFF (georeferenced images)", self)
         self.color = QCheckBox("Colour preview PNG", self)
-        self.png.setChecked(True)
-        self.tif.setChecked(True)
+        for name, box in (("png", self.png), ("tif", self.tif), ("color", self.color)):
+            box.setChecked(name in last.formats)
         formats = QVBoxLayout()
         for box in (self.png, self.tif, self.color):
             formats.addWidget(box)
             box.toggled.connect(self._validate)
-        self.folder = QLineEdit(str(default_dir), self)
+        self.folder = QLineEdit(str(last.out_dir), self)
         self.folder.textChanged.connect(self._validate)
         browse = QPushButton(qta.icon("fa5s.folder-open"), "…", self)
         browse.clicked.connect(self._browse)

@@ -1,8 +1,9 @@
-"""Main window: composes models, controllers, canvas, panels, actions. No logic of its own.
+"""Main window: composes models, controllers, canvas, panels and actions.
 
-State lives in the small QObject models (``app.models``); long jobs go through
-the controllers (``app.controllers``) and the shared :class:`JobRunner`; panels
-are thin views. Everything the tests drive is reachable as an attribute here.
+State lives in the small QObject models (``app.models``); long jobs go through the
+controllers (``app.controllers``, each given only the collaborators it uses, in its
+constructor) and the shared :class:`JobRunner`; panels are thin views. What is here
+is wiring, the few dialogs that only gather a choice, and window-level reactions.
 """
 
 from __future__ import annotations
@@ -11,30 +12,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon
-from PySide6.QtWidgets import (
-    QApplication,
-    QDockWidget,
-    QFileDialog,
-    QListWidget,
-    QMainWindow,
-    QProgressBar,
-    QToolButton,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QWidget
 
 from acseg_core import __version__
-from acseg_core.errors import AcsegError
+from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import atomic_path
-from acseg_core.io.raster import RasterInfo, list_images
+from acseg_core.io.raster import RasterInfo
 from app.actions import build_actions
 from app.canvas import ImageCanvas
 from app.controllers.editing import EditingController
 from app.controllers.export import ExportController
-from app.controllers.label_all import LabelAllController, format_eta
+from app.controllers.label_all import LabelAllController
 from app.controllers.model import ModelController
 from app.controllers.overlay import OverlayController
 from app.controllers.predictions import PredictionController
-from app.controllers.project import ProjectController
+from app.controllers.project import IMAGE_FILTER, ProjectController
+from app.controllers.project_sync import ProjectSync
 from app.controllers.training import TrainingController
 from app.controllers.viewer import ImageViewController
 from app.dialogs import ask_yes_no, show_error
@@ -46,24 +39,27 @@ from app.models import (
     OverlayModel,
     SessionModel,
 )
+from app.notices import Notices
+from app.opening import ImageOpener
 from app.panels.classes_panel import ClassesPanel
 from app.panels.display_panel import DisplayPanel
+from app.panels.image_list import ImageListPanel
+from app.panels.job_status import JobStatus
 from app.panels.status import StatusReadout
 from app.panels.tools_panel import ToolsBar
 from app.panels.training_panel import TrainingPanel
 from app.workers import JobRunner
-from resources import sample_image_path
 
-SETTINGS_GEOMETRY, SETTINGS_STATE = "window/geometry", "window/state"
+SETTINGS_GEOMETRY = "window/geometry"
+SETTINGS_STATE = "window/state"
+ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "acseg.svg"
 
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings()
-        self.setWindowIcon(
-            QIcon(str(Path(__file__).resolve().parents[1] / "resources" / "icons" / "acseg.svg"))
-        )
+        self.setWindowIcon(QIcon(str(ICON)))
         self.resize(1360, 840)
 
         # state
@@ -80,66 +76,61 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.viewer = ImageViewController(self.canvas, self.display, self)
         self.models = ModelController(self.session, self.classes, self)
-        self.predictions = PredictionController(self.session, self.runner, self)
+        self.project_sync = ProjectSync(
+            self.images, self.session, self.classes, self.display, self.overlay
+        )
+        self.project = ProjectController(
+            self.project_sync, self.images, self.session, self.classes, self.models,
+            self.document, self.settings, lambda: self, self,
+        )  # fmt: skip
+        project_of = self.project.project
+        self.label_all = LabelAllController(
+            self.images, self.session, self.document, project_of, self.runner, self
+        )
+        self.predictions = PredictionController(
+            self.session, self.runner, self.label_all.cached_file, self
+        )
         self.overlays = OverlayController(
             self.canvas, self.viewer, self.images, self.session, self.overlay, self.classes, self
         )
         self.training = TrainingController(self.runner, self)
-        self.project = ProjectController(self, self.settings)
-        self.exporter = ExportController(self.images, self.session, self.classes, self.runner, self)
+        self.exporter = ExportController(
+            self.images, self.session, self.classes, self.runner, self.project.edits_for,
+            self.label_all.cached_file, lambda: self.document.path, self.settings, self,
+        )  # fmt: skip
         self.editing = EditingController(
-            self.canvas,
-            self.viewer,
-            self.images,
-            self.session,
-            self.classes,
-            self.overlay,
-            self.project,
-            self.document,
-            self,
-        )
-        self.label_all = LabelAllController(
-            self.images, self.session, self.project, self.document, self.runner, self
+            self.canvas, self.viewer, self.images, self.session, self.classes, self.overlay,
+            project_of, self.document, self,
+        )  # fmt: skip
+        self.notices = Notices(self.statusBar(), self)
+        self.opener = ImageOpener(
+            self.images, self.project, self.models, self.classes, self.document, self.notices
         )
 
         # panels
-        self.image_list = QListWidget(self)
+        self.image_list = ImageListPanel(self.images, self.project.offer_relink, self)
         self.display_panel = DisplayPanel(self.display, self.overlay, self.session, self)
         self.classes_panel = ClassesPanel(self.classes, self.overlay, self)
         self.training_panel = TrainingPanel(self.training, self)
         left = Qt.DockWidgetArea.LeftDockWidgetArea
-        right = Qt.DockWidgetArea.RightDockWidgetArea
         self.images_dock = self._dock("Images", "images_dock", self.image_list, left)
         self.display_dock = self._dock("Display", "display_dock", self.display_panel, left)
-        self.classes_dock = self._dock("Classes", "classes_dock", self.classes_panel, right)
+        self.classes_dock = self._dock(
+            "Classes", "classes_dock", self.classes_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.training_dock = self._dock(
             "Training", "training_dock", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.training_dock.hide()
-        self.job_bar = QProgressBar(self)
-        self.job_bar.setMaximumWidth(160)
-        self.job_bar.setTextVisible(False)
-        self.job_bar.hide()
-        self.statusBar().addWidget(self.job_bar)
-        self.readout = StatusReadout(
-            self.statusBar(), self.viewer, self.images, self.session, self.classes
-        )
+        self.cursor_info = StatusReadout(
+            self.statusBar(), self.viewer, self.images, self.session, self.classes,
+            self.editing.edit_at,
+        )  # fmt: skip
         self.actions_ = build_actions(self)
-        self.tools_bar = ToolsBar(
-            self.editing,
-            self.classes,
-            [a for n, a in self.actions_.all.items() if n.startswith("tool_")],
-            self,
-        )
+        self.jobs = JobStatus(self.statusBar(), self.actions_.cancel_label_all)
+        tool_actions = [a for n, a in self.actions_.all.items() if n.startswith("tool_")]
+        self.tools_bar = ToolsBar(self.editing, self.classes, tool_actions, self)
         self.addToolBar(self.tools_bar)
-        self.label_all_cancel = QToolButton(self)
-        self.label_all_cancel.setDefaultAction(self.actions_.cancel_label_all)
-        self.label_all_cancel.hide()
-        self.statusBar().addWidget(self.label_all_cancel)
-        self.exporter.edits_for = self.project.edits_for
-        self.exporter.prediction_file_for = self.label_all.cached_file
-        self.predictions.cached_file_for = self.label_all.cached_file
-        self.readout.edit_at = self.editing.edit_at
 
         self._connect()
         self._update_title()
@@ -153,30 +144,34 @@ class MainWindow(QMainWindow):
         return dock
 
     def _connect(self) -> None:
-        self.images.images_changed.connect(self._refresh_list)
+        show_current = lambda *_a: self.predictions.request(self.images.current)  # noqa: E731
         self.images.current_changed.connect(self._show_current)
-        self.image_list.currentRowChanged.connect(self.images.set_current)
-        self.image_list.itemActivated.connect(self._image_activated)
-        self.canvas.cursor_moved.connect(self.readout.cursor_moved)
-        self.viewer.failed.connect(self.report)
-        self.models.failed.connect(self.report)
-        self.predictions.failed.connect(self.report)
-        self.predictions.started.connect(lambda p: self._job_started(f"Predicting {p.name}…"))
-        self.predictions.progress.connect(self._job_progress)
-        self.predictions.finished.connect(lambda _p: self._job_ended())
-        self.predictions.failed.connect(lambda *_a: self._job_ended())
-        self.session.model_changed.connect(lambda: self.predictions.request(self.images.current))
-        self.session.smooth_changed.connect(lambda: self.predictions.request(self.images.current))
-        self.session.readout_changed.connect(lambda: self.predictions.request(self.images.current))
+        self.canvas.cursor_moved.connect(self.cursor_info.cursor_moved)
+        for source in (self.viewer, self.models, self.training, self.exporter, self.label_all):
+            source.failed.connect(self.report)
+        self.predictions.failed.connect(self.notices.prediction_failed)
+        self.predictions.started.connect(
+            lambda p, how: self.jobs.started(
+                f"{'Reading the cached map of' if how == 'cached' else 'Predicting'} {p.name}…"
+            )
+        )
+        self.predictions.progress.connect(self.jobs.progress)
+        self.predictions.finished.connect(lambda _p: self.jobs.ended())
+        self.predictions.failed.connect(lambda *_a: self.jobs.ended())
+        self.session.model_changed.connect(show_current)
+        self.session.readout_changed.connect(show_current)
+        self.session.predictions_stale.connect(show_current)
+        self.session.model_changed.connect(self.notices.model_changed)
         self.training.state_changed.connect(self._training_state)
-        self.training.failed.connect(self.report)
         self.training.model_ready.connect(self.load_model_reporting)
-        self.exporter.failed.connect(self.report)
         self.editing.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.label_all.failed.connect(self.report)
         self.label_all.running_changed.connect(self._label_all_running)
-        self.label_all.progress.connect(self._label_all_progress)
+        self.label_all.progress.connect(lambda p: self.jobs.progress(p, with_message=True))
         self.label_all.finished.connect(self._label_all_finished)
+        self.project.about_to_save.connect(self.label_all.adopt_cache)
+        self.project.cleared.connect(self.viewer.clear)
+        self.project.cleared.connect(self.notices.clear)
+        self.project.message.connect(self.statusBar().showMessage)
         # unsaved changes
         self.images.images_changed.connect(self._images_changed)
         self.classes.changed.connect(self.document.mark_dirty)
@@ -190,9 +185,6 @@ class MainWindow(QMainWindow):
         """What is known about the image on screen."""
         return self.viewer.info
 
-    def default_images(self) -> list[Path]:
-        return [sample_image_path()]
-
     def open_images(self, paths: list[Path]) -> None:
         self.images.set_images(paths)
 
@@ -200,17 +192,8 @@ class MainWindow(QMainWindow):
         self.images.add_images(paths)
 
     def open_paths_reporting(self, paths: list[Path]) -> bool:
-        """Open files/folders chosen by the user; a bad choice is a dialog, not a crash."""
-        try:
-            images = list_images(paths)
-        except AcsegError as exc:
-            self.report("Cannot open", str(exc))
-            return False
-        if not images:
-            self.report("Cannot open", f"{', '.join(map(str, paths))}: no images found")
-            return False
-        self.images.add_images(images)
-        return True
+        """Open files/folders chosen by the user (see :class:`app.opening.ImageOpener`)."""
+        return self.opener.open(paths)
 
     def load_model(self, path: Path) -> None:
         """Load a model; raises AcsegError (for the command line)."""
@@ -238,8 +221,9 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(timeout_ms, loop.quit)
         loop.exec()
 
-    def save_screenshot(self, path: Path) -> bool:
-        """Render the whole window to ``path`` (atomically), with the overlay once predicted."""
+    def save_screenshot(self, path: Path) -> None:
+        """Render the whole window to ``path`` (atomically), with the overlay once
+        predicted; raises InputError naming the file when it cannot be written."""
         self.show()
         QApplication.processEvents()
         self.wait_for_predictions()
@@ -249,10 +233,9 @@ class MainWindow(QMainWindow):
         try:
             with atomic_path(path.resolve()) as tmp:
                 if not self.grab().save(str(tmp), "PNG"):
-                    raise OSError(f"{path}: could not write the PNG")
-        except OSError:
-            return False
-        return True
+                    raise InputError(path, "could not write the PNG (is the disk full?)")
+        except OSError as exc:
+            raise InputError(path, f"cannot write the screenshot ({os_reason(exc)})") from exc
 
     # -- layout ------------------------------------------------------------------------
     def restore_layout(self) -> None:
@@ -295,25 +278,11 @@ class MainWindow(QMainWindow):
         if self.document.path is not None:
             self.document.mark_dirty()
 
-    def _refresh_list(self) -> None:
-        self.image_list.blockSignals(True)
-        self.image_list.clear()
-        for path in self.images.images:
-            self.image_list.addItem(path.name)
-            item = self.image_list.item(self.image_list.count() - 1)
-            item.setToolTip(str(path))
-            if not path.exists():
-                item.setForeground(Qt.GlobalColor.red)
-                item.setText(f"{path.name} (missing)")
-        self.image_list.setCurrentRow(self.images.current_index)
-        self.image_list.blockSignals(False)
-
-    def _show_current(self, index: int) -> None:
-        self.image_list.blockSignals(True)
-        self.image_list.setCurrentRow(index)
-        self.image_list.blockSignals(False)
+    def _show_current(self, _index: int) -> None:
         path = self.images.current
+        self._update_title()
         if path is None:
+            self.viewer.clear()
             return
         if not path.exists():
             self.viewer.clear()
@@ -321,44 +290,15 @@ class MainWindow(QMainWindow):
                 f"{path} is missing: double-click it in the list to find it", 10000
             )
             return
-        self._update_title()
         if self.viewer.show(path):
-            info = self.viewer.info
-            self.statusBar().showMessage(f"{path.name}: {info.describe()}", 8000)
+            self.statusBar().showMessage(f"{path.name}: {self.viewer.info.describe()}", 8000)
             self.predictions.request(path)
 
-    def _image_activated(self) -> None:
-        path = self.images.current
-        if path is not None and not path.exists():
-            self.project.offer_relink(path)
-
-    def _job_started(self, message: str) -> None:
-        self.job_bar.setRange(0, 0)
-        self.job_bar.show()
-        self.statusBar().showMessage(message)
-
-    def _job_progress(self, item: object) -> None:
-        total = getattr(item, "total", None)
-        if total:
-            self.job_bar.setRange(0, int(total))
-            self.job_bar.setValue(int(item.done))  # type: ignore[attr-defined]
-
-    def _job_ended(self) -> None:
-        self.job_bar.hide()
-        self.statusBar().clearMessage()
-
     def _label_all_running(self, running: bool) -> None:
-        self.label_all_cancel.setVisible(running)
         if running:
-            self._job_started("Labelling all images…")
+            self.jobs.started("Labelling all images…", cancellable=True)
         else:
-            self._job_ended()
-
-    def _label_all_progress(self, item: object) -> None:
-        self._job_progress(item)
-        eta = format_eta(getattr(item, "eta_s", None))
-        message = getattr(item, "message", "")
-        self.statusBar().showMessage(f"{message} — {eta} left" if eta else message)
+            self.jobs.ended()
 
     def _label_all_finished(self, result: object) -> None:
         done = len(getattr(result, "done", []))
@@ -377,9 +317,7 @@ class MainWindow(QMainWindow):
 
     # -- dialogs (thin: they only gather input) ----------------------------------------------
     def ask_open_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", "", "Images (*.tif *.tiff *.png *.jpg *.jpeg);;All files (*)"
-        )
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
         if files:
             self.open_paths_reporting([Path(f) for f in files])
 
@@ -399,7 +337,8 @@ class MainWindow(QMainWindow):
         from app.wizard import TrainWizard
 
         folder = self.images.current.parent if self.images.current is not None else None
-        wizard = TrainWizard(self.runner, folder, self)
+        beside = self.document.path.parent if self.document.path is not None else None
+        wizard = TrainWizard(self.runner, folder, self, runs_beside=beside)
         if wizard.exec():
             try:
                 self.training.start(wizard.config())

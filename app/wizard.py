@@ -8,9 +8,10 @@ the public widgets), so tests never need a modal loop.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import qtawesome as qta
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,24 +33,29 @@ from PySide6.QtWidgets import (
 
 from acseg_core.device import available_devices
 from acseg_core.errors import AcsegError
-from acseg_core.presets import PRESETS, preset
+from acseg_core.presets import PRESETS, preset, training_defaults
 from acseg_core.training.config import TrainConfig
-from acseg_core.training.estimate import estimate_job, format_duration
+from acseg_core.training.estimate import estimate_epoch_seconds, format_duration
 from app.workers import JobRunner, JobWorker
 
-DEFAULT_RUN_DIR = "acseg_run"
+RUNS_HOME = Path.home() / "acseg-runs"  # where runs go for an untitled project
 
 
-def fresh_run_dir(folder: Path) -> Path:
-    """``folder/acseg_run``, or ``acseg_run-2``… when that already holds a run."""
-    candidate, n = folder / DEFAULT_RUN_DIR, 2
+def fresh_run_dir(images: Path, beside: Path | None = None) -> Path:
+    """``<beside>/<images folder name>-run`` (``-run-2``… when taken): runs go beside the
+    project file (or under ``~/acseg-runs``), never into the image folder."""
+    base = beside if beside is not None else RUNS_HOME
+    name = f"{images.name or 'images'}-run"
+    candidate, n = base / name, 2
     while candidate.exists():
-        candidate, n = folder / f"{DEFAULT_RUN_DIR}-{n}", n + 1
+        candidate, n = base / f"{name}-{n}", n + 1
     return candidate
 
 
 class FolderPage(QWizardPage):
     """Choose the folder; show usable images (size, bands) and what was skipped and why."""
+
+    folder_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +94,7 @@ class FolderPage(QWizardPage):
         from acseg_core.training.dataset import scan_inputs
 
         self.folder_edit.setText(str(folder))
+        self.folder_changed.emit(str(folder))
         self.images.clear()
         self.notes.clear()
         self.scan = None
@@ -118,8 +125,8 @@ class SettingsPage(QWizardPage):
         self.runner = runner
         self.estimate_worker: JobWorker | None = None
         self.preset = QComboBox(self)
-        for name, (description, _kw) in PRESETS.items():
-            self.preset.addItem(f"{name} — {description}", name)
+        for name, record in PRESETS.items():
+            self.preset.addItem(f"{name} — {record.description}", name)
         self.estimate_label = QLabel("", self)
         self.estimate_label.setWordWrap(True)
         self.estimate_button = QPushButton(qta.icon("fa5s.stopwatch"), "Estimate", self)
@@ -129,7 +136,7 @@ class SettingsPage(QWizardPage):
         estimate_row.addWidget(self.estimate_button)
         self.clusters = QSpinBox(self)
         self.clusters.setRange(2, 64)
-        self.clusters.setValue(6)
+        self.clusters.setValue(preset(next(iter(PRESETS))).clusters)  # as the CLI
         self.epochs = QSpinBox(self)
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(10)
@@ -176,12 +183,10 @@ class SettingsPage(QWizardPage):
     def _apply_preset_training(self) -> None:
         """Show the preset's training defaults (cpu-small: 128 px crops, 10 × 30 steps,
         as chosen by ``acseg-core bench --accuracy``); the user may still change them."""
-        from acseg_core.model.config import PRESET_TRAINING
-
-        defaults = PRESET_TRAINING.get(self.preset.currentData(), {})
-        self.crop.setValue(defaults.get("crop", TrainConfig.crop))
-        self.epochs.setValue(defaults.get("epochs", TrainConfig.epochs))
-        self.steps_per_epoch.setValue(defaults.get("steps_per_epoch") or 0)
+        defaults = training_defaults(self.preset.currentData())
+        self.crop.setValue(defaults["crop"])
+        self.epochs.setValue(defaults["epochs"])
+        self.steps_per_epoch.setValue(defaults["steps_per_epoch"] or 0)
 
     def initializePage(self) -> None:
         """Entering the page: time a few steps right away (in the worker)."""
@@ -195,33 +200,40 @@ class SettingsPage(QWizardPage):
     def _estimate_stale(self) -> None:
         self.estimate_label.setText("press Estimate to time a few steps on this machine")
 
+    def train_config(self, inputs: tuple[str, ...] = (), bands: int = 3) -> TrainConfig:
+        """The run these widgets describe (the preset's record for everything else)."""
+        model = preset(self.preset.currentData(), in_channels=bands, clusters=self.clusters.value())
+        return TrainConfig(
+            inputs=inputs,
+            out_dir=self.out_dir.text().strip() or "run",
+            model=model,
+            epochs=self.epochs.value(),
+            steps_per_epoch=self.steps_per_epoch.value() or None,
+            crop=self.crop.value(),
+            batch=self.batch.value(),
+            device=self.device.currentData(),
+        )
+
     def start_estimate(self) -> JobWorker | None:
-        """Time a few real steps in the worker; the label shows the result."""
+        """Time a few steps of the very run the wizard will start, in the worker."""
         wizard = self.wizard()
         bands = wizard.bands() if isinstance(wizard, TrainWizard) else 3
         steps = self.steps_per_epoch.value()
         if not steps and isinstance(wizard, TrainWizard) and wizard.folder_page.scan is not None:
             steps = wizard.auto_steps_per_epoch()
         try:
-            model = preset(
-                self.preset.currentData(), in_channels=bands, clusters=self.clusters.value()
-            )
+            cfg = self.train_config(bands=bands)
         except AcsegError as exc:
             self.estimate_label.setText(str(exc))
             return None
         if self.estimate_worker is not None and self.estimate_worker.running:
             return self.estimate_worker
         self.estimate_label.setText("measuring…")
-        worker = self.runner.start(
-            estimate_job(
-                model,
-                crop=self.crop.value(),
-                batch=self.batch.value(),
-                steps_per_epoch=max(1, steps),
-                device=self.device.currentData(),
-            ),
-            "estimate",
-        )
+
+        def job(cancel: Any) -> Any:
+            return (yield from estimate_epoch_seconds(cfg, bands, max(1, steps), cancel))
+
+        worker = self.runner.start(job, "estimate")
         worker.succeeded.connect(self._estimated)
         worker.failed.connect(lambda _t, m: self.estimate_label.setText(f"no estimate: {m}"))
         self.estimate_worker = worker
@@ -240,27 +252,42 @@ class SettingsPage(QWizardPage):
 
 
 class TrainWizard(QWizard):
+    """``runs_beside``: the folder run outputs go into by default (the project file's);
+    None = ``~/acseg-runs``. The output folder follows the training folder until the
+    user types one."""
+
     def __init__(
-        self, runner: JobRunner, folder: Path | None = None, parent: QWidget | None = None
+        self,
+        runner: JobRunner,
+        folder: Path | None = None,
+        parent: QWidget | None = None,
+        *,
+        runs_beside: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train on a folder")
         self.setWindowIcon(qta.icon("fa5s.brain"))
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
         self.setMinimumSize(640, 480)
+        self.runs_beside = runs_beside
         self.folder_page = FolderPage(self)
         self.settings_page = SettingsPage(runner, self)
         self.addPage(self.folder_page)
         self.addPage(self.settings_page)
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.currentIdChanged.connect(self._page_changed)
+        self._suggested = ""  # the output folder last filled in for the user
+        self.folder_page.folder_changed.connect(self._suggest_output)
         if folder is not None:
             self.set_folder(folder)
 
     def set_folder(self, folder: str | Path) -> None:
         self.folder_page.set_folder(folder, crop=self.settings_page.crop.value())
-        if not self.settings_page.out_dir.text().strip():
-            self.settings_page.out_dir.setText(str(fresh_run_dir(Path(folder))))
+
+    def _suggest_output(self, folder: str) -> None:
+        out = self.settings_page.out_dir
+        if out.text().strip() in ("", self._suggested):  # not typed by the user: follow
+            self._suggested = str(fresh_run_dir(Path(folder), self.runs_beside))
+            out.setText(self._suggested)
 
     def bands(self) -> int:
         scan = self.folder_page.scan
@@ -270,37 +297,12 @@ class TrainWizard(QWizard):
         """What the core will use when steps per epoch is "auto"."""
         from acseg_core.training.loop import steps_per_epoch_for
 
-        page = self.settings_page
-        config = TrainConfig(crop=page.crop.value(), batch=page.batch.value())
-        return steps_per_epoch_for(self.folder_page.scan, config)
-
-    def _page_changed(self, page_id: int) -> None:
-        if self.page(page_id) is self.settings_page and self.folder_page.scan is not None:
-            folder = Path(self.folder_page.folder_edit.text())
-            if not self.settings_page.out_dir.text().strip():
-                self.settings_page.out_dir.setText(str(fresh_run_dir(folder)))
+        return steps_per_epoch_for(self.folder_page.scan, self.settings_page.train_config())
 
     def config(self) -> TrainConfig:
         """The run these pages describe. Raises AcsegError when the folder is unusable."""
         scan = self.folder_page.scan
         if scan is None:
             raise AcsegError("choose a folder with usable images first")
-        page = self.settings_page
-        from acseg_core.training.loop import preset_defaults
-
-        name = page.preset.currentData()
-        training, model_defaults = preset_defaults(name, page.clusters.value())
-        model = preset(
-            name, in_channels=scan.bands, clusters=page.clusters.value(), **model_defaults
-        )
-        return TrainConfig(
-            lr=training["lr"],
-            inputs=tuple(str(p) for p in scan.paths),
-            out_dir=page.out_dir.text().strip(),
-            model=model,
-            epochs=page.epochs.value(),
-            steps_per_epoch=page.steps_per_epoch.value() or None,
-            crop=page.crop.value(),
-            batch=page.batch.value(),
-            device=page.device.currentData(),
-        )
+        inputs = tuple(str(p) for p in scan.paths)
+        return self.settings_page.train_config(inputs, scan.bands)

@@ -59,22 +59,16 @@ def main(argv: list[str] | None = None) -> None:
     # give 94.1 / 94.2 %
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    from acseg_core.training.loop import preset_defaults
-
-    training, model_defaults = preset_defaults("cpu-small", args.clusters)
-    defaults = TrainConfig(**{k: v for k, v in training.items() if k in ("crop", "batch", "lr")})
-
+    given = {k: v for k, v in (("crop", args.crop), ("batch", args.batch), ("lr", args.lr)) if v}
     with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(
+        config = TrainConfig(  # the preset's record for everything not given
             inputs=(str(sample_image_path()),),
             out_dir=tmp,
-            model=preset("cpu-small", in_channels=4, clusters=args.clusters, **model_defaults),
+            model=preset("cpu-small", in_channels=4, clusters=args.clusters),
             steps=args.steps,
-            crop=args.crop or defaults.crop,
-            batch=args.batch or defaults.batch,
-            lr=args.lr or defaults.lr,
             seed=args.seed,
             device="cpu",
+            **given,
         )
         run = train(config)
         while True:

@@ -95,7 +95,7 @@ def _progress_printer() -> Any:
     from acseg_core.labelling.export_job import STEPS
 
     def show(progress: Any) -> None:
-        if progress.message.endswith(" done"):
+        if progress.message.endswith(" written"):
             done, total = progress.done // STEPS, progress.total // STEPS
             print(f"[{done}/{total}] {progress.message}", file=sys.stderr)
 

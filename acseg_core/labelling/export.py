@@ -137,11 +137,10 @@ class _Plan:
 
 def plan_item(
     item: ExportItem, clusters: Path | np.ndarray, out_dir: Path, formats: Sequence[str],
-    used: set[str],
+    name: str,
 ) -> _Plan:
-    """Check one image's inputs (sizes, georeference, edits) and name its outputs;
-    raises AcsegError/InputError naming the problem."""
-    name = unique_name(item.name, used)
+    """Check one image's inputs (sizes, georeference, edits) and name its outputs
+    ``name.*``; raises AcsegError/InputError naming the problem."""
     if isinstance(clusters, np.ndarray):
         if clusters.ndim != 2 or clusters.dtype != np.uint8:
             raise AcsegError(f"{item.name}: cluster map must be a 2-D uint8 array")

@@ -39,6 +39,7 @@ from acseg_core.labelling.export import (
     output_paths,
     parse_formats,
     plan_item,
+    unique_name,
     write_item,
 )
 
@@ -94,14 +95,13 @@ def export_images(
     for n, item in enumerate(items):
         if cancel:
             raise CancelledError(f"export cancelled after {n} of {len(items)} image(s)")
-        targets = output_paths(out_dir, item.name, formats)
-        if not overwrite and _all_exist(targets, item):
-            used.add(item.name.lower())
-            result.done.append(item.name)
+        name = unique_name(item.name, used)
+        if not overwrite and _all_exist(output_paths(out_dir, name, formats), item):
+            result.done.append(name)
             continue
         try:
             for fraction, message in _export_one(
-                item, class_map, out_dir, formats, used, predictor, cancel, block, result
+                item, name, class_map, out_dir, formats, predictor, cancel, block, result
             ):
                 done = int((n + fraction) * STEPS)
                 yield Progress(done, total, message, _eta(started, done, total))
@@ -110,18 +110,21 @@ def export_images(
         except (AcsegError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
                 raise InputError(out_dir, f"export stopped: {os_reason(exc)}") from exc
-            result.skipped.append((item.name, _reason(exc)))
+            result.skipped.append((name, _reason(exc)))
+            outcome = "skipped"
+        else:
+            outcome = "written"
         done = (n + 1) * STEPS
-        yield Progress(done, total, f"{item.name} done", _eta(started, done, total))
+        yield Progress(done, total, f"{name} {outcome}", _eta(started, done, total))
     return result
 
 
 def _export_one(
     item: ExportItem,
+    name: str,
     class_map: ClassMap,
     out_dir: Path,
     formats: Sequence[str],
-    used: set[str],
     predictor: Predictor | None,
     cancel: CancelToken | None,
     block: int,
@@ -132,7 +135,7 @@ def _export_one(
         clusters = item.clusters
         if clusters is None:
             if predictor is None or item.source is None:
-                raise AcsegError(f"{item.name}: no cluster map (load or train a model first)")
+                raise AcsegError(f"{name}: no cluster map (load or train a model first)")
             scratch = stack.enter_context(_scratch_map(out_dir, item.source))
             job = predictor(item.source, scratch, cancel)
             while True:
@@ -140,12 +143,12 @@ def _export_one(
                     progress = next(job)
                 except StopIteration:
                     break
-                yield 0.5 * (progress.fraction or 0.0), f"Predicting {item.name}"
+                yield 0.5 * (progress.fraction or 0.0), f"Predicting {name}"
             clusters = scratch
             share, offset = 0.5, 0.5
         else:
             share, offset = 1.0, 0.0
-        plan = plan_item(item, clusters, out_dir, formats, used)
+        plan = plan_item(item, clusters, out_dir, formats, name)
         for step, windows in write_item(plan, class_map, block, cancel):
             yield offset + share * step / windows, f"Writing {plan.name}"
         result.notes.extend(plan.notes)

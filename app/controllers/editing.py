@@ -9,7 +9,7 @@ rectangle of the edits item. One stroke, fill or polygon is one undo step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,8 @@ from app.tools.edits_item import EditsItem
 from app.tools.tools import TOOL_TYPES, Tool
 
 if TYPE_CHECKING:
+    from acseg_core.labelling.project import Project
     from app.canvas import ImageCanvas
-    from app.controllers.project import ProjectController
     from app.controllers.viewer import ImageViewController
     from app.models import ClassesModel, DocumentModel, ImageListModel, OverlayModel, SessionModel
 
@@ -57,18 +57,14 @@ class EditingController(QObject):
         session: SessionModel,
         classes: ClassesModel,
         overlay: OverlayModel,
-        project: ProjectController,
+        project_of: Callable[[], Project],
         document: DocumentModel,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.canvas, self.viewer, self.images, self.session = canvas, viewer, images, session
-        self.classes, self.overlay, self.project, self.document = (
-            classes,
-            overlay,
-            project,
-            document,
-        )
+        self.classes, self.overlay, self.document = classes, overlay, document
+        self.project_of = project_of  # the open project (it changes on New/Open)
         self.item = EditsItem()
         canvas.scene().addItem(self.item)
         self.tools: dict[str, Tool] = {name: TOOL_TYPES[name](self) for name in TOOLS}
@@ -76,7 +72,7 @@ class EditingController(QObject):
         self.active_class = 0
         self.brush_radius = DEFAULT_RADIUS
         self._stacks: dict[Path, UndoStack] = {}
-        self._doc: Any = project.doc
+        self._doc: Any = project_of()
         self._recorder: StrokeRecorder | None = None
 
         viewer.image_shown.connect(lambda _info: self.refresh_layer())
@@ -148,7 +144,7 @@ class EditingController(QObject):
         image = self.image
         if image is None:
             return None
-        doc = self.project.doc
+        doc = self.project_of()
         try:
             if not any(e.path == image for e in doc.images):
                 if not create:
@@ -182,8 +178,8 @@ class EditingController(QObject):
         return self._stacks.setdefault(image, UndoStack())
 
     def _check_project(self) -> None:
-        if self.project.doc is not self._doc:  # New/Open: old steps point at old layers
-            self._doc = self.project.doc
+        if self.project_of() is not self._doc:  # New/Open: old steps point at old layers
+            self._doc = self.project_of()
             self._stacks.clear()
             self._recorder = None
 

@@ -1,81 +1,48 @@
-"""Export in the worker: cluster maps (cached, or predicted on the spot) → label files.
+"""Export in the worker, through the core's streamed export job.
 
-Before anything runs the targets are checked: existing files are only replaced
-after the user agreed. Source images are never written (the core refuses too).
+Each image's map is the one on screen (the session's cache), a file "Label all" wrote,
+or a prediction made during the export with the session's read-out; images that
+cannot be exported are skipped and listed at the end. The dialog's scope, formats
+and folder are remembered; the folder defaults to one beside the project file.
+Existing files are only replaced after the user agreed; sources are never written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from acseg_core.errors import AcsegError
 from acseg_core.jobs import CancelToken, Progress
 from app.dialogs import ask_yes_no, show_info
 from app.export_dialog import ExportDialog, ExportRequest
 from app.models import ClassesModel, ImageListModel, SessionModel
 from app.workers import JobRunner, JobWorker
 
+SETTINGS_KEY = "export/last"
 
-def export_job(
-    images: list[Path],
-    cached: dict[Path, Any],
-    loaded: Any,
-    class_map: Any,
-    request: ExportRequest,
-    edits: dict[Path, Any],
-    overwrite: bool,
-    smooth: int | None = None,
-    readout: str | None = None,
-) -> Any:
-    """Predict what is not cached, then export everything (one generator job).
 
-    ``smooth``: the read-out window of those predictions (None = the model's, 0 = plain
-    argmax, odd N = N×N) and ``readout`` their read-out (None = the model's, ``"head"``
-    = plain AC, ``"kmeans"`` = k-means): the ones the cached maps were made with.
-    """
+def export_job(items: list[Any], class_map: Any, request: ExportRequest, overwrite: bool,
+               predictor: Any) -> Any:  # fmt: skip
+    def job(cancel: CancelToken) -> Any:
+        from acseg_core.labelling.export_job import export_images
 
-    def job(cancel: CancelToken) -> Generator[Progress, None, Any]:
-        from acseg_core.inference.predict import predict
-        from acseg_core.labelling.export import ExportItem, export_labels
-
-        items = []
-        for n, image in enumerate(images):
-            clusters = cached.get(image)
-            if clusters is None:
-                if loaded is None:
-                    raise AcsegError("load or train a model first: there are no clusters to export")
-                prediction = yield from _relabel(
-                    predict(loaded, image, cancel=cancel, smooth=smooth, readout=readout),
-                    f"{image.name} ({n + 1}/{len(images)})",
-                )
-                clusters = prediction.clusters
-            items.append(ExportItem(image.stem, clusters, source=image, edits=edits.get(image)))
         return (
-            yield from export_labels(
+            yield from export_images(
                 items,
                 class_map,
                 request.out_dir,
                 formats=request.formats,
                 overwrite=overwrite,
+                predictor=predictor,
                 cancel=cancel,
             )
         )
 
     return job
-
-
-def _relabel(gen: Generator[Progress, None, Any], label: str) -> Generator[Progress, None, Any]:
-    while True:
-        try:
-            item = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield Progress(item.done, item.total, f"Predicting {label}", item.eta_s, item.metrics)
 
 
 class ExportController(QObject):
@@ -88,13 +55,22 @@ class ExportController(QObject):
         session: SessionModel,
         classes: ClassesModel,
         runner: JobRunner,
+        edits_for: Callable[[Path], Any],
+        cached_file: Callable[[Path, str], Path | None],
+        project_path: Callable[[], Path | None],
+        settings: QSettings,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.images, self.session, self.classes, self.runner = images, session, classes, runner
+        self.edits_for, self.cached_file, self.project_path = edits_for, cached_file, project_path
+        self.settings = settings
         self.worker: JobWorker | None = None
-        self.edits_for: Any = None  # callable Path -> EditLayer | None (the project's)
-        self.prediction_file_for: Any = None  # callable Path -> cached cluster-map file | None
+
+    def images_for(self, request: ExportRequest) -> list[Path]:
+        if request.scope == "all":
+            return self.images.images
+        return [self.images.current] if self.images.current is not None else []
 
     def targets(self, request: ExportRequest) -> list[Path]:
         """Files this export would write (labelmap included)."""
@@ -107,10 +83,21 @@ class ExportController(QObject):
             paths.append(request.out_dir / LABELMAP_NAME)
         return paths
 
-    def images_for(self, request: ExportRequest) -> list[Path]:
-        if request.scope == "all":
-            return self.images.images
-        return [self.images.current] if self.images.current is not None else []
+    def items(self, images: list[Path]) -> list[Any]:
+        """One export item per image: its map (on screen, cached, or None to predict)
+        and a snapshot of its hand edits (painting may go on meanwhile)."""
+        from acseg_core.labelling.export import ExportItem
+
+        key = self.session.key
+        items = []
+        for image in images:
+            ids: Any = self.session.prediction(image)
+            if ids is None and key is not None:
+                ids = self.cached_file(image, key)
+            layer = self.edits_for(image)
+            edits = layer.copy() if layer is not None else None
+            items.append(ExportItem(image.stem, ids, source=image, edits=edits))
+        return items
 
     def run(self, request: ExportRequest, overwrite: bool = False) -> JobWorker | None:
         images = self.images_for(request)
@@ -120,31 +107,13 @@ class ExportController(QObject):
         if not self.classes.classes:
             self.failed.emit("Nothing to export", "add classes and map clusters to them first")
             return None
-        cached: dict[Path, Any] = {
-            p: self.session.prediction(p) for p in images if self.session.has_prediction(p)
-        }
-        if self.prediction_file_for is not None:  # maps cached to files by "Label all"
-            for image in images:
-                if image not in cached:
-                    file = self.prediction_file_for(image)
-                    if file is not None:
-                        cached[image] = file
-        edits = {}
-        if self.edits_for is not None:
-            for image in images:
-                layer = self.edits_for(image)
-                if layer is not None:
-                    edits[image] = layer.copy()  # a snapshot: painting goes on meanwhile
+        predictor = None
+        if self.session.loaded is not None:
+            from acseg_core.labelling.export_job import model_predictor
+
+            predictor = model_predictor(self.session.loaded, self.session.readout)
         job = export_job(
-            images,
-            cached,
-            self.session.loaded,
-            self.classes.class_map,
-            request,
-            edits,
-            overwrite,
-            self.session.smooth,
-            self.session.readout,
+            self.items(images), self.classes.class_map, request, overwrite, predictor
         )
         worker = self.runner.start(job, "export")
         worker.succeeded.connect(self.finished)
@@ -152,22 +121,43 @@ class ExportController(QObject):
         self.worker = worker
         return worker
 
+    # -- the dialog ---------------------------------------------------------------------
+    def last_request(self) -> ExportRequest:
+        """The previous export's choices, or defaults: all formats' usual pair, and a
+        folder beside the project file (the home folder for an untitled project)."""
+        stored = self.settings.value(SETTINGS_KEY)
+        project = self.project_path()
+        default_dir = (
+            project.with_name(project.stem + "_labels")
+            if project is not None
+            else Path.home() / "acseg_labels"
+        )
+        if isinstance(stored, dict) and stored.get("folder"):
+            folder = Path(str(stored["folder"]))
+            formats = tuple(str(f) for f in stored.get("formats", ("png", "tif")))
+            return ExportRequest(str(stored.get("scope", "current")), formats, folder)
+        return ExportRequest("current", ("png", "tif"), default_dir)
+
+    def remember(self, request: ExportRequest) -> None:
+        choices = {"scope": request.scope, "formats": list(request.formats)}
+        self.settings.setValue(SETTINGS_KEY, {**choices, "folder": str(request.out_dir)})
+
     def ask_and_run(self, parent: QWidget) -> JobWorker | None:
-        current = self.images.current
-        default = (current.parent if current is not None else Path.cwd()) / "labels"
-        dialog = ExportDialog(default, len(self.images.images), parent)
+        dialog = ExportDialog(self.last_request(), len(self.images.images), parent)
         if not dialog.exec():
             return None
         request = dialog.request()
+        self.remember(request)
         existing = [p for p in self.targets(request) if p.exists()]
         overwrite = False
         if existing:
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-            if not ask_yes_no(
-                parent, "Replace files?", f"{existing[0]}{more} already exist. Replace them?"
-            ):
-                return None
-            overwrite = True
+            overwrite = ask_yes_no(
+                parent,
+                "Replace files?",
+                f"{existing[0]}{more} already exist. Replace them? "
+                "(No keeps them and exports only what is missing.)",
+            )
         worker = self.run(request, overwrite)
         if worker is None:
             return None
@@ -178,17 +168,26 @@ class ExportController(QObject):
         worker.progress.connect(lambda p: _show(progress, p))
         worker.ended.connect(progress.close)
         worker.succeeded.connect(
-            lambda result: show_info(
-                parent,
-                "Export finished",
-                f"Wrote {len(result.written)} image(s) to {request.out_dir}",
-            )
+            lambda result: show_info(parent, "Export finished", summary(result, request.out_dir))
         )
         return worker
+
+
+def summary(result: Any, out_dir: Path) -> str:
+    """What an export did, naming every skipped image and why."""
+    lines = [f"Wrote {len(result.written)} image(s) to {out_dir}"]
+    if result.done:
+        lines.append(f"{len(result.done)} image(s) were already exported and kept")
+    if result.skipped:
+        lines.append(f"Skipped {len(result.skipped)}:")
+        lines.extend(f"• {name}: {reason}" for name, reason in result.skipped)
+    return "\n".join(lines)
 
 
 def _show(dialog: QProgressDialog, item: Progress) -> None:
     if item.total:
         dialog.setMaximum(int(item.total))
         dialog.setValue(int(item.done))
-    dialog.setLabelText(item.message)
+    eta = item.eta_s
+    left = f" — {int(eta // 60)}:{int(eta % 60):02d} left" if eta is not None else ""
+    dialog.setLabelText(item.message + left)

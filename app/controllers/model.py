@@ -1,4 +1,9 @@
-"""Loading a model (``model.pt`` from the wizard or ``acseg-core train``) into the session."""
+"""Loading a model (``model.pt`` from the wizard or ``acseg-core train``) into the session.
+
+A cluster→class mapping belongs to the model it was made for: loading another model
+keeps the classes (names, colours) but unassigns every cluster, unless the mapping
+comes with it (a project's, the sample's).
+"""
 
 from __future__ import annotations
 
@@ -21,10 +26,12 @@ class ModelController(QObject):
         self.session, self.classes = session, classes
         self.last_error: str | None = None
 
-    def load(self, path: Path, device: str = "auto", report: bool = True) -> bool:
+    def load(
+        self, path: Path, device: str = "auto", report: bool = True, keep_mapping: bool = False
+    ) -> bool:
         """Load ``path``; on failure keep the current model, set ``last_error`` and (with
         ``report``) emit ``failed`` for a dialog."""
-        from acseg_core.model.checkpoint import load_model  # torch loads here, not at app start
+        from acseg_core.model.checkpoint import load_model  # torch loads here, not at start
 
         self.last_error = None
         try:
@@ -37,14 +44,20 @@ class ModelController(QObject):
             if report:
                 self.failed.emit("Cannot load model", self.last_error)
             return False
-        self.classes.set_clusters(int(loaded.config.clusters))
+        previous = self.session.loaded
+        same_model = previous is not None and previous.digest == loaded.digest
+        class_map = self.classes.class_map
+        if not (keep_mapping or same_model):
+            class_map = class_map.with_clusters(0)  # unassign: another model's clusters
+        self.classes.set_class_map(class_map.with_clusters(int(loaded.config.clusters)))
         self.session.set_model(loaded, Path(path))
         self.loaded.emit(Path(path))
         return True
 
     def load_quietly(self, path: Path, problems: list[str]) -> bool:
-        """Load without a dialog; a failure's message is appended to ``problems``."""
-        ok = self.load(path, report=False)
+        """Load with the mapping that comes with it, without a dialog; a failure's
+        message is appended to ``problems``."""
+        ok = self.load(path, report=False, keep_mapping=True)
         if not ok and self.last_error:
             problems.append(self.last_error)
         return ok

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
+from acseg_core.io.display import resize_labels_nearest
+from acseg_core.labelling.classes import colourise
 from app.canvas import ImageCanvas
 from app.controllers.viewer import ImageViewController
-from app.imaging import colourise, resize_labels_nearest, rgba_to_qimage
+from app.imaging import rgba_to_qimage
 from app.models import ClassesModel, ImageListModel, OverlayModel, SessionModel
 
 

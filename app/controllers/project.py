@@ -1,116 +1,85 @@
-"""Project New/Open/Save/Save As, recent projects, autosave, relinking missing images.
+"""Project commands: New/Open/Save/Save As, recent projects, autosave, relinking.
 
-The core's :class:`~acseg_core.labelling.project.Project` is the file format (and holds hand
-edits); the app's models hold what is on screen. Saving copies the models into
-the project (``sync``), then saves it atomically; a failed save leaves the
-document dirty and says why. Opening pushes the project into the models.
+The core's :class:`~acseg_core.labelling.project.Project` is the file (and holds the
+hand edits); :class:`~app.controllers.project_sync.ProjectSync` moves state between it
+and the models. Saving syncs, then saves atomically; a failed save leaves the document
+dirty and says why. Opening pushes the project into the models.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from acseg_core.errors import AcsegError
+from acseg_core.inference.readout import MODEL_DEFAULT
 from acseg_core.labelling.project import SUFFIX, Project
+from app.controllers.model import ModelController
+from app.controllers.project_sync import ProjectSync
 from app.dialogs import ask_save_discard_cancel, show_error
-
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
+from app.models import ClassesModel, DocumentModel, ImageListModel, SessionModel
 
 RECENT_KEY = "recent/projects"
 MAX_RECENT = 8
 AUTOSAVE_MS = 120_000
 FILTER = f"acseg projects (*{SUFFIX});;All files (*)"
+IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg);;All files (*)"
 
 
 class ProjectController(QObject):
     recent_changed = Signal()
+    about_to_save = Signal(object)  # Path: the file about to be written
     saved = Signal(object)  # Path
     save_failed = Signal(str)
+    cleared = Signal()  # New project / Open: the previous project's state is gone
+    message = Signal(str, int)  # status-bar text, milliseconds
 
-    def __init__(self, window: MainWindow, settings: QSettings) -> None:
-        super().__init__(window)
-        self.window = window
-        self.settings = settings
+    def __init__(
+        self,
+        sync: ProjectSync,
+        images: ImageListModel,
+        session: SessionModel,
+        classes: ClassesModel,
+        models: ModelController,
+        document: DocumentModel,
+        settings: QSettings,
+        dialog_parent: Callable[[], QWidget | None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.sync, self.images, self.session, self.classes = sync, images, session, classes
+        self.models, self.document, self.settings = models, document, settings
+        self.dialog_parent = dialog_parent
         self.doc = Project()
-        self.before_save: list[Callable[[Path], None]] = []  # called with the target path
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
 
-    # -- state <-> project ------------------------------------------------------------
-    def sync(self) -> None:
-        """Copy what the app shows into the project (before saving or exporting)."""
-        w = self.window
-        wanted = w.images.images
-        for entry in list(self.doc.images):
-            if entry.path not in wanted:
-                self.doc.remove_image(entry)
-        self.doc.add_images(wanted)
-        model_path = w.session.model_path
-        if model_path != self.doc.model:
-            config = w.session.loaded.config if w.session.loaded is not None else None
-            self.doc.set_model(model_path, config)
-        self.doc.set_class_map(w.classes.class_map)
-        self.doc.set_display(self.display_settings())
-
-    def display_settings(self) -> dict[str, Any]:
-        w = self.window
-        return {
-            "bands": list(w.display.bands),
-            "stretch": [w.display.low_percent, w.display.high_percent],
-            "overlay": {
-                "visible": w.overlay.visible,
-                "opacity": w.overlay.opacity,
-                "mode": w.overlay.mode,
-                "hidden": sorted(w.overlay.hidden),
-            },
-            "current": w.images.current_index,
-        }
-
-    def apply_display_settings(self, settings: dict[str, Any]) -> None:
-        w = self.window
-        overlay = settings.get("overlay", {})
-        try:
-            w.overlay.set_opacity(float(overlay.get("opacity", w.overlay.opacity)))
-            w.overlay.set_mode(str(overlay.get("mode", w.overlay.mode)))
-            w.overlay.set_visible(bool(overlay.get("visible", True)))
-            for cluster in overlay.get("hidden", []):
-                w.overlay.set_cluster_visible(int(cluster), False)
-            low, high = settings.get("stretch", [2.0, 98.0])
-            w.display.set_percentiles(float(low), float(high))
-            bands = settings.get("bands")
-            if bands and len(bands) == 3:
-                w.display.set_bands(tuple(int(b) for b in bands))  # type: ignore[arg-type]
-            current = int(settings.get("current", 0))
-            if 0 <= current < len(w.images.images):
-                w.images.set_current(current)
-        except (TypeError, ValueError):
-            pass  # display settings are a convenience: a bad value is ignored
-
-    # -- commands ----------------------------------------------------------------------------
+    # -- commands ----------------------------------------------------------------------
     def new(self) -> None:
-        if not self.confirm_discard():
-            return
-        w = self.window
+        if self.confirm_discard():
+            self.reset()
+
+    def reset(self) -> None:
+        """An empty, untitled project: no images, no model, no classes."""
         self.doc = Project()
-        w.session.set_model(None, None)
-        w.classes.set_class_map(self.doc.class_map)
-        w.images.set_images([])
-        w.viewer.clear()
-        w.document.set_path(None)
-        w.document.mark_clean()
+        self.session.set_model(None, None)
+        self.session.set_readout(MODEL_DEFAULT)
+        self.classes.set_class_map(self.doc.class_map)
+        self.images.set_images([])
+        self.cleared.emit()
+        self.document.set_path(None)
+        self.document.mark_clean()
 
     def ask_open(self) -> None:
         if not self.confirm_discard():
             return
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", "", FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.dialog_parent(), "Open project", "", FILTER)
         if path:
             self.open_reporting(Path(path))
 
@@ -118,27 +87,26 @@ class ProjectController(QObject):
         try:
             self.open(path)
         except AcsegError as exc:
-            show_error(self.window, "Cannot open project", str(exc))
+            show_error(self.dialog_parent(), "Cannot open project", str(exc))
             self.forget_recent(path)
             return False
         return True
 
-    def open(self, path: Path) -> None:
-        """Load ``path`` into the app; raises AcsegError (nothing changes then)."""
+    def open(self, path: Path) -> list[str]:
+        """Load ``path`` into the app; raises AcsegError (nothing changes then). Returns
+        the problems found (also shown in a dialog, except ``quiet`` front-ends)."""
         doc = Project.load(path)
-        w = self.window
         self.doc = doc
+        self.cleared.emit()
         problems = list(doc.warnings)
-        if doc.model is not None:
-            if not w.models.load_quietly(doc.model, problems):
-                w.session.set_model(None, None)
-        else:
-            w.session.set_model(None, None)
-        w.classes.set_class_map(doc.class_map)
-        w.images.set_images([e.path for e in doc.images])
-        self.apply_display_settings(doc.display)
-        w.document.set_path(doc.path)
-        w.document.mark_clean()
+        self.session.set_readout(MODEL_DEFAULT)  # the project's own, if it has one, below
+        if doc.model is None or not self.models.load_quietly(doc.model, problems):
+            self.session.set_model(None, None)
+        self.classes.set_class_map(doc.class_map)
+        self.images.set_images([e.path for e in doc.images])
+        self.sync.apply_display(doc.display)
+        self.document.set_path(doc.path)
+        self.document.mark_clean()
         self.add_recent(doc.path)
         missing = doc.missing_images()
         if missing:
@@ -147,7 +115,8 @@ class ProjectController(QObject):
                 "select one in the list to relink it"
             )
         if problems:
-            show_error(w, "Project opened with problems", "\n".join(problems))
+            show_error(self.dialog_parent(), "Project opened with problems", "\n".join(problems))
+        return problems
 
     def save(self) -> bool:
         if self.doc.path is None:
@@ -156,8 +125,10 @@ class ProjectController(QObject):
 
     def save_as(self, path: Path | None = None) -> bool:
         if path is None:
-            start = str(self.doc.path or Path.cwd() / f"untitled{SUFFIX}")
-            chosen, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILTER)
+            start = str(self.doc.path or Path.home() / f"untitled{SUFFIX}")
+            chosen, _ = QFileDialog.getSaveFileName(
+                self.dialog_parent(), "Save project as", start, FILTER
+            )
             if not chosen:
                 return False
             path = Path(chosen)
@@ -167,43 +138,45 @@ class ProjectController(QObject):
 
     def save_to(self, path: Path, quiet: bool = False) -> bool:
         """Save; on failure keep the document dirty and say why (a dialog unless ``quiet``)."""
-        w = self.window
         try:
-            self.sync()
-            for hook in self.before_save:
-                hook(path.resolve())
+            self.sync.push(self.doc)
+            self.about_to_save.emit(path.resolve())
             saved = self.doc.save(path)
         except AcsegError as exc:
             message = f"Saving failed, your changes are kept: {exc}"
-            w.statusBar().showMessage(message, 10000)
+            self.message.emit(message, 10000)
             self.save_failed.emit(str(exc))
             if not quiet:
-                show_error(w, "Save failed", message)
-            w.document.mark_dirty()
+                show_error(self.dialog_parent(), "Save failed", message)
+            self.document.mark_dirty()
             return False
-        w.document.set_path(saved)
-        w.document.mark_clean()
+        self.document.set_path(saved)
+        self.document.mark_clean()
         self.add_recent(saved)
-        w.statusBar().showMessage(f"Saved {saved}", 5000)
+        self.message.emit(f"Saved {saved}", 5000)
         self.saved.emit(saved)
         return True
 
     def autosave(self) -> bool:
         """Save in place when there are changes and a file to save to (silently)."""
-        if self.window.document.dirty and self.doc.path is not None:
+        if self.document.dirty and self.doc.path is not None:
             return self.save_to(self.doc.path, quiet=True)
         return False
 
     def confirm_discard(self) -> bool:
         """True when it is fine to drop the current state (saved, or the user agrees)."""
-        if not self.window.document.dirty:
+        if not self.document.dirty:
             return True
         answer = ask_save_discard_cancel(
-            self.window, "Unsaved changes", "The project has unsaved changes. Save them?"
+            self.dialog_parent(), "Unsaved changes", "The project has unsaved changes. Save them?"
         )
         if answer == "save":
             return self.save()
         return answer == "discard"
+
+    # -- what other controllers read ------------------------------------------------------
+    def project(self) -> Project:
+        return self.doc
 
     def edits_for(self, image: Path) -> Any:
         """The hand-edit layer of ``image`` (None when it has none or is not in the project)."""
@@ -212,50 +185,32 @@ class ProjectController(QObject):
         except AcsegError:
             return None
 
-    def prediction_file(self, image: Path) -> Path | None:
-        """The cached cluster-map file of ``image`` made with the loaded model, if any."""
-        model = self.window.session.model_path
-        if model is None or self.doc.model != model:
-            return None  # maps of another model (or of none) are not this model's clusters
-        try:
-            file = self.doc.image(image).prediction
-        except AcsegError:
-            return None
-        return file if file is not None and file.is_file() else None
-
-    # -- missing images -----------------------------------------------------------------------
+    # -- missing images -------------------------------------------------------------------
     def offer_relink(self, missing: Path) -> None:
-        w = self.window
         chosen, _ = QFileDialog.getOpenFileName(
-            w,
-            f"Where is {missing.name}?",
-            str(missing.parent),
-            "Images (*.tif *.tiff *.png *.jpg *.jpeg);;All files (*)",
+            self.dialog_parent(), f"Where is {missing.name}?", str(missing.parent), IMAGE_FILTER
         )
         if chosen:
             self.relink(missing, Path(chosen))
 
     def relink(self, missing: Path, new: Path) -> int:
         """Point ``missing`` at ``new``, and other missing images at the same folder."""
-        w = self.window
-        self.sync()
+        self.sync.push(self.doc)
         try:
             self.doc.relink(missing, new)
             self.doc.relink_folder(new.parent)
         except AcsegError as exc:
-            show_error(w, "Cannot relink", str(exc))
+            show_error(self.dialog_parent(), "Cannot relink", str(exc))
             return 0
-        old_paths = w.images.images
-        new_paths = [e.path for e in self.doc.images]
         moved = 0
-        for old, fresh in zip(old_paths, new_paths, strict=False):
+        for old, fresh in zip(self.images.images, [e.path for e in self.doc.images], strict=False):
             if old != fresh:
-                w.images.replace(old, fresh)
+                self.images.replace(old, fresh)
                 moved += 1
-        w.document.mark_dirty()
+        self.document.mark_dirty()
         return moved
 
-    # -- recent projects ---------------------------------------------------------------------
+    # -- recent projects ------------------------------------------------------------------
     def recent(self) -> list[Path]:
         value = self.settings.value(RECENT_KEY) or []
         if isinstance(value, str):
@@ -270,8 +225,7 @@ class ProjectController(QObject):
         self.recent_changed.emit()
 
     def forget_recent(self, path: Path) -> None:
-        items = [str(p) for p in self.recent() if p != path]
-        self.settings.setValue(RECENT_KEY, items)
+        self.settings.setValue(RECENT_KEY, [str(p) for p in self.recent() if p != path])
         self.recent_changed.emit()
 
     def fill_recent_menu(self, menu: QMenu) -> None:

@@ -1,4 +1,4 @@
-"""Runs ``acseg_core.training.loop.train`` in the worker and reports its state for the training panel.
+"""Runs the core's training loop in the worker and reports its state for the panel.
 
 States: idle → running → (cancelling → cancelled) | finished | failed. A cancelled
 run keeps its checkpoint (the core saves on cancel); a finished run's
@@ -15,9 +15,8 @@ from PySide6.QtCore import QObject, Signal
 
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.state import MODEL_FILE
 from app.workers import JobRunner, JobWorker
-
-MODEL_FILE = "model.pt"
 
 
 def train_job(config: TrainConfig) -> Any:

@@ -14,9 +14,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError
-from acseg_core.io.raster import Raster, RasterInfo, band_percentiles, open_raster
+from acseg_core.io.display import compose_rgb
+from acseg_core.io.normalise import band_percentiles
+from acseg_core.io.raster import Raster, RasterInfo, open_raster
 from app.canvas import ImageCanvas
-from app.imaging import compose_rgb, rgb_to_qimage
+from app.imaging import rgb_to_qimage
 from app.models import DisplayModel
 
 PREVIEW_MAX_SIDE = 2048

@@ -1,6 +1,6 @@
 """Display panel: band → R/G/B mapping with presets, percentile stretch, overlay settings,
-and the prediction's read-out (the model's own, the AC head = plain AC, or the k-means
-read-out on features + colour) and smoothing window (the model's own, off, or custom)."""
+and the prediction's read-out: which read-out (the model's own, or any the model carries,
+listed by the core) and the majority window (the model's own, off, or custom)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from acseg_core.inference.readout import ReadOut
+from acseg_core.model.readouts import LABELS
 from app.models import DISPLAY_PRESETS, DisplayModel, OverlayModel, SessionModel
 
 SMOOTH_DEFAULT, SMOOTH_OFF, SMOOTH_CUSTOM = "default", "off", "custom"
 CUSTOM_SMOOTH = 9  # px, what the custom window starts at
-READOUT_DEFAULT, READOUT_HEAD, READOUT_KMEANS = "default", "head", "kmeans"
-READOUT_NAMES = {READOUT_HEAD: "AC head", READOUT_KMEANS: "features + colour k-means"}
+READOUT_DEFAULT = "default"
 
 
 class DisplayPanel(QWidget):
@@ -82,13 +83,10 @@ class DisplayPanel(QWidget):
 
         prediction_box = QGroupBox("Prediction", self)
         self.readout_choice = QComboBox(prediction_box)
-        self.readout_choice.addItem("Model default", READOUT_DEFAULT)
-        self.readout_choice.addItem("AC head (plain AC)", READOUT_HEAD)
-        self.readout_choice.addItem(READOUT_NAMES[READOUT_KMEANS], READOUT_KMEANS)
         self.readout_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.readout_choice.setToolTip(
-            "How pixels become clusters: the network's own K-way head (plain AC), or "
-            "k-means on its learned features and the pixel values, fitted after training."
+            "How pixels become clusters: the network's own K-way head (plain AC), or a "
+            "read-out fitted after training and stored in the model file."
         )
         self.smoothing = QComboBox(prediction_box)
         self.smoothing.addItem("Model default", SMOOTH_DEFAULT)
@@ -122,7 +120,6 @@ class DisplayPanel(QWidget):
         display.changed.connect(self._refresh)
         overlay.changed.connect(self._refresh)
         session.model_changed.connect(self._refresh)
-        session.smooth_changed.connect(self._refresh)
         session.readout_changed.connect(self._refresh)
         self._refresh()
 
@@ -152,36 +149,30 @@ class DisplayPanel(QWidget):
             w.blockSignals(False)
 
     def _refresh_readout(self) -> None:
+        """Choices: the model's own, then every read-out the model can apply."""
         combo = self.readout_choice
-        label = "Model default"
-        if self.session.loaded is not None:
-            label += f" ({READOUT_NAMES[self.session.default_readout]})"
-        combo.setItemText(combo.findData(READOUT_DEFAULT), label)
-        kmeans = combo.findData(READOUT_KMEANS)
-        fitted = self.session.has_fitted_readout
-        combo.model().item(kmeans).setEnabled(fitted)  # type: ignore[attr-defined]
-        combo.setItemData(
-            kmeans,
-            None if fitted else "This model has no fitted k-means read-out",
-            Qt.ItemDataRole.ToolTipRole,
-        )
-        readout = self.session.readout
-        combo.setCurrentIndex(combo.findData(READOUT_DEFAULT if readout is None else readout))
+        combo.clear()
+        own = self.session.model_readout
+        label = "Model default" + (f" ({LABELS[own.kind]})" if own is not None else "")
+        combo.addItem(label, READOUT_DEFAULT)
+        for kind in self.session.available_kinds:
+            combo.addItem(LABELS[kind], kind)
+        chosen = self.session.readout.kind
+        combo.setCurrentIndex(max(0, combo.findData(READOUT_DEFAULT if chosen is None else chosen)))
 
     def _readout_chosen(self, index: int) -> None:
         choice = self.readout_choice.itemData(index)
-        if choice != READOUT_KMEANS or self.session.has_fitted_readout:  # else: disabled
-            self.session.set_readout(None if choice == READOUT_DEFAULT else choice)
-        self._refresh()  # also when nothing changed
+        kind = None if choice == READOUT_DEFAULT else choice
+        self._set(ReadOut(kind, self.session.readout.smooth))
 
     def _refresh_smoothing(self) -> None:
-        default = self.session.default_smooth
-        if self.session.loaded is None:
+        own = self.session.model_readout
+        if own is None:
             label = "Model default"
         else:
-            label = f"Model default ({default} px)" if default else "Model default (off)"
+            label = f"Model default ({own.smooth} px)" if own.smooth else "Model default (off)"
         self.smoothing.setItemText(self.smoothing.findData(SMOOTH_DEFAULT), label)
-        smooth = self.session.smooth
+        smooth = self.session.readout.smooth
         if smooth is None:
             choice = SMOOTH_DEFAULT
         elif smooth == 0:
@@ -194,16 +185,18 @@ class DisplayPanel(QWidget):
 
     def _smoothing_chosen(self, index: int) -> None:
         choice = self.smoothing.itemData(index)
+        smooth = {SMOOTH_DEFAULT: None, SMOOTH_OFF: 0}.get(choice)
         if choice == SMOOTH_CUSTOM:
-            self.session.set_smooth(self._odd_size())
-        else:
-            self.session.set_smooth(None if choice == SMOOTH_DEFAULT else 0)
-        self._refresh()  # also when nothing changed (re-enables the size)
+            smooth = self._odd_size()
+        self._set(ReadOut(self.session.readout.kind, smooth))
 
     def _smooth_size_edited(self) -> None:
-        size = self._odd_size()
         if self.smoothing.currentData() == SMOOTH_CUSTOM:
-            self.session.set_smooth(size)
+            self._set(ReadOut(self.session.readout.kind, self._odd_size()))
+
+    def _set(self, readout: ReadOut) -> None:
+        self.session.set_readout(readout)
+        self._refresh()  # also when nothing changed (re-enables the window size)
 
     def _odd_size(self) -> int:
         """The custom window, made odd (a typed even width goes up by one)."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from acseg_core.io.display import pixel_to_map
 from acseg_core.io.raster import NODATA
 from app.controllers.viewer import ImageViewController
-from app.imaging import pixel_to_map
 from app.models import ClassesModel, ImageListModel, SessionModel
 
 
@@ -31,10 +31,11 @@ class StatusReadout(QObject):
         images: ImageListModel,
         session: SessionModel,
         classes: ClassesModel,
+        edit_at: Callable[[int, int], int | None],
     ) -> None:
         super().__init__(status_bar)
         self.viewer, self.images, self.session, self.classes = viewer, images, session, classes
-        self.edit_at: Any = None  # callable (col, row) -> hand-edit value | None
+        self.edit_at = edit_at  # (col, row) -> the hand-edit value there, None where none
         self.position = QLabel(status_bar)
         self.map_xy = QLabel(status_bar)
         self.value = QLabel(status_bar)
@@ -79,7 +80,7 @@ class StatusReadout(QObject):
             return "no data"
         cls = self.classes.class_of(cluster)
         name = cls.name if cls is not None else "no class"
-        edit = self.edit_at(col, row) if self.edit_at is not None else None
+        edit = self.edit_at(col, row)
         if edit is not None:
             known = {c.id: c.name for c in self.classes.classes}
             return f"cluster {cluster} → {known.get(edit, 'no class')} (hand edit)"

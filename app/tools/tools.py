@@ -1,20 +1,33 @@
 """Canvas tools: what a press, a drag, a release or a key does in scene coordinates.
 
 The canvas forwards mouse events (already mapped to source pixels) to the active
-tool; tools hold only gesture state and call the :class:`EditingController` to
+tool; tools hold only gesture state and call the :class:`Painter` to
 change pixels. The benchmark drives these same handlers.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsScene
 
-if TYPE_CHECKING:
-    from app.controllers.editing import EditingController
+
+class Painter(Protocol):
+    """What the tools call (the editing controller): strokes, fills and the brush."""
+
+    brush_radius: int
+    brush_radius_changed: Any  # Signal(int)
+
+    def paint_value(self) -> int | None: ...
+    def eraser_value(self) -> int: ...
+    def begin_stroke(self) -> bool: ...
+    def paint_segment(self, x0: float, y0: float, x1: float, y1: float, value: int) -> None: ...
+    def end_stroke(self) -> Any: ...
+    def fill_at(self, x: float, y: float) -> Any: ...
+    def fill_polygon(self, points: Sequence[tuple[float, float]]) -> Any: ...
 
 
 def _cosmetic_pen(colour: QColor, dashed: bool = False) -> QPen:
@@ -31,7 +44,7 @@ class Tool:
     name = "pan"
     paints = False  # False: a left drag pans the view
 
-    def __init__(self, editing: EditingController) -> None:
+    def __init__(self, editing: Painter) -> None:
         self.editing = editing
 
     def activate(self, scene: QGraphicsScene) -> None:
@@ -62,7 +75,7 @@ class BrushTool(Tool):
     paints = True
     erases = False
 
-    def __init__(self, editing: EditingController) -> None:
+    def __init__(self, editing: Painter) -> None:
         super().__init__(editing)
         self._outline: QGraphicsEllipseItem | None = None
         self._last: QPointF | None = None
@@ -143,7 +156,7 @@ class PolygonTool(Tool):
     name = "polygon"
     paints = True
 
-    def __init__(self, editing: EditingController) -> None:
+    def __init__(self, editing: Painter) -> None:
         super().__init__(editing)
         self.points: list[tuple[float, float]] = []
         self._path: QGraphicsPathItem | None = None

@@ -155,3 +155,50 @@ def make_regions_image(
     )
     write_image(path, data, nodata=nodata, crs=crs)
     return labels
+
+
+def tiny_model(
+    bands: int = 3,
+    clusters: int = 4,
+    width: int = 8,
+    seed: int = 0,
+    fit_on: list[Path] | None = None,
+    **config,
+):
+    """A real, untrained cpu-small network (narrow), ready for inference on the CPU:
+    enough where training quality is not the point. With ``fit_on`` (images) its
+    k-means read-out is fitted on them, as training does."""
+    import torch
+
+    from acseg_core.io.normalise import Normalisation, apply_normalisation
+    from acseg_core.io.raster import open_raster
+    from acseg_core.model.checkpoint import LoadedModel
+    from acseg_core.model.nn import build_model
+    from acseg_core.presets import preset
+
+    norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
+    options = dict(in_channels=bands, clusters=clusters, base_width=width, normalisation=norm)
+    options["readout"] = "kmeans" if fit_on else "head"
+    model_config = preset("cpu-small", **{**options, **config})
+    torch.manual_seed(seed)
+    model = build_model(model_config)
+    if fit_on:
+        from acseg_core.model.readouts.kmeans import fit_readout
+
+        crops = []
+        for image in fit_on:
+            with open_raster(image) as raster:
+                x = torch.from_numpy(apply_normalisation(raster.read(), norm))
+            crops.append((x, torch.ones(x.shape[-2:], dtype=torch.bool)))
+        fit_readout(model, crops, seed=seed)
+    model.eval()
+    return LoadedModel(model, model_config, torch.device("cpu"), {}, f"tiny{seed:012d}")
+
+
+def tiny_model_file(path: Path, bands: int = 3, clusters: int = 4, **options) -> Path:
+    """:func:`tiny_model` saved as a model file."""
+    from acseg_core.model.checkpoint import save_checkpoint
+
+    loaded = tiny_model(bands, clusters, **options)
+    save_checkpoint(path, loaded.model, loaded.config)
+    return path

@@ -11,7 +11,7 @@ from acseg_core.labelling.classes import (
     NODATA,
     UNASSIGNED,
     ClassMap,
-    colorize,
+    colourise,
     composite,
     default_cluster_colors,
 )
@@ -93,7 +93,7 @@ def test_cluster_lut_maps_clusters_to_class_ids_and_keeps_nodata() -> None:
 def test_rgba_luts_and_cluster_visibility() -> None:
     cm = three_classes()
     labels = np.array([[1, 0, NODATA]], dtype=np.uint8)
-    rgba = colorize(labels, cm.label_rgba_lut())
+    rgba = colourise(labels, cm.label_rgba_lut())
     assert rgba.shape == (1, 3, 4)
     assert rgba[0, 0].tolist() == [200, 200, 200, 255]
     assert rgba[0, 1, 3] == 0 and rgba[0, 2, 3] == 0

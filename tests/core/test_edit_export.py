@@ -10,10 +10,13 @@ import rasterio
 from PIL import Image
 
 from acseg_core.cli import main
+from acseg_core.inference.cache import prediction_key
+from acseg_core.inference.readout import MODEL_DEFAULT
 from acseg_core.labelling.classes import NO_EDIT, ClassMap
 from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.project import Project
-from tests.core.synthetic import make_regions_image
+from acseg_core.model.checkpoint import load_model
+from tests.core.synthetic import make_regions_image, tiny_model_file
 
 SIZE = 40
 
@@ -43,28 +46,28 @@ def edits() -> EditLayer:
     return layer
 
 
-def project_with_edits(tmp_path: Path, cached: bool, model: Path | None = None) -> Project:
+def project_with_edits(tmp_path: Path, cached: bool, model: Path) -> Project:
     image = tmp_path / "scene.tif"
     make_regions_image(image, size=(SIZE, SIZE), bands=4, seed=3)
     project = Project()
     project.add_images([image])
     class_map = ClassMap.empty(4).add_class("water", (0, 0, 255)).add_class("roof", (255, 0, 0))
     class_map = class_map.assign_many({0: 1, 1: 1, 2: 2, 3: 2})
-    if model is not None:
-        project.set_model(model)
+    project.set_model(model)
     project.set_class_map(class_map)
-    if cached:
+    if cached:  # a map cached for this model and its own read-out: export must use it
         clusters = np.zeros((SIZE, SIZE), np.uint8)
         clusters[:, 20:] = 2
         clusters[35:, :] = 255  # nodata stays background even where edited
-        project.set_prediction(image, cluster_file(tmp_path / "c.tif", image, clusters))
+        key = prediction_key(load_model(model, device="cpu"), MODEL_DEFAULT)
+        project.set_prediction(image, key, cluster_file(tmp_path / "c.tif", image, clusters))
     project.set_edits(image, edits())
     project.save(tmp_path / "p.acseg")
     return project
 
 
 def test_cli_export_includes_hand_edits(tmp_path: Path) -> None:
-    project_with_edits(tmp_path, cached=True)
+    project_with_edits(tmp_path, cached=True, model=tiny_model_file(tmp_path / "m.pt", bands=4))
     out = tmp_path / "out"
     assert main(["export", str(tmp_path / "p.acseg"), "--out", str(out)]) == 0
     expected = np.ones((SIZE, SIZE), np.uint8)  # cluster 0 → water (value 1)
@@ -80,9 +83,7 @@ def test_cli_export_includes_hand_edits(tmp_path: Path) -> None:
 
 
 def test_cli_export_predicts_then_applies_edits(tmp_path: Path) -> None:
-    from tests.gui.helpers import model_file
-
-    model = model_file(tmp_path / "model.pt", bands=4, clusters=4)
+    model = tiny_model_file(tmp_path / "model.pt", bands=4, clusters=4)
     project_with_edits(tmp_path, cached=False, model=model)
     out = tmp_path / "out"
     assert main(["export", str(tmp_path / "p.acseg"), "--out", str(out), "--format", "png"]) == 0

@@ -261,14 +261,19 @@ def test_cli_scores_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert figures["method"] == "model" and figures["clusters"] == 4
     assert "majority" in figures  # 4 clusters > 3 classes
 
+    # the folder's confusion, counted here: cluster (rows) × label value (columns; 0 is
+    # no data, so its column stays empty)
     from acseg_core.model.checkpoint import load_model
 
     loaded = load_model(model_path, device="cpu")
-    pairs = ev.pair_images(tmp_path / "images", tmp_path / "labels")
-    fmt = parse_label_format("index:0")
-    maps = [predict_array(loaded, pair.image).clusters for pair in pairs]
-    direct = ev.run_to_end(ev.evaluate(pairs, fmt, maps, n_clusters=4))
-    assert figures["confusion"] == direct.confusion.tolist()
+    counts = np.zeros((4, 4), dtype=np.int64)
+    for i in range(2):
+        clusters = predict_array(loaded, tmp_path / "images" / f"s{i}.png").clusters
+        label = np.asarray(Image.open(tmp_path / "labels" / f"s{i}.png"))
+        keep = label > 0  # 0 = no data
+        np.add.at(counts, (clusters[keep], label[keep]), 1)
+    assert figures["confusion"] == counts.tolist()
+    assert sum(map(sum, figures["confusion"])) == 2 * 40 * 40 - 2 * 5
 
 
 # -- real data (../shared/data) -------------------------------------------------------

@@ -12,16 +12,12 @@ from PIL import Image
 
 import acseg_core.labelling.export as export_mod
 from acseg_core.errors import AcsegError, CancelledError, InputError
-from acseg_core.jobs import CancelToken
-from acseg_core.labelling.classes import NODATA, ClassMap
+from acseg_core.io.raster import NODATA
+from acseg_core.jobs import CancelToken, run_to_end
+from acseg_core.labelling.classes import ClassMap
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.labelling.export import (
-    LABELMAP_HEADER,
-    ExportItem,
-    export_all,
-    export_labels,
-    labelmap_text,
-)
+from acseg_core.labelling.export import LABELMAP_HEADER, ExportItem, labelmap_text
+from acseg_core.labelling.export_job import export_images
 
 CRS = "EPSG:32632"
 TRANSFORM = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0)
@@ -33,6 +29,10 @@ def make_geotiff(path: Path, width: int = 40, height: int = 30, bands: int = 3) 
     with rasterio.open(path, "w", crs=CRS, transform=TRANSFORM, **profile) as dst:
         dst.write(data)
     return path
+
+
+def export_all(*args, **kwargs):
+    return run_to_end(export_images(*args, **kwargs))
 
 
 def cluster_map(width: int = 40, height: int = 30) -> np.ndarray:
@@ -119,19 +119,24 @@ def test_never_writes_over_a_source(tmp_path: Path) -> None:
     source = make_geotiff(tmp_path / "scene.tif")
     before = source.read_bytes()
     item = ExportItem("scene", cluster_map(), source=source)
-    with pytest.raises(InputError, match="refusing to write over a source"):
-        export_all([item], class_map(), tmp_path, formats="tif", overwrite=True)
+    result = export_all([item], class_map(), tmp_path, formats="tif", overwrite=True)
+    assert result.written == {}
+    assert "refusing to write over a source" in result.skipped[0][1]
     assert source.read_bytes() == before
 
 
-def test_refuses_existing_output_unless_overwrite(tmp_path: Path) -> None:
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_bytes(b"keep me")
-    with pytest.raises(InputError, match=r"a\.png: already exists"):
-        export_all([ExportItem("a", cluster_map())], class_map(), out, formats="png")
+    result = export_all(
+        [ExportItem("a", cluster_map()), ExportItem("b", cluster_map())],
+        class_map(),
+        out,
+        formats="png",
+    )
+    assert result.done == ["a"] and set(result.written) == {"b"}  # a rerun redoes nothing
     assert (out / "a.png").read_bytes() == b"keep me"
-    assert not (out / "labelmap.txt").exists()  # nothing written before the check
     export_all([ExportItem("a", cluster_map())], class_map(), out, formats="png", overwrite=True)
     assert Image.open(out / "a.png").mode == "P"
 
@@ -144,34 +149,72 @@ def test_same_labelmap_again_is_not_a_conflict_but_another_is(tmp_path: Path) ->
         export_all([ExportItem("c", cluster_map())], other, tmp_path, formats="png")
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
+def test_a_failed_image_is_skipped_and_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
     source = make_geotiff(tmp_path / "scene.tif")
     out = tmp_path / "out"
+    calls = []
 
     def broken_png(tif: Path, png: Path) -> None:
+        calls.append(png)
         png.write_bytes(b"half")  # a half-written file under the temp name
-        raise OSError("disk full")
+        if len(calls) == 1:
+            raise OSError("cannot encode")
 
     monkeypatch.setattr(export_mod, "_to_png", broken_png)
-    with pytest.raises(OSError, match="disk full"):
-        export_all(
-            [ExportItem("scene", cluster_map(), source=source)],
-            class_map(),
-            out,
-            formats="tif,png,color",
-        )
-    assert sorted(p.name for p in out.iterdir()) == ["labelmap.txt"]
+    items = [ExportItem("scene", cluster_map(), source=source), ExportItem("b", cluster_map())]
+    result = export_all(items, class_map(), out, formats="tif,png")
+    assert result.skipped == [("scene", "cannot encode")] and set(result.written) == {"b"}
+    assert sorted(p.name for p in out.iterdir()) == ["b.png", "labelmap.txt"]
+
+
+def test_a_full_disk_stops_the_export_with_one_line(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    def full(tif: Path, png: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_mod, "_to_png", full)
+    items = [ExportItem("a", cluster_map()), ExportItem("b", cluster_map())]
+    with pytest.raises(InputError, match="export stopped: no space left on device"):
+        export_all(items, class_map(), tmp_path / "out", formats="png")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["labelmap.txt"]
+
+
+def test_stale_temps_of_a_killed_export_are_removed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [out / ".a.png.k3j4h5g6.png", out / ".a.png.x9y8z7w6.scratch.tif"]
+    stale.append(out / ".scene.acseg-scratch.abcdefgh.tif")
+    for path in stale:
+        path.write_bytes(b"left by a killed run")
+    unrelated = out / ".notes.png.bak"
+    unrelated.write_bytes(b"the user's")
+    items = [ExportItem("a", cluster_map(), source=tmp_path / "scene.tif")]
+    export_all(items, class_map(), out, formats="png")
+    assert not any(p.exists() for p in stale)
+    assert unrelated.read_bytes() == b"the user's"
 
 
 def test_cancel_between_windows_keeps_finished_images_only(tmp_path: Path) -> None:
     cancel = CancelToken()
     items = [ExportItem("a", cluster_map()), ExportItem("b", cluster_map())]
-    job = export_labels(items, class_map(), tmp_path, formats="png", cancel=cancel, block=8)
+    job = export_images(items, class_map(), tmp_path, formats="png", cancel=cancel, block=8)
+    seen = []
     with pytest.raises(CancelledError):
         for progress in job:
-            if progress.message.startswith("b: block 2"):
+            seen.append(progress.message)
+            if seen.count("Writing b") == 2:
                 cancel.cancel()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "labelmap.txt"]
+
+
+def test_progress_is_over_the_whole_export_with_an_eta(tmp_path: Path) -> None:
+    items = [ExportItem(name, cluster_map()) for name in "abc"]
+    reports = []
+    run_to_end(export_images(items, class_map(), tmp_path, formats="png", block=8), reports.append)
+    done = [r.done for r in reports]
+    assert done == sorted(done) and reports[-1].done == reports[-1].total == 3000
+    assert reports[-1].eta_s == 0.0 and all(r.total == 3000 for r in reports)
 
 
 def test_duplicate_names_are_made_unique(tmp_path: Path) -> None:
@@ -181,13 +224,44 @@ def test_duplicate_names_are_made_unique(tmp_path: Path) -> None:
     assert (tmp_path / "a-2.png").is_file()
 
 
-def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+def test_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(AcsegError, match="unknown export format"):
         export_all([ExportItem("a", cluster_map())], class_map(), tmp_path, formats="jpeg")
     same_colour = class_map().recolor_class(2, (200, 200, 200))
     with pytest.raises(AcsegError, match="share colour"):
         export_all([ExportItem("a", cluster_map())], same_colour, tmp_path, formats="png")
     source = make_geotiff(tmp_path / "scene.tif", width=20)
-    with pytest.raises(InputError, match="cluster map is 40×30 but the image"):
-        export_all([ExportItem("s", cluster_map(), source=source)], class_map(), tmp_path / "o")
+    result = export_all(
+        [ExportItem("s", cluster_map(), source=source), ExportItem("t", cluster_map())],
+        class_map(),
+        tmp_path / "o",
+    )
+    assert "cluster map is 40×30 but the image is 20×30" in result.skipped[0][1]
+    assert set(result.written) == {"t"}
     assert labelmap_text(class_map()).count("\n") == 4
+
+
+def test_missing_maps_are_predicted_beside_the_outputs_and_corrupt_images_skipped(
+    tmp_path: Path,
+) -> None:
+    from acseg_core.labelling.export_job import model_predictor
+    from tests.core.synthetic import make_regions_image, tiny_model
+
+    good = tmp_path / "good.tif"
+    make_regions_image(good, size=(40, 48), bands=3)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"II*\x00 not a tiff")
+    loaded = tiny_model(bands=3, clusters=4)
+    seen_scratch = []
+
+    def predictor(image, out, cancel):
+        seen_scratch.append(out)
+        return model_predictor(loaded)(image, out, cancel)
+
+    items = [ExportItem("good", None, source=good), ExportItem("corrupt", None, source=corrupt)]
+    result = export_all(items, class_map(), tmp_path / "out", formats="png", predictor=predictor)
+    assert set(result.written) == {"good"}
+    assert [name for name, _ in result.skipped] == ["corrupt"]
+    assert all(p.parent == tmp_path / "out" for p in seen_scratch)  # scratch beside outputs
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "labelmap.txt"]
+    assert np.asarray(Image.open(tmp_path / "out" / "good.png")).shape == (40, 48)

@@ -15,7 +15,7 @@ import acseg_core.inference.predict as infer
 from acseg_core.cli import main
 from acseg_core.errors import CancelledError, InputError
 from acseg_core.io.normalise import Normalisation, apply_normalisation
-from acseg_core.io.raster import Raster, open_raster
+from acseg_core.io.raster import NODATA, Raster, open_raster
 from acseg_core.jobs import CancelToken
 from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.model.nn import build_model
@@ -125,12 +125,12 @@ def test_geotiff_output_keeps_georeference_and_marks_nodata(
     with rasterio.open(source) as src, rasterio.open(out) as dst:
         assert (dst.width, dst.height, dst.count, dst.dtypes[0]) == (260, 300, 1, "uint8")
         assert dst.crs == src.crs and dst.transform == src.transform
-        assert dst.nodata == infer.NODATA
+        assert dst.nodata == NODATA
         written = dst.read(1)
         nodata_pixels = (src.read() == 0).all(axis=0)
     np.testing.assert_array_equal(written, in_memory.clusters)
     assert nodata_pixels.any()
-    assert (written[nodata_pixels] == infer.NODATA).all()
+    assert (written[nodata_pixels] == NODATA).all()
     assert (written[~nodata_pixels] < 6).all()
     with rasterio.open(result.confidence_path) as conf:
         confidence = conf.read(1)
@@ -179,8 +179,10 @@ def test_model_without_normalisation_uses_per_image_statistics(
     loaded: LoadedModel, scene: Path
 ) -> None:
     bare = LoadedModel(loaded.model, replace(loaded.config, normalisation=None), loaded.device)
-    with open_raster(scene) as raster:
-        stats = infer.image_normalisation(raster)
+    with open_raster(scene) as raster:  # the image's own robust 2–98 % range, per band
+        data = raster.read().reshape(4, -1).astype(np.float64)
+    low, high = np.percentile(data, 2, axis=1), np.percentile(data, 98, axis=1)
+    stats = Normalisation(tuple(low.tolist()), tuple(high.tolist()))
     explicit = LoadedModel(loaded.model, replace(loaded.config, normalisation=stats), loaded.device)
     a = infer.predict_array(bare, scene, tile=256, precision="fp32")
     b = infer.predict_array(explicit, scene, tile=256, precision="fp32")

@@ -12,12 +12,12 @@ import acseg_core
 from acseg_core.model.loss import (
     ac_loss,
     ac_loss_terms,
-    box_sum,
     head_losses,
     joint_by_box,
     joint_by_conv,
     mi_loss,
 )
+from acseg_core.model.refine import box_sum
 
 
 def random_maps(batch=2, clusters=4, height=9, width=7, seed=0) -> torch.Tensor:
@@ -51,9 +51,15 @@ def test_loss_equals_direct_negative_mutual_information(t: int) -> None:
     assert expected < 0
 
 
-def test_public_alias() -> None:
-    y1, y2 = random_maps(seed=3), random_maps(seed=4)
-    assert acseg_core.mi_loss(y1, y2, 1).item() == mi_loss(y1, y2, 1).item()
+def test_public_api_loss_of_identical_balanced_maps_is_minus_log_k() -> None:
+    """Two identical hard maps of K equally frequent clusters share all information:
+    I = H = log K, so the loss (−I) is −log K; independent maps give 0."""
+    k = 4
+    ids = torch.arange(16 * 16).reshape(16, 16) % k
+    same = torch.nn.functional.one_hot(ids, k).permute(2, 0, 1)[None].float()
+    assert acseg_core.mi_loss(same, same, 0).item() == pytest.approx(-np.log(k), abs=1e-6)
+    uniform = torch.full_like(same, 1 / k)
+    assert acseg_core.mi_loss(same, uniform, 0).item() == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("t", [0, 1, 3])

@@ -123,7 +123,7 @@ def test_forward_views_matches_separate_passes(shape) -> None:
 
 
 def test_sub_heads_train_side_by_side_and_a_kept_head_predicts_alone() -> None:
-    from acseg_core.training.loop import keep_head
+    from acseg_core.training.state import keep_head
 
     torch.manual_seed(0)
     cfg = preset("cpu-small", base_width=4, blocks=2, clusters=3, heads=4)
@@ -199,7 +199,7 @@ def test_shapes_for_sizes_not_divisible_by_the_stride(stride: int) -> None:
 
 
 def test_no_overcluster_head_gives_none() -> None:
-    probs, over = tiny()(torch.randn(1, 3, 20, 20), 0, with_overcluster=True)
+    probs, over = tiny(overclusters=0)(torch.randn(1, 3, 20, 20), 0, with_overcluster=True)
     assert over is None and probs.shape == (1, 5, 20, 20)
 
 

@@ -15,14 +15,9 @@ import pytest
 import torch
 
 from acseg_core.cli import main
-from acseg_core.inference.collection import (
-    FileResult,
-    Manifest,
-    PredictOptions,
-    iter_sources,
-    predict_collection,
-    read_manifest,
-)
+from acseg_core.inference.collection import FileResult, PredictOptions, predict_collection
+from acseg_core.inference.manifest import Manifest, read_manifest
+from acseg_core.inference.sources import iter_sources
 from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken
@@ -232,7 +227,7 @@ def test_manifest_survives_a_torn_last_line(tmp_path: Path) -> None:
     first = FileResult(Path("a.tif"), Path("o/a_clusters.tif"), "ok", 1.5)
     path.write_text(json.dumps(first.record()) + "\n" + '{"input": "b.tif", "outp')
     manifest = Manifest(path)
-    manifest.append(FileResult(Path("c.tif"), None, "error", 0.1, "c.tif: broken"))
+    manifest.append(FileResult(Path("c.tif"), None, "error", 0.1, "c.tif: broken").record())
     manifest.close()
     records = read_manifest(path)
     assert [(r["input"], r["status"]) for r in records] == [("a.tif", "ok"), ("c.tif", "error")]
@@ -249,3 +244,33 @@ def test_a_cancel_after_the_last_file_is_not_an_interruption(
     )  # fmt: skip
     summary = drain(job, cancel_after=1, token=token)
     assert (summary.ok, summary.cancelled) == (1, False)
+
+
+def test_a_users_image_named_like_an_output_is_never_written_over(
+    collection: Path, model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "photo.png").write_bytes((collection / "img1.png").read_bytes())
+    real = folder / "photo_clusters.png"  # somebody's photo, not an acseg output
+    real.write_bytes((collection / "img3.png").read_bytes())
+    before = real.read_bytes()
+    code = main(["predict", str(model_file), str(folder), "--out", str(folder), *CLI_OPTIONS])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert f"refusing to write over {real}" in err
+    assert real.read_bytes() == before
+    # ...and it stayed an input: its own map was made
+    assert (folder / "photo_clusters_clusters.png").is_file()
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(
+    collection: Path, model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder")
+    code = main(["predict", str(model_file), str(collection), "--out", str(blocker), *CLI_OPTIONS])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == [f"acseg-core predict: error: {blocker}: exists and is not a folder"]
+    assert blocker.read_text() == "not a folder"

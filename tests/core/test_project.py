@@ -14,7 +14,7 @@ from PIL import Image
 
 import acseg_core.labelling.project as project_mod
 from acseg_core.cli import main as cli_main
-from acseg_core.errors import AcsegError, InputError
+from acseg_core.errors import InputError
 from acseg_core.io.normalise import Normalisation
 from acseg_core.labelling.classes import ClassMap
 from acseg_core.labelling.edits import EditLayer
@@ -55,7 +55,7 @@ def sample_project(root: Path) -> Project:
 def test_round_trip_with_relative_paths_survives_moving_the_folder(tmp_path: Path) -> None:
     root = tmp_path / "survey"
     project = sample_project(root)
-    project.set_prediction(0, root / "pred" / "tile0_clusters.tif")
+    project.set_prediction(0, "model1-kmeans-s25", root / "pred" / "tile0_clusters.tif")
     (root / "pred").mkdir()
     make_clusters(root / "pred" / "tile0_clusters.tif")
     layer = project.get_edits(1, create=True)
@@ -64,7 +64,7 @@ def test_round_trip_with_relative_paths_survives_moving_the_folder(tmp_path: Pat
     data = json.loads(saved.read_text())
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["images"][0]["path"] == "images/tile0.tif"
-    assert data["images"][0]["prediction"] == "pred/tile0_clusters.tif"
+    assert data["images"][0]["predictions"] == {"model1-kmeans-s25": "pred/tile0_clusters.tif"}
     assert data["model"] == "run/model.pt"
     assert data["images"][1]["edits"].startswith("survey.edits/tile1-")
 
@@ -73,7 +73,7 @@ def test_round_trip_with_relative_paths_survives_moving_the_folder(tmp_path: Pat
     back = Project.load(moved / "survey.acseg")
     assert [e.path for e in back.images] == [moved / "images/tile0.tif", moved / "images/tile1.tif"]
     assert back.missing_images() == [] and back.warnings == []
-    assert back.images[0].prediction == moved / "pred" / "tile0_clusters.tif"
+    assert back.prediction(0, "model1-kmeans-s25") == moved / "pred" / "tile0_clusters.tif"
     assert back.model == moved / "run" / "model.pt"
     assert back.class_map == project.class_map
     assert back.display == {"opacity": 0.6, "bands": [3, 2, 1]}
@@ -97,7 +97,7 @@ def test_validation_names_the_file_and_the_problem(tmp_path: Path) -> None:
         assert message.startswith(str(path) + ": ") and "\n" not in message
         return message
 
-    assert "schema_version 9 is newer than this acseg (1)" in load_with(
+    assert "schema_version 9 is newer than this acseg (2)" in load_with(
         lambda d: d.update(schema_version=9)
     )
     assert "images[1].path must be a string" in load_with(lambda d: d["images"][1].update(path=5))
@@ -145,7 +145,7 @@ def test_failed_save_raises_and_stays_dirty(tmp_path: Path, monkeypatch) -> None
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(project_mod, "write_text_atomic", failing_write)
-    with pytest.raises(InputError, match=r"p\.acseg: cannot save the project \(No space left"):
+    with pytest.raises(InputError, match=r"p\.acseg: cannot save the project \(no space left"):
         project.save(tmp_path / "p.acseg")
     assert project.dirty and project.path is None
     assert list((tmp_path / "p.edits").iterdir()) == []  # edit files it wrote are gone
@@ -202,27 +202,66 @@ def test_save_as_carries_edits_to_the_new_place(tmp_path: Path) -> None:
     assert b.get_edits(1).edited_pixels() == 9
 
 
-def test_set_model_resizes_class_map_and_forgets_predictions(tmp_path: Path) -> None:
+def test_set_model_resizes_class_map_and_keeps_maps_keyed_by_their_model(tmp_path: Path) -> None:
     project = sample_project(tmp_path)
-    project.set_prediction(0, tmp_path / "x.tif")
+    make_clusters(tmp_path / "x.tif")
+    project.set_prediction(0, "old-head-s0", tmp_path / "x.tif")
     norm = Normalisation((0.0,) * 3, (255.0,) * 3, None)
     project.set_model(tmp_path / "other.pt", ModelConfig(clusters=5, normalisation=norm))
     assert project.class_map.assignment == (1, 2, 0, 0, 0)
-    assert project.images[0].prediction is None
+    assert project.prediction(0, "old-head-s0") == tmp_path / "x.tif"  # keyed: never mixed up
+    assert project.prediction(0, "new-head-s0") is None
     assert project.normalisation == norm
     project.save(tmp_path / "p.acseg")
     assert Project.load(tmp_path / "p.acseg").normalisation == norm
 
 
+def test_schema_1_files_load_and_drop_their_unkeyed_maps(tmp_path: Path) -> None:
+    make_geotiff(tmp_path / "a.tif")
+    make_clusters(tmp_path / "a_clusters.tif")
+    old = {
+        "format": "acseg-project",
+        "schema_version": 1,
+        "model": "model.pt",
+        "class_map": ClassMap.empty(3).add_class("road", (1, 2, 3)).to_dict(),
+        "images": [{"path": "a.tif", "prediction": "a_clusters.tif", "edits": None}],
+        "display": {},
+    }
+    (tmp_path / "old.acseg").write_text(json.dumps(old))
+    project = Project.load(tmp_path / "old.acseg")
+    assert [e.path.name for e in project.images] == ["a.tif"]
+    assert project.images[0].predictions == {}  # which model and read-out made it? unknown
+    assert project.class_map.classes[0].name == "road"
+    project.save(tmp_path / "old.acseg")
+    assert json.loads((tmp_path / "old.acseg").read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_sync_keeps_the_order_the_app_shows(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    first, second = (e.path for e in project.images)
+    third = make_geotiff(tmp_path / "images" / "tile9.tif")
+    project.sync([third, second, first], project.model, None, project.class_map, {})
+    assert [e.path for e in project.images] == [third, second, first]
+    project.save(tmp_path / "p.acseg")
+    assert [e.path for e in Project.load(tmp_path / "p.acseg").images] == [third, second, first]
+
+
 def test_cli_export_uses_cached_predictions_class_map_and_edits(tmp_path: Path, capsys) -> None:
+    from acseg_core.inference.cache import prediction_key
+    from acseg_core.inference.readout import MODEL_DEFAULT
+    from acseg_core.model.checkpoint import load_model
+    from tests.core.synthetic import tiny_model_file
+
     root = tmp_path / "survey"
     project = sample_project(root)
+    model = tiny_model_file(root / "run" / "model.pt", bands=3, clusters=3)
+    key = prediction_key(load_model(model, device="cpu"), MODEL_DEFAULT)
     predictions = []
     for i in range(2):
         pred = root / "pred" / f"tile{i}_clusters.tif"
         pred.parent.mkdir(exist_ok=True)
         predictions.append(make_clusters(pred))
-        project.set_prediction(i, pred)
+        project.set_prediction(i, key, pred)
     project.get_edits(1, create=True).write(0, 0, np.full((4, 4), 1, np.uint8))
     project.save(root / "survey.acseg")
 
@@ -241,31 +280,39 @@ def test_cli_export_uses_cached_predictions_class_map_and_edits(tmp_path: Path, 
     assert (out / "labelmap.txt").read_text().splitlines()[2] == "road:10,20,30::"
     capsys.readouterr()
 
+    stamp = (out / "tile1.png").stat().st_mtime_ns
     code = cli_main(["export", str(root / "survey.acseg"), "--out", str(out)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1 and "already exists" in err[0]
+    assert code == 0 and "2 image(s) already exported" in capsys.readouterr().out
+    assert (out / "tile1.png").stat().st_mtime_ns == stamp  # a rerun redoes nothing
 
 
-def test_cli_export_without_model_or_prediction_is_one_line(tmp_path: Path, capsys) -> None:
+def test_cli_export_without_model_or_prediction_names_each_image(tmp_path: Path, capsys) -> None:
     project = Project()
     project.add_images([make_geotiff(tmp_path / "a.tif")])
     project.set_class_map(ClassMap.empty(3))
     project.save(tmp_path / "p.acseg")
     code = cli_main(["export", str(tmp_path / "p.acseg"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1
-    assert "a.tif has no cached prediction and the project has no model" in err[0]
+    assert code == 1 and "Traceback" not in "\n".join(err)
+    assert err == [
+        "acseg-core export: skipped a: a: no cluster map (load or train a model first)",
+        "acseg-core export: 1 of 1 image(s) skipped",
+    ]
 
 
 def test_edits_layer_must_match_image_size_at_export(tmp_path: Path) -> None:
-    from acseg_core.labelling.export import ExportItem, export_all
+    from acseg_core.jobs import run_to_end
+    from acseg_core.labelling.export import ExportItem
+    from acseg_core.labelling.export_job import export_images
 
-    with pytest.raises(AcsegError, match="hand edits are 5×5 but the image is 24×16"):
-        export_all(
+    result = run_to_end(
+        export_images(
             [ExportItem("a", np.zeros((16, 24), np.uint8), edits=EditLayer(5, 5))],
             ClassMap.empty(3),
             tmp_path,
         )
+    )
+    assert result.skipped == [("a", "a: hand edits are 5×5 but the image is 24×16")]
 
 
 def test_cli_export_predicts_images_without_a_cached_prediction(tmp_path: Path, capsys) -> None:

@@ -8,7 +8,8 @@ import rasterio
 from rasterio.transform import from_origin
 
 from acseg_core.errors import InputError
-from acseg_core.io.raster import list_images, open_raster, percentile_stretch, probe
+from acseg_core.io.display import percentile_stretch
+from acseg_core.io.raster import list_images, open_raster, probe
 
 
 def write_tif(path, data, nodata=None, crs="EPSG:32632"):

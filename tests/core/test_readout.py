@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from acseg_core.cli import main
 from acseg_core.errors import AcsegError
 from acseg_core.inference.predict import predict_array
+from acseg_core.inference.readout import ReadOut
 from acseg_core.model.checkpoint import load_model
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.readouts.kmeans import BlockScaling, KMeansReadout
@@ -68,20 +69,20 @@ def test_training_fits_the_readout_and_the_head_stays_selectable(
         steps_per_epoch=2, crop=32, batch=2, lr=1e-3, displacement=2, device="cpu", workers=0,
     )  # fmt: skip
     messages = [p.message for p in train(cfg)]
-    assert "fitting the k-means read-out" in messages
+    assert "fitting the read-out" in messages
     assert any(r["event"] == "readout" for r in read_log(tmp_path / "run" / "train.jsonl"))
     loaded = load_model(tmp_path / "run" / "model.pt", device="cpu")
-    assert loaded.config.readout == "kmeans" and loaded.model.has_fitted_readout
+    assert loaded.config.readout == "kmeans" and loaded.model.fitted_readout == "kmeans"
     image = next(tiny_data.glob("*.tif"))
     kmeans = predict_array(loaded, image, precision="fp32").clusters
-    head = predict_array(loaded, image, precision="fp32", readout="head").clusters
+    head = predict_array(loaded, image, precision="fp32", readout=ReadOut("head")).clusters
     assert kmeans.shape == head.shape == (96, 96)
     assert not np.array_equal(kmeans, head)  # two different read-outs
     # tiles still equal one pass: the read-out is per pixel plus the head's features
     tiled = predict_array(loaded, image, precision="fp32", tile=48).clusters
     assert np.array_equal(tiled, kmeans)
     with pytest.raises(AcsegError, match="read-out"):
-        predict_array(loaded, image, readout="median")
+        predict_array(loaded, image, readout=ReadOut("median"))
 
     # the CLI passes --readout/--smooth through to every file
     out = tmp_path / "plain"

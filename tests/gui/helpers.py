@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.core.synthetic import make_regions_image
+from tests.core.synthetic import make_regions_image, tiny_model_file
 
 
 def image_folder(folder: Path, count: int = 2, size: int = 64, bands: int = 4) -> list[Path]:
@@ -19,21 +19,8 @@ def image_folder(folder: Path, count: int = 2, size: int = 64, bands: int = 4) -
 
 
 def model_file(path: Path, bands: int = 4, clusters: int = 4) -> Path:
-    """A real model file (random weights) — enough where training quality is not the point."""
-    import torch
-
-    from acseg_core.io.normalise import Normalisation
-    from acseg_core.model.checkpoint import save_checkpoint
-    from acseg_core.model.nn import build_model
-    from acseg_core.presets import preset
-
-    norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
-    config = preset(
-        "cpu-small", in_channels=bands, clusters=clusters, base_width=8, normalisation=norm
-    )
-    torch.manual_seed(0)
-    save_checkpoint(path, build_model(config), config)
-    return path
+    """A real model file (random weights): enough where training quality is not the point."""
+    return tiny_model_file(path, bands, clusters)
 
 
 def assert_hand_edits_survive(qtbot, window, switches) -> None:
@@ -64,34 +51,16 @@ def assert_hand_edits_survive(qtbot, window, switches) -> None:
     assert np.array_equal(window.editing.layer().to_array(), painted)
     assert np.array_equal(window.project.edits_for(image).to_array(), painted)
     assert len(window.editing.stack()) == undo_steps  # undo history kept too
-    assert window.readout.cluster_text(25, 30).endswith("→ roof (hand edit)")
+    assert window.cursor_info.cluster_text(25, 30).endswith("→ roof (hand edit)")
 
 
-class HeldPredict:
-    """A stand-in for the core's ``predict`` that records ``kwargs[key]`` of each call
-    and runs until ``release`` is set (or it is cancelled); its map is ``size``² filled
-    with ``value(kwargs[key])``. Lets a test switch settings mid-prediction."""
-
-    def __init__(self, key: str, size: int, value) -> None:
-        import threading
-
-        self.key, self.size, self.value = key, size, value
-        self.seen: list = []
-        self.started, self.release = threading.Event(), threading.Event()
-
-    def __call__(self, loaded, image, *, cancel=None, **kwargs):
-        import numpy as np
-
-        from acseg_core.errors import CancelledError
-        from acseg_core.inference.predict import Prediction
-        from acseg_core.jobs import Progress
-
-        setting = kwargs.get(self.key)
-        self.seen.append(setting)
-        self.started.set()
-        while not self.release.wait(0.01):
-            if cancel is not None and cancel.cancelled:
-                raise CancelledError(f"{image}: prediction cancelled")
-            yield Progress(0, 1, "predicting")
-        fill = np.full((self.size, self.size), self.value(setting), np.uint8)
-        return Prediction(fill, None, None)
+def show_map(qtbot, window, tmp_path: Path, image: Path, ids, bands: int = 4) -> None:
+    """Make ``ids`` the map shown for ``image``: a tiny real model is loaded (its own
+    prediction is waited for), then the map is cached under the session's key."""
+    if window.session.loaded is None:
+        clusters = int(ids[ids != 255].max()) + 1 if (ids != 255).any() else 2
+        window.load_model_reporting(
+            tiny_model_file(tmp_path / "shown-map.pt", bands, max(2, clusters))
+        )
+    qtbot.waitUntil(lambda: not window.predictions.busy, timeout=60_000)
+    window.session.add_prediction(image, window.session.key, ids)

@@ -15,7 +15,7 @@ from resources import sample_image_path
 def test_window_shows_the_sample(qtbot) -> None:
     window = MainWindow()
     qtbot.addWidget(window)
-    window.open_images(window.default_images())
+    window.open_images([sample_image_path()])
     window.show()
     qtbot.waitExposed(window)
     assert window.images.current == sample_image_path()

@@ -16,7 +16,7 @@ from acseg_core.labelling.shapes import RegionTooLarge, flood_region, polygon_ma
 from acseg_core.labelling.undo import UndoStack
 from app.export_dialog import ExportRequest
 from app.main_window import MainWindow
-from tests.gui.helpers import image_folder
+from tests.gui.helpers import image_folder, show_map
 
 SIZE = 64
 
@@ -36,10 +36,10 @@ def block_clusters() -> np.ndarray:
 
 
 @pytest.fixture
-def editing_window(window, tmp_path: Path):
+def editing_window(qtbot, window, tmp_path: Path):
     images = image_folder(tmp_path / "tiles", count=2, size=SIZE)
     window.open_images(images)
-    window.session.add_prediction(images[0], block_clusters())
+    show_map(qtbot, window, tmp_path, images[0], block_clusters())
     window.classes.set_clusters(2)
     window.roof = window.classes.add_class("roof", (200, 30, 30))
     window.field = window.classes.add_class("field", (30, 200, 30))
@@ -233,8 +233,8 @@ def test_edits_survive_a_cluster_remap_save_reopen_and_reach_export(
     painted = layer(w)
     w.classes.assign(1, w.field)  # remap: the hand edits are untouched
     assert np.array_equal(layer(w), painted)
-    assert w.readout.cluster_text(40, 40) == "cluster 0 → roof (hand edit)"
-    assert w.readout.cluster_text(2, 2) == "cluster 0 → field"
+    assert w.cursor_info.cluster_text(40, 40) == "cluster 0 → roof (hand edit)"
+    assert w.cursor_info.cluster_text(2, 2) == "cluster 0 → field"
 
     target = tmp_path / "edits.acseg"
     assert w.project.save_as(target)

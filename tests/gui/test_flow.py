@@ -12,7 +12,7 @@ from app.controllers.training import TrainingController
 from app.export_dialog import ExportRequest
 from app.models import OverlayModel
 from app.wizard import TrainWizard
-from tests.gui.helpers import image_folder
+from tests.gui.helpers import image_folder, show_map
 
 
 def tiny_config(wizard: TrainWizard, out_dir: Path, epochs: int = 1, steps: int = 2):
@@ -98,11 +98,14 @@ def test_folder_to_export(qtbot, window, tmp_path: Path, dialogs) -> None:
         assert dst.crs == src.crs and dst.transform == src.transform
         assert set(np.unique(dst.read(1))) <= {1, 2}
 
-    # exporting again refuses to overwrite unless asked
+    # exporting again keeps what is written (nothing is redone) unless told to overwrite
+    stamp = (out / "tile_0.png").stat().st_mtime_ns
     again = window.exporter.run(request)
     with qtbot.waitSignal(again.ended, timeout=30_000):
         pass
-    assert again.outcome == "failed" and "already exists" in again.error[1]
+    assert again.outcome == "succeeded" and again.result.written == {}
+    assert again.result.done == ["tile_0", "tile_1"]
+    assert (out / "tile_0.png").stat().st_mtime_ns == stamp
 
 
 def test_cancel_mid_training_keeps_checkpoint(qtbot, window, tmp_path: Path) -> None:
@@ -131,10 +134,28 @@ def test_cancel_mid_training_keeps_checkpoint(qtbot, window, tmp_path: Path) -> 
     with qtbot.waitSignal(window.session.model_changed, timeout=30_000):
         window.training_panel.load_button.click()
     assert window.session.model_path == tmp_path / "run" / "model.pt"
-    # a second run from the same folder gets a fresh output folder (the core refuses to clobber)
-    (tmp_path / "tiles" / "acseg_run").mkdir()
-    again = TrainWizard(window.runner, tmp_path / "tiles", window)
-    assert again.settings_page.out_dir.text() == str(tmp_path / "tiles" / "acseg_run-2")
+    # a second run from the same folder gets a fresh output folder (the core refuses to
+    # clobber), beside the project, never inside the image folder
+    beside = tmp_path / "project"
+    (beside / "tiles-run").mkdir(parents=True)
+    again = TrainWizard(window.runner, tmp_path / "tiles", window, runs_beside=beside)
+    assert again.settings_page.out_dir.text() == str(beside / "tiles-run-2")
+
+
+def test_the_wizard_output_folder_follows_the_training_folder(window, tmp_path: Path) -> None:
+    for name in ("first", "second"):
+        image_folder(tmp_path / name, count=1)
+    wizard = TrainWizard(window.runner, tmp_path / "first", window, runs_beside=tmp_path)
+    out = wizard.settings_page.out_dir
+    assert out.text() == str(tmp_path / "first-run")
+    wizard.set_folder(tmp_path / "second")
+    assert out.text() == str(tmp_path / "second-run")  # followed
+    out.setText(str(tmp_path / "mine"))
+    wizard.set_folder(tmp_path / "first")
+    assert out.text() == str(tmp_path / "mine")  # typed by the user: kept
+    untitled = TrainWizard(window.runner, tmp_path / "first", window)
+    assert Path(untitled.settings_page.out_dir.text()).parent == Path.home() / "acseg-runs"
+    assert not untitled.settings_page.out_dir.text().startswith(str(tmp_path / "first"))
 
 
 def test_export_asks_before_overwriting(
@@ -144,10 +165,9 @@ def test_export_asks_before_overwriting(
 
     images = image_folder(tmp_path / "tiles", count=1)
     window.open_images(images)
-    window.session.set_model(None, None)
-    window.classes.set_clusters(3)
+    show_map(qtbot, window, tmp_path, images[0], np.ones((64, 64), np.uint8))
+    window.classes.set_clusters(2)
     window.classes.assign(1, window.classes.add_class("thing"))
-    window.session.add_prediction(images[0], np.ones((64, 64), np.uint8))
     out = tmp_path / "labels"
     out.mkdir()
     existing = out / "tile_0.png"
@@ -158,9 +178,11 @@ def test_export_asks_before_overwriting(
         "request",
         lambda self: ExportRequest("current", ("png",), out),
     )
-    dialogs.answer = "no"
-    assert window.exporter.ask_and_run(window) is None
-    assert dialogs.shown[-1][1] == "Replace files?" and existing.read_bytes() == b"keep me"
+    dialogs.answer = "no"  # keep what exists, export only what is missing
+    kept = window.exporter.ask_and_run(window)
+    qtbot.waitUntil(lambda: not kept.running, timeout=30_000)
+    assert dialogs.shown[-2][1] == "Replace files?" and existing.read_bytes() == b"keep me"
+    assert kept.result.done == ["tile_0"] and dialogs.shown[-1][1] == "Export finished"
     dialogs.answer = "yes"
     worker = window.exporter.ask_and_run(window)
     qtbot.waitUntil(lambda: not worker.running, timeout=30_000)

@@ -10,30 +10,13 @@ from PIL import Image
 from PySide6.QtCore import QSettings
 
 from app.actions import shortcut_rows
-from app.imaging import compose_rgb, pixel_to_map, resize_labels_nearest
 from app.main_window import MainWindow
 from resources import sample_image_path
+from tests.gui.helpers import show_map
 
 
 def canvas_rgb(window) -> np.ndarray:
     return np.asarray(Image.fromqimage(window.canvas.grab().toImage()).convert("RGB"))
-
-
-def test_compose_rgb_maps_bands_and_stretches_per_band() -> None:
-    data = np.stack([np.full((2, 2), v, np.uint16) for v in (100, 200, 300, 400)])
-    low, high = np.array([0, 0, 0, 0.0]), np.array([400, 400, 400, 400.0])
-    rgb = compose_rgb(data, (4, 1, 2), (low, high))
-    assert rgb[:, 0, 0].tolist() == [255, 63, 127]
-
-
-def test_nearest_resize_never_blends_labels() -> None:
-    labels = np.array([[0, 9], [9, 0]], np.uint8)
-    out = resize_labels_nearest(labels, (4, 4))
-    assert set(np.unique(out)) == {0, 9} and out[0, 0] == 0 and out[0, 3] == 9
-
-
-def test_pixel_to_map_uses_the_affine_transform() -> None:
-    assert pixel_to_map((0.5, 0, 500000.0, 0, -0.5, 5200000.0), 10, 4) == (500005.0, 5199998.0)
 
 
 def test_display_presets_change_the_picture_not_the_file(qtbot, window) -> None:
@@ -56,10 +39,10 @@ def test_display_presets_change_the_picture_not_the_file(qtbot, window) -> None:
     assert source.read_bytes() == before
 
 
-def test_status_bar_reads_position_map_xy_value_and_cluster(qtbot, window) -> None:
+def test_status_bar_reads_position_map_xy_value_and_cluster(qtbot, window, tmp_path) -> None:
     source = sample_image_path()
     window.open_images([source])
-    readout = window.readout
+    readout = window.cursor_info
     readout.cursor_moved(10.7, 4.2)
     with rasterio.open(source) as ds:
         pixel = ds.read(window=((4, 5), (10, 11)))[:, 0, 0]
@@ -69,10 +52,9 @@ def test_status_bar_reads_position_map_xy_value_and_cluster(qtbot, window) -> No
     assert readout.value.text() == "value " + " ".join(str(int(v)) for v in pixel)
     clusters = np.zeros((384, 384), np.uint8)
     clusters[4, 10] = 3
-    window.classes.set_clusters(4)
+    show_map(qtbot, window, tmp_path, source, clusters)  # a model with 4 clusters
     grass = window.classes.add_class("grass")
     window.classes.assign(3, grass)
-    window.session.add_prediction(source, clusters)
     readout.cursor_moved(10.7, 4.2)
     assert readout.cluster.text() == "cluster 3 → grass"
     readout.cursor_moved(float("nan"), float("nan"))
@@ -120,10 +102,10 @@ def test_large_image_opens_from_a_preview(window, tmp_path: Path) -> None:
 
 
 def test_first_start_shows_the_sample_with_clusters_and_classes(qtbot, window) -> None:
-    from app.sample import SAMPLE_MODEL, open_sample
+    from app.sample import SAMPLE_MODEL
 
     assert SAMPLE_MODEL.is_file() and SAMPLE_MODEL.stat().st_size < 2_000_000
-    open_sample(window)
+    window.opener.open_sample()
     assert window.session.model_path == SAMPLE_MODEL and window.classes.clusters == 5
     assert {c.name for c in window.classes.classes} == {"grass", "road", "roof", "tree", "water"}
     qtbot.waitUntil(lambda: window.canvas.has_overlay, timeout=60_000)
@@ -133,10 +115,14 @@ def test_first_start_shows_the_sample_with_clusters_and_classes(qtbot, window) -
 
 
 def test_prediction_cache_is_bounded_and_keeps_recent_images(window, monkeypatch) -> None:
+    from tests.core.synthetic import tiny_model
+
     session = window.session
+    session.set_model(tiny_model(), None)
+    key = session.key
     monkeypatch.setattr(session, "MAX_CACHED_BYTES", 250)
     for i in range(4):
-        session.add_prediction(Path(f"/img{i}.tif"), np.zeros((10, 10), np.uint8))
+        session.add_prediction(Path(f"/img{i}.tif"), key, np.zeros((10, 10), np.uint8))
     assert [session.has_prediction(Path(f"/img{i}.tif")) for i in range(4)] == [
         False,
         False,
@@ -144,7 +130,7 @@ def test_prediction_cache_is_bounded_and_keeps_recent_images(window, monkeypatch
         True,
     ]
     session.prediction(Path("/img2.tif"))  # touching an image keeps it
-    session.add_prediction(Path("/img4.tif"), np.zeros((10, 10), np.uint8))
+    session.add_prediction(Path("/img4.tif"), key, np.zeros((10, 10), np.uint8))
     assert session.has_prediction(Path("/img2.tif")) and not session.has_prediction(
         Path("/img3.tif")
     )

@@ -1,0 +1,75 @@
+"""Opening images the user chose: files and folders, the bundled sample.
+
+Unreadable files in a chosen folder are skipped with one notice naming them (as
+``acseg-core predict`` skips them); only when nothing usable is left is it an error.
+The sample is a first impression, not work: opening the user's own images replaces
+it, its model and its class map, so nothing made for the sample leaks into theirs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acseg_core.errors import AcsegError, InputError
+from app.controllers.model import ModelController
+from app.controllers.project import ProjectController
+from app.dialogs import show_error
+from app.models import ClassesModel, DocumentModel, ImageListModel
+from app.notices import Notices
+
+
+class ImageOpener:
+    def __init__(
+        self,
+        images: ImageListModel,
+        project: ProjectController,
+        models: ModelController,
+        classes: ClassesModel,
+        document: DocumentModel,
+        notices: Notices,
+    ) -> None:
+        self.images, self.project, self.models = images, project, models
+        self.classes, self.document, self.notices = classes, document, notices
+        self.showing_sample = False
+        project.cleared.connect(self._not_sample)
+
+    def _not_sample(self) -> None:
+        self.showing_sample = False
+
+    def open_sample(self, with_model: bool = True) -> None:
+        from app.sample import open_sample
+
+        open_sample(self.images, self.models, self.classes, self.document, with_model)
+        self.showing_sample = True
+
+    def usable(self, paths: list[Path]) -> tuple[list[Path], list[str]]:
+        """Images among files/folders that open, and one line per file that does not."""
+        from acseg_core.io.raster import list_images, probe
+
+        images, problems = [], []
+        for image in list_images(paths):
+            try:
+                probe(image)
+            except InputError as exc:
+                problems.append(str(exc))
+                continue
+            images.append(image)
+        return images, problems
+
+    def open(self, paths: list[Path]) -> bool:
+        """Add the usable images (replacing the sample); a bad choice is a dialog."""
+        try:
+            images, problems = self.usable(paths)
+        except AcsegError as exc:
+            show_error(None, "Cannot open", str(exc))
+            return False
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.notices.add(f"skipped {problems[0]}{more}")
+        if not images:
+            show_error(None, "Cannot open", f"{', '.join(map(str, paths))}: no usable images")
+            return False
+        if self.showing_sample:
+            self.project.reset()
+        self.images.add_images(images)
+        return True
