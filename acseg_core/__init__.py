@@ -11,9 +11,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "preset": ("acseg_core.model.config", "preset"),
+    "preset": ("acseg_core.presets", "preset"),
     "ModelConfig": ("acseg_core.model.config", "ModelConfig"),
-    "PRESETS": ("acseg_core.model.config", "PRESETS"),
+    "PRESETS": ("acseg_core.presets", "PRESETS"),
     "build_model": ("acseg_core.model.nn", "build_model"),
     "mi_loss": ("acseg_core.model.loss", "mi_loss"),
 }

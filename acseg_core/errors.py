@@ -28,3 +28,20 @@ class CancelledError(AcsegError):
 def os_reason(exc: OSError) -> str:
     """A short, human reason for an OS error ("no space left on device")."""
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+def missing_reason(path: Path, what: str = "file") -> str:
+    """Why ``path`` cannot be found: a symlink loop or a dangling link is not "not found"."""
+    import errno
+    import os
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "too many levels of symbolic links (a symlink loop)"
+        if os.path.islink(path):
+            return f"broken symbolic link (its target {os.readlink(path)} is missing)"
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return os_reason(exc)
+    return f"{what} not found"

@@ -1,6 +1,6 @@
 """``acseg-core``: the headless front-end (train | predict | evaluate | export | bench).
 
-Each verb lives in ``acseg_core/commands/<verb>.py`` with ``register(subparsers)``
+Each verb lives in ``acseg_core/cli/<verb>.py`` with ``register(subparsers)``
 and a handler; this module only dispatches and turns expected failures
 (:class:`AcsegError`) into one line on stderr and a non-zero exit code.
 """

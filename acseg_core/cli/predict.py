@@ -101,14 +101,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acseg_core.inference.collection import (
-        PredictOptions,
-        make_output_folder,
-        predict_collection,
-    )
+    from acseg_core.inference.collection import PredictOptions, predict_collection
     from acseg_core.inference.predict import check_settings
     from acseg_core.inference.readout import ReadOut
     from acseg_core.inference.sources import count_sources, iter_sources
+    from acseg_core.io.folders import make_output_folder
     from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
     from acseg_core.model.checkpoint import load_model
 

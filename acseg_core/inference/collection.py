@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
+from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.inference.manifest import Manifest
 from acseg_core.inference.naming import (
     is_acseg_output,
@@ -46,6 +46,7 @@ from acseg_core.inference.naming import (
     remove_stale_temps,
 )
 from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
+from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 
 _IN_FLIGHT_PER_PROCESS = 2  # queued files per worker: enough to never idle, bounded
@@ -231,18 +232,6 @@ def predict_collection(
     # a cancel that came after the last file left nothing undone
     cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
     return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest)
-
-
-def make_output_folder(out_dir: Path) -> None:
-    """Create the output folder; a file in the way or no permission is one line."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:
-        raise InputError(out_dir, "exists and is not a folder") from exc
-    except OSError as exc:
-        raise InputError(out_dir, f"cannot create the output folder ({os_reason(exc)})") from exc
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise InputError(out_dir, "the output folder is not writable (permission denied)")
 
 
 class _Exhaustible(Iterator[Any]):
@@ -444,7 +433,6 @@ __all__ = [
     "FileResult",
     "PredictOptions",
     "Summary",
-    "make_output_folder",
     "predict_collection",
     "predict_file",
 ]

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from acseg_core.errors import InputError
+from acseg_core.errors import InputError, missing_reason
 from acseg_core.inference.naming import is_acseg_output, looks_like_output
 
 
@@ -49,7 +49,7 @@ def iter_sources(
         elif path.exists():
             yield path
         else:
-            yield InputError(path, "file or folder not found")
+            yield InputError(path, missing_reason(path, "file or folder"))
     if list_file is not None:
         yield from _iter_list_file(list_file)
 

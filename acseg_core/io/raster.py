@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from acseg_core.errors import InputError
+from acseg_core.errors import InputError, missing_reason
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -67,7 +67,7 @@ class Raster:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise InputError(self.path, "file not found")
+            raise InputError(self.path, missing_reason(self.path))
         if self.path.is_dir():
             raise InputError(self.path, "is a folder, not an image")
         self._ds: Any = None
@@ -240,7 +240,7 @@ def list_images(paths: Iterable[str | Path]) -> list[Path]:
         elif p.exists():
             found.append(p)
         else:
-            raise InputError(p, "file or folder not found")
+            raise InputError(p, missing_reason(p, "file or folder"))
     return found
 
 

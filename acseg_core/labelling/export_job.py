@@ -28,6 +28,7 @@ from typing import Any
 
 from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
 from acseg_core.io.atomic import write_text_atomic
+from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.labelling.classes import ClassMap
 from acseg_core.labelling.export import (
@@ -84,7 +85,7 @@ def export_images(
     problems = class_map.export_problems() if {"png", "color"} & set(formats) else []
     if problems:
         raise AcsegError("cannot export: " + "; ".join(problems))
-    _make_folder(out_dir)
+    make_output_folder(out_dir, "export folder")
     _remove_stale_temps(out_dir, items, formats)
     result = ExportResult()
     if "png" in formats:
@@ -192,15 +193,6 @@ def _remove_stale_temps(out_dir: Path, items: Sequence[ExportItem], formats: Seq
 
 
 _TEMP_NAME = re.compile(r"[A-Za-z0-9_]{8}(\.[A-Za-z0-9.]+)?")  # mkstemp's random part
-
-
-def _make_folder(out_dir: Path) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:
-        raise InputError(out_dir, "exists and is not a folder") from exc
-    except OSError as exc:
-        raise InputError(out_dir, f"cannot create the export folder ({os_reason(exc)})") from exc
 
 
 def _write_labelmap(out_dir: Path, class_map: ClassMap, overwrite: bool) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from acseg_core.errors import AcsegError, InputError, os_reason
+from acseg_core.errors import AcsegError, InputError, missing_reason, os_reason
 from acseg_core.io.atomic import atomic_path
 from acseg_core.model.config import ModelConfig, from_dict, to_dict
 
@@ -61,19 +61,15 @@ def save_checkpoint(
         "train_state": train_state,
         "meta": meta or {},
     }
+    # serialised in memory first, so that a full disk is a plain OSError with a reason
+    # (torch's own file writer reports it as an opaque RuntimeError)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     try:
         with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-    except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
-        reason = os_reason(exc) if isinstance(exc, OSError) else _save_reason(exc)
-        raise InputError(path, f"cannot write the model file ({reason})") from exc
-
-
-def _save_reason(exc: RuntimeError) -> str:
-    text = str(exc).lower()
-    if "write" in text or "space" in text:
-        return "the disk is full or not writable"
-    return str(exc).splitlines()[0]
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as exc:
+        raise InputError(path, f"cannot write the model file ({os_reason(exc)})") from exc
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -116,7 +112,7 @@ def _read_model_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
-        raise InputError(path, "model file not found") from exc
+        raise InputError(path, missing_reason(path, "model file")) from exc
     except IsADirectoryError as exc:
         raise InputError(path, "is a folder, not a model file") from exc
     except PermissionError as exc:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from acseg_core.errors import AcsegError
+from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.model.checkpoint import config_of
 from acseg_core.model.config import to_dict
@@ -94,7 +95,7 @@ def _train(
     from acseg_core.model.nn import build_model
 
     out = Path(cfg.out_dir)
-    _make_run_folder(out)
+    make_output_folder(out, "run folder")
     ctx = distributed.setup(cfg.device)  # joins torchrun's process group, if any
     ctx.local_batch(cfg.batch)  # the global batch must split evenly over the ranks
     log = RunLog(out / files.LOG_FILE) if ctx.is_main else distributed.NullLog()
@@ -172,17 +173,6 @@ def _train(
     ctx.close()
     ckpt = out / files.CHECKPOINT_FILE
     return TrainResult(model_path, ckpt, run.step, run.steps_total, cancelled, run.last_loss)
-
-
-def _make_run_folder(out: Path) -> None:
-    from acseg_core.errors import InputError, os_reason
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:
-        raise InputError(out, "exists and is not a folder") from exc
-    except OSError as exc:
-        raise InputError(out, f"cannot create the run folder ({os_reason(exc)})") from exc
 
 
 def _loop(

@@ -239,3 +239,17 @@ def test_transform_round_trips_non_square() -> None:
     x = torch.arange(12.0).reshape(1, 1, 3, 4)
     for k in ORDERINGS:
         assert torch.equal(inverse_transform(transform(x, k), k), x)
+
+
+def test_public_api_names_resolve_to_the_working_objects() -> None:
+    import acseg_core
+
+    cfg = acseg_core.preset("cpu-small", clusters=4)
+    assert isinstance(cfg, acseg_core.ModelConfig) and cfg.clusters == 4
+    assert "cpu-small" in acseg_core.PRESETS
+    net = acseg_core.build_model(cfg)
+    with torch.no_grad():
+        probs = net(torch.rand(1, cfg.in_channels, 32, 32))
+    probs = probs[0] if isinstance(probs, tuple) else probs
+    assert probs.shape[1] == 4
+    assert float(acseg_core.mi_loss(probs, probs)) < 0

@@ -82,3 +82,49 @@ def test_bad_model_is_one_line_and_nonzero(tmp_path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and str(bad) in result.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+def _app(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+
+
+def test_screenshot_never_replaces_an_input(tmp_path) -> None:
+    source = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(source)
+    before = source.read_bytes()
+    result = _app(str(source), "--screenshot", str(source))
+    assert result.returncode == 1 and "over an input" in result.stderr
+    assert source.read_bytes() == before
+    project = tmp_path / "p.acseg"
+    project.write_text("{}")
+    result = _app("--project", str(project), "--screenshot", str(project))
+    assert result.returncode == 1 and project.read_text() == "{}"
+
+
+def test_headless_screenshot_prints_a_band_mismatch_and_exits_nonzero(tmp_path) -> None:
+    """A problem that would be a message box prints instead: the run never blocks."""
+    from tests.core.synthetic import tiny_model_file
+
+    four_bands = tiny_model_file(tmp_path / "model.pt", bands=4, clusters=3)
+    image = tmp_path / "rgb.png"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(image)
+    result = _app(str(image), "--model", str(four_bands), "--screenshot", str(tmp_path / "s.png"),
+                  timeout=90)  # fmt: skip
+    assert result.returncode == 1
+    assert "band" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_screenshot_that_cannot_be_written_says_why(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _app("--screenshot", str(blocker / "shot.png"))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1 and str(blocker / "shot.png") in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
