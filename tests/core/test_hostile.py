@@ -37,7 +37,9 @@ from tests.core.synthetic import make_regions_image, tiny_model_file, write_imag
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str, limit_bytes: int | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, limit_bytes: int | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """``acseg-core ARGS`` in a child; ``limit_bytes`` caps every file it writes (a
     full disk: writes past the cap fail with EFBIG instead of killing the process)."""
 
@@ -94,7 +96,9 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_a_model_file_that_runs_code_is_refused_and_never_runs(tmp_path: Path, images: Path) -> None:
+def test_a_model_file_that_runs_code_is_refused_and_never_runs(
+    tmp_path: Path, images: Path
+) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     torch.save({"format": FORMAT, "version": VERSION, "meta": _RunsCode(marker)}, evil)
@@ -123,7 +127,9 @@ def test_crafted_model_files_are_one_line(tmp_path: Path, payload, reason: str) 
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_an_unreadable_model_says_permission_denied(tmp_path: Path, model: Path, monkeypatch) -> None:
+def test_an_unreadable_model_says_permission_denied(
+    tmp_path: Path, model: Path, monkeypatch
+) -> None:
     real_read = Path.read_bytes
 
     def denied(self: Path) -> bytes:
@@ -180,7 +186,9 @@ def test_a_project_nested_deep_is_one_line(tmp_path: Path) -> None:
 # -- nothing is written over an input --------------------------------------------------
 
 
-def test_predict_into_the_source_folder_never_replaces_a_source_image(tmp_path: Path, model: Path) -> None:
+def test_predict_into_the_source_folder_never_replaces_a_source_image(
+    tmp_path: Path, model: Path
+) -> None:
     folder = tmp_path / "s"
     folder.mkdir()
     make_regions_image(folder / "photo.png", size=(48, 48), bands=3)
@@ -195,7 +203,9 @@ def test_predict_into_the_source_folder_never_replaces_a_source_image(tmp_path: 
 # -- failing disks and output paths ----------------------------------------------------
 
 
-def test_train_onto_a_full_disk_is_one_line_and_leaves_no_model(tmp_path: Path, images: Path) -> None:
+def test_train_onto_a_full_disk_is_one_line_and_leaves_no_model(
+    tmp_path: Path, images: Path
+) -> None:
     out = tmp_path / "run"
     result = run_cli(
         "train", str(images), "--out", str(out), "--steps", "2", "--clusters", "3",
