@@ -1,12 +1,16 @@
 """Benchmark: tiled prediction speed and peak memory on synthetic N×N GeoTIFFs.
 
 For each size N a 4-band uint8 GeoTIFF (tiled, uncompressed like a Potsdam tile) is
-written by windows, then predicted to a GeoTIFF with a random-init model of the
-chosen preset in a *fresh subprocess*, which reports its own wall time and peak RSS
-(``ru_maxrss``): one size's peak cannot hide another's, and the parent's memory
-(image generation) is not counted. Figures: megapixels per second (whole job:
-read, normalise, forward, stitch, write) and peak RSS in MB per size, plus the
-RSS ratio of the largest to the smallest size (flat memory ⇒ ≈ 1).
+written by windows, then predicted to a GeoTIFF in a *fresh subprocess*, which
+reports its own wall time and peak RSS (``ru_maxrss``): one size's peak cannot hide
+another's, and the parent's memory (image generation) is not counted. The model is
+the preset's network with its read-out fitted on crops of the raster, predicted
+with the shipped defaults (read-out, majority filter, tile, batch, precision), i.e.
+what ``acseg-core predict`` does with no options. Figures per size: megapixels per
+second (whole job: read, normalise, network, read-out, filter, write), a breakdown
+by stage (thread-seconds and shares), peak RSS in MB, and the same raster
+classified by k-means on pixel values (fit on a sample, then nearest centre by
+windows, written the same way): what a QGIS user runs instead, with the ratio.
 
 Run: ``acseg-core bench --predict-size 6000 12000 [--json]``.
 """
@@ -34,8 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--predict-size", type=int, nargs="+", metavar="N", help="predict N×N 4-band rasters"
     )
-    group.add_argument("--predict-tile", type=int, default=512, help="tile size (512)")
-    group.add_argument("--predict-batch", type=int, default=4, help="tiles per batch (4)")
+    group.add_argument(
+        "--predict-tile", type=int, default=None, help="tile size (default: predict's)"
+    )
+    group.add_argument(
+        "--predict-batch", type=int, default=None, help="tiles per batch (default: predict's)"
+    )
     group.add_argument(
         "--predict-precision",
         default="auto",
@@ -107,21 +115,30 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
             )
             print(f"predicting {size}×{size} in a fresh process ...", file=sys.stderr)
             runs[str(size)] = _run_worker(job)
-    first = runs[str(sizes[0])]
+    first, last = runs[str(sizes[0])], runs[str(sizes[-1])]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    per_size = {k: v for k, v in runs.items()}
     result: dict[str, Any] = {
-        "predict_mpix_per_s": {k: round(v["mpix_per_s"], 3) for k, v in runs.items()},
-        "predict_peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in runs.items()},
-        "predict_seconds": {k: round(v["seconds"], 2) for k, v in runs.items()},
+        "predict_mpix_per_s": {k: round(v["mpix_per_s"], 3) for k, v in per_size.items()},
+        "predict_seconds": {k: round(v["seconds"], 2) for k, v in per_size.items()},
         # CPU-time throughput: less sensitive to other processes sharing the cores
-        "predict_mpix_per_cpu_s": {k: round(v["mpix_per_cpu_s"], 3) for k, v in runs.items()},
-        "predict_baseline_rss_mb": {k: round(v["baseline_rss_mb"], 1) for k, v in runs.items()},
-        "predict_rss_ratio": round(runs[str(sizes[-1])]["peak_rss_mb"] / first["peak_rss_mb"], 3),
+        "predict_mpix_per_cpu_s": {k: round(v["mpix_per_cpu_s"], 3) for k, v in per_size.items()},
+        "predict_stage_seconds": {k: v["stage_seconds"] for k, v in per_size.items()},
+        "predict_stage_shares": {k: v["stage_shares"] for k, v in per_size.items()},
+        "kmeans_mpix_per_s": {k: round(v["kmeans_mpix_per_s"], 3) for k, v in per_size.items()},
+        "ac_vs_kmeans_time": {
+            k: round(v["seconds"] / v["kmeans_seconds"], 2) for k, v in per_size.items()
+        },
+        "predict_peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in per_size.items()},
+        "predict_baseline_rss_mb": {k: round(v["baseline_rss_mb"], 1) for k, v in per_size.items()},
+        "predict_rss_ratio": round(last["peak_rss_mb"] / first["peak_rss_mb"], 3),
         "preset": args.preset,
+        "readout": first["readout"],
+        "smooth": first["smooth"],
         "device": first["device"],
         "precision": first["precision"],
         "tile": first["tile"],
-        "batch": args.predict_batch,
+        "batch": first["batch"],
         "torch_threads": first["threads"],
         "load_average_1min": round(load, 2) if load is not None else None,
     }
@@ -163,56 +180,106 @@ def _current_rss_mb() -> float:
     return _peak_rss_mb()
 
 
-def _worker(job: dict[str, Any]) -> dict[str, Any]:
-    """Runs in the subprocess: build a random-init model, predict ``image`` to ``out``."""
+def _bench_model(info: Any, preset_name: str, device: Any, image: str) -> Any:
+    """The preset's network, read-out fitted on seeded crops of ``image`` as training
+    fits it (untrained weights: speed does not depend on them)."""
     import torch
 
-    from acseg_core.device import select_device
-    from acseg_core.inference.predict import autocast_dtype, predict_array
-    from acseg_core.io.normalise import Normalisation
-    from acseg_core.io.raster import probe
+    from acseg_core.io.normalise import Normalisation, apply_normalisation
+    from acseg_core.io.raster import open_raster
     from acseg_core.model.checkpoint import LoadedModel
     from acseg_core.model.nn import build_model
     from acseg_core.presets import preset
 
-    info = probe(job["image"])
+    norm = Normalisation(low=(0.0,) * info.count, high=(255.0,) * info.count)
+    config = preset(preset_name, in_channels=info.count, clusters=6, normalisation=norm)
     torch.manual_seed(0)
-    config = preset(
-        job["preset"],
-        in_channels=info.count,
-        clusters=6,
-        normalisation=Normalisation(low=(0.0,) * info.count, high=(255.0,) * info.count),
-    )
+    model = build_model(config)
+    if getattr(model, "readout", None) is not None:
+        from acseg_core.model.readouts.kmeans import FIT_CROPS, fit_readout
+
+        rng = np.random.default_rng(0)
+        side = min(128, info.width, info.height)
+        crops = []
+        with open_raster(image) as raster:
+            for _ in range(FIT_CROPS // 4):
+                col = int(rng.integers(0, info.width - side + 1))
+                row = int(rng.integers(0, info.height - side + 1))
+                data = apply_normalisation(raster.read((col, row, side, side)), norm)
+                crops.append((torch.from_numpy(data), torch.ones(side, side, dtype=torch.bool)))
+        fit_readout(model, crops, seed=0)
+    model.to(device).eval()
+    return LoadedModel(model, config, device, {}, "bench")
+
+
+def kmeans_classification(image: str, out: str, clusters: int = 6, rows: int = 256) -> float:
+    """Seconds to classify ``image`` by k-means on pixel values, as a GIS tool does:
+    centres from a downsampled preview, then every pixel to its nearest centre by
+    bands of rows, written as a uint8 GeoTIFF like a prediction."""
+    from acseg_core.evaluation.kmeans import fit_kmeans
+    from acseg_core.io.raster import NODATA, open_raster
+    from acseg_core.io.writers import geotiff_writer
+
+    started = time.perf_counter()
+    with open_raster(image) as raster:
+        info = raster.info
+        preview, _ = raster.read_preview(512)
+        sample = preview.reshape(info.count, -1).T.astype(np.float64)
+        centres = fit_kmeans(sample, clusters, seed=0).astype(np.float32)
+        half_norm = 0.5 * (centres**2).sum(axis=1)[:, None]
+        with geotiff_writer(Path(out), info, "uint8", NODATA) as write:
+            for row in range(0, info.height, rows):
+                height = min(rows, info.height - row)
+                data = raster.read((0, row, info.width, height)).reshape(info.count, -1)
+                scores = centres @ data.astype(np.float32) - half_norm
+                write(row, scores.argmax(axis=0).astype(np.uint8).reshape(height, info.width))
+    return time.perf_counter() - started
+
+
+def _worker(job: dict[str, Any]) -> dict[str, Any]:
+    """Runs in the subprocess: the shipped prediction of ``image``, then k-means."""
+    import torch
+
+    from acseg_core.device import select_device
+    from acseg_core.inference.predict import DEFAULT_BATCH, DEFAULT_TILE, predict_array
+    from acseg_core.inference.stages import StageTimes
+    from acseg_core.io.raster import probe
+
+    info = probe(job["image"])
     device = select_device(job["device"])
-    loaded = LoadedModel(build_model(config).to(device).eval(), config, device)
+    loaded = _bench_model(info, job["preset"], device, job["image"])
     with torch.inference_mode():  # warm-up: oneDNN picks kernels on the first call
-        warm = torch.zeros(1, info.count, 64, 64, device=device)
-        loaded.model(warm)
+        loaded.model(torch.zeros(1, info.count, 64, 64, device=device))
     baseline = _current_rss_mb()
     cpu_before = _cpu_seconds()
+    stages = StageTimes(torch.cuda.synchronize if device.type == "cuda" else None)
+    tile, batch = job.get("tile") or DEFAULT_TILE, job.get("batch") or DEFAULT_BATCH
     started = time.perf_counter()
-    predict_array(
-        loaded,
-        job["image"],
-        out=job["out"],
-        tile=job["tile"],
-        batch=job["batch"],
-        precision=job["precision"],
-    )
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    predict_array(loaded, job["image"], out=job["out"], tile=tile, batch=batch,
+                  precision=job["precision"], stages=stages)  # fmt: skip
     seconds = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_before
+    peak = _peak_rss_mb()
+    kmeans_seconds = kmeans_classification(job["image"], job["out"].replace(".tif", "_km.tif"))
+    from acseg_core.inference.forward import autocast_dtype
+
     dtype = autocast_dtype(device, job["precision"])
     return dict(
         seconds=seconds,
         mpix_per_s=info.pixels / seconds / 1e6,
         mpix_per_cpu_s=info.pixels / cpu_seconds / 1e6,
-        peak_rss_mb=_peak_rss_mb(),
+        stage_seconds={k: round(v, 2) for k, v in stages.seconds.items()},
+        stage_shares={k: round(v, 3) for k, v in stages.shares().items()},
+        kmeans_seconds=kmeans_seconds,
+        kmeans_mpix_per_s=info.pixels / kmeans_seconds / 1e6,
+        peak_rss_mb=peak,
         baseline_rss_mb=baseline,
         device=str(device),
         precision=str(dtype).replace("torch.", "") if dtype else "float32",
-        tile=job["tile"],
+        readout=loaded.config.readout,
+        smooth=loaded.config.smooth,
+        tile=tile,
+        batch=batch,
         threads=torch.get_num_threads(),
     )
 

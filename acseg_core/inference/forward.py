@@ -17,6 +17,7 @@ import torch
 from acseg_core.device import use_amp
 from acseg_core.errors import AcsegError
 from acseg_core.inference.readout import ReadOut
+from acseg_core.inference.stages import StageTimes, measured
 from acseg_core.inference.tiling import Tile
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -32,7 +33,12 @@ class Forward:
     """Runs the network on a batch and reduces the probabilities to ids (thread-safe)."""
 
     def __init__(
-        self, loaded: Any, readout: ReadOut, with_confidence: bool, precision: str
+        self,
+        loaded: Any,
+        readout: ReadOut,
+        with_confidence: bool,
+        precision: str,
+        stages: StageTimes | None = None,
     ) -> None:
         if not readout.is_resolved:
             raise ValueError("Forward needs a resolved read-out")
@@ -42,6 +48,7 @@ class Forward:
         self.device = loaded.device
         self.dtype = autocast_dtype(loaded.device, precision)
         self.with_confidence = with_confidence
+        self.stages = stages
         self.channels_last = loaded.device.type == "cpu"
         self.model.eval()
         if self.channels_last:  # oneDNN convolutions run NHWC natively (~1.4× here)
@@ -60,18 +67,37 @@ class Forward:
         )
         with torch.inference_mode(), autocast:
             probs = self._probabilities(batch)
-            if self.readout.smooth > 1:
-                from acseg_core.model.refine import vote_shares
-
-                probs = vote_shares(probs, self.readout.smooth)
-            ids, confidence = [], []
-            for i, t in enumerate(tiles):  # reduce only the kept centre of each tile
-                rows, cols = t.crop
-                best, index = probs[i, :, rows, cols].max(dim=0)
-                ids.append(index.to(torch.uint8).cpu().numpy())
-                if self.with_confidence:
-                    confidence.append(best.float().cpu().numpy())
+            with measured(self.stages, "filter"):
+                ids, confidence = [], []
+                for i, t in enumerate(tiles):  # reduce only the kept centre of each tile
+                    best, index = self._centre(probs, i, t)
+                    ids.append(index.to(torch.uint8).cpu().numpy())
+                    if self.with_confidence:
+                        confidence.append(best.float().cpu().numpy())
         return ids, (confidence if self.with_confidence else None)
+
+    def _centre(self, probs: torch.Tensor, i: int, t: Tile) -> tuple[torch.Tensor, torch.Tensor]:
+        """(confidence, id) over tile ``i``'s kept centre: the highest probability, or
+        with a majority window the winning id's share of the window's votes.
+
+        Votes are counted only over the centre plus half a window: the margin beyond
+        that cannot reach a kept pixel (the tile margin holds at least half a window).
+        """
+        rows, cols = t.crop
+        size = self.readout.smooth
+        if size <= 1:
+            return probs[i, :, rows, cols].max(dim=0)
+        from acseg_core.model.refine import vote_counts
+
+        half = size // 2
+        height, width = probs.shape[-2:]
+        top, left = max(0, rows.start - half), max(0, cols.start - half)
+        bottom, right = min(height, rows.stop + half), min(width, cols.stop + half)
+        votes = probs[i : i + 1, :, top:bottom, left:right].max(dim=1).indices
+        counts = vote_counts(votes, probs.shape[1], size)[0]
+        inner = counts[:, rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
+        best, index = inner.max(dim=0)
+        return best / float(size * size), index
 
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Probabilities at the tile's size, resampling as in training.
@@ -82,15 +108,21 @@ class Forward:
         """
         kind = self.readout.kind
         if self.scale == 1.0:
-            return self.model(batch, ordering=None, readout=kind)
+            return self._network_and_readout(batch, kind)
         size = batch.shape[-2:]
         small = (max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale)))
         mode = "area" if self.scale < 1 else "bilinear"
         resampled = torch.nn.functional.interpolate(batch, size=small, mode=mode)
-        probs = self.model(resampled, ordering=None, readout=kind)
+        probs = self._network_and_readout(resampled, kind)
         return torch.nn.functional.interpolate(
             probs, size=size, mode="bilinear", align_corners=False
         )
+
+    def _network_and_readout(self, batch: torch.Tensor, kind: str) -> torch.Tensor:
+        with measured(self.stages, "network"):
+            features = self.model.forward_features(batch)
+        with measured(self.stages, "read-out"):
+            return self.model.read_out(features, batch, kind)
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

@@ -36,6 +36,7 @@ from acseg_core.inference.forward import (
 )
 from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
 from acseg_core.inference.sinks import OUTPUT_SUFFIXES, BandAssembler, Prediction, open_sink
+from acseg_core.inference.stages import StageTimes, exit_measured, measured
 from acseg_core.inference.tiling import Tile, TileGrid, margin_for, plan_tiles
 from acseg_core.io.normalise import (
     HIGH_PERCENTILE,
@@ -118,6 +119,7 @@ def predict(
     cancel: CancelToken | None = None,
     with_confidence: bool = False,
     precision: str = "auto",
+    stages: StageTimes | None = None,
 ) -> Generator[Progress, None, Prediction]:
     """Predict an id map for ``image``; yields progress per batch, returns the result.
 
@@ -130,6 +132,7 @@ def predict(
     = fp16 on CUDA, bf16 on CPUs that have it natively, else fp32; ``fp32`` for
     bit-stable output. Raises :class:`InputError` for unusable images (wrong band
     count...), :class:`CancelledError` when ``cancel`` is set (checked every batch).
+    ``stages`` collects seconds per stage (:mod:`~acseg_core.inference.stages`).
     """
     image = Path(image)
     autocast_dtype(loaded.device, precision)  # refuse an unknown precision before any work
@@ -142,7 +145,7 @@ def predict(
     resolved = check_settings(loaded, tile, batch, readout)
     try:
         return (yield from _predict(loaded, image, out, resolved, tile, batch, cancel,
-                                    with_confidence, precision))  # fmt: skip
+                                    with_confidence, precision, stages))  # fmt: skip
     except OSError as exc:  # reading errors are InputErrors already: this is the output
         target = out if out is not None else image
         raise InputError(target, f"cannot write the prediction ({os_reason(exc)})") from exc
@@ -158,6 +161,7 @@ def _predict(
     cancel: CancelToken | None,
     with_confidence: bool,
     precision: str,
+    stages: StageTimes | None,
 ) -> Generator[Progress, None, Prediction]:
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -173,10 +177,12 @@ def _predict(
         grid = plan_for(loaded, info.width, info.height, tile, resolved)
         itemsize = np.dtype(info.dtype).itemsize
         bound_gdal_cache(2 * (grid.tile + grid.margin) * info.width * info.count * itemsize)
-        sink = stack.enter_context(open_sink(out, info, with_confidence))
-        bands = BandAssembler(grid, with_confidence, sink.write)
-        forward = Forward(loaded, resolved, with_confidence, precision)
-        load = _tile_loader(raster, norm)
+        sink = stack.enter_context(
+            exit_measured(open_sink(out, info, with_confidence), stages, "write")
+        )
+        bands = BandAssembler(grid, with_confidence, _timed(sink.write, stages, "write"))
+        forward = Forward(loaded, resolved, with_confidence, precision, stages)
+        load = _timed(_tile_loader(raster, norm), stages, "read")
         # CPU: one forward pass per core, each single-threaded (see cpu_workers)
         workers = cpu_workers(loaded.device)
         per_pass = max(1, batch // workers)
@@ -211,6 +217,20 @@ def predict_array(loaded: Any, image: str | Path, **kwargs: Any) -> Prediction:
 
 
 TileBatch = tuple[list[Tile], np.ndarray, list[np.ndarray | None]]
+
+
+def _timed(
+    function: Callable[..., Any], stages: StageTimes | None, stage: str
+) -> Callable[..., Any]:
+    """``function``, its calls counted as ``stage`` when someone is timing."""
+    if stages is None:
+        return function
+
+    def timed(*args: Any) -> Any:
+        with measured(stages, stage):
+            return function(*args)
+
+    return timed
 
 
 def _tile_loader(raster: Raster, norm: Normalisation) -> Callable[[list[Tile]], TileBatch]:

@@ -46,8 +46,10 @@ def box_sum(y: torch.Tensor, radius: int, replicate: bool = False) -> torch.Tens
 def vote_counts(ids: torch.Tensor, classes: int, size: int) -> torch.Tensor:
     """B×H×W ids (``classes`` or more = abstain) → B×K×H×W votes in each window (float32,
     exact integers; border pixels repeated)."""
-    votes = F.one_hot(ids.long().clamp(max=classes), classes + 1)[..., :classes]
-    return box_sum(votes.permute(0, 3, 1, 2).float(), size // 2, replicate=True)
+    batch, height, width = ids.shape
+    votes = torch.zeros(batch, classes + 1, height, width, device=ids.device)
+    votes.scatter_(1, ids.long().clamp(max=classes)[:, None], 1.0)  # one-hot, NCHW at once
+    return box_sum(votes[:, :classes], size // 2, replicate=True)
 
 
 def vote_shares(probs: torch.Tensor, size: int) -> torch.Tensor:
@@ -56,7 +58,8 @@ def vote_shares(probs: torch.Tensor, size: int) -> torch.Tensor:
     check_window(size)
     if size <= 1:
         return probs
-    return vote_counts(probs.argmax(dim=1), probs.shape[1], size) / float(size * size)
+    # max().indices, not argmax(): the same ids, several times faster over channels here
+    return vote_counts(probs.max(dim=1).indices, probs.shape[1], size) / float(size * size)
 
 
 def majority_filter(ids: np.ndarray, n_ids: int, size: int) -> np.ndarray:

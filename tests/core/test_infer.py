@@ -235,7 +235,9 @@ def test_input_scale_from_training_is_applied_and_tiling_stays_exact(
 
     half = dc_replace(loaded, meta={**loaded.meta, "input_scale": 0.5})
     seen: list[tuple[int, int]] = []
-    hook = half.model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[-2:]))
+    hook = half.model.stem.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0].shape[-2:])
+    )
     try:
         one_shot = infer.predict_array(half, scene, tile=1024, precision="fp32").clusters
         tiled = infer.predict_array(half, scene, tile=128, precision="fp32").clusters

@@ -226,6 +226,18 @@ class ACNet(nn.Module):
         grouped = logits.reshape(batch, heads, -1, height, width)
         return torch.softmax(grouped, dim=2).reshape(logits.shape)
 
+    def read_out(
+        self, z: torch.Tensor, x: torch.Tensor, readout: str | None = None
+    ) -> torch.Tensor:
+        """Probabilities at ``x``'s size from unmasked g_ar features ``z`` (inference):
+        ``"head"`` = the cluster head; None or the fitted read-out's kind = that read-out
+        (the head when the model has none)."""
+        if readout != HEAD and self.fitted_readout is not None:
+            if readout not in (None, self.fitted_readout):
+                raise ValueError(f"this model has no fitted {readout!r} read-out")
+            return self.readout(self.head_norm(z), x)
+        return self.decode(z, tuple(x.shape[-2:]))
+
     @property
     def fitted_readout(self) -> str | None:
         """The kind of the fitted read-out this model carries (None: the head only)."""
@@ -249,11 +261,9 @@ class ACNet(nn.Module):
         features = self.stem(x)
         if ordering is None:
             z = self.encode(features, None)
-            if readout != HEAD and not with_overcluster and self.fitted_readout is not None:
-                if readout not in (None, self.fitted_readout):
-                    raise ValueError(f"this model has no fitted {readout!r} read-out")
-                return self.readout(self.head_norm(z), x)
-            return self.decode(z, size, with_overcluster)
+            if with_overcluster:
+                return self.decode(z, size, with_overcluster)
+            return self.read_out(z, x, readout)
         z = self.encode(_packed(transform(features, ordering)), [ordering])
         return self.decode(z, size, with_overcluster, frames=[ordering])
 
