@@ -52,6 +52,15 @@ class CancelToken:
         return self.cancelled
 
 
+def format_eta(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss`` for a remaining time; empty when unknown."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def run_to_end(
     job: Iterator[Progress], on_progress: Callable[[Progress], Any] | None = None
 ) -> Any:

@@ -65,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.dialogs import HEADLESS
+    from app.qt_check import xcb_problem
+
+    problem = xcb_problem()
+    if problem is not None:  # Qt would abort with a misleading message
+        print(f"acseg: error: {problem}", file=sys.stderr)
+        return 1
     from app.main_window import MainWindow
 
     HEADLESS.on = bool(args.screenshot)  # nobody can answer a dialog: print, never block

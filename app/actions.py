@@ -250,6 +250,7 @@ TOOL_ACTIONS = (  # (tool, menu text, icon, key)
     ("eraser", "&Eraser (back to the clusters)", "fa5s.eraser", "E"),
     ("fill", "&Fill region", "fa5s.fill-drip", "G"),
     ("polygon", "P&olygon fill", "fa5s.draw-polygon", "P"),
+    ("name", "&Name the clicked cluster", "fa5s.tag", "N"),
 )
 
 EXTRA_SHORTCUTS = (  # gestures and key groups that are not single actions

@@ -74,9 +74,6 @@ class ImageCanvas(QGraphicsView):
         self._overlay_item.setScale(self._source_size[0] / max(1, image.width()))
         self._overlay_item.setOpacity(opacity)
 
-    def set_overlay_opacity(self, opacity: float) -> None:
-        self._overlay_item.setOpacity(opacity)
-
     def set_overlay_visible(self, visible: bool) -> None:
         self._overlay_item.setVisible(visible)
 

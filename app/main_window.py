@@ -55,6 +55,9 @@ SETTINGS_STATE = "window/state"
 ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "acseg.svg"
 
 
+TRAINING_DOCK_HEIGHT = 190  # px
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -75,7 +78,7 @@ class MainWindow(QMainWindow):
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
         self.viewer = ImageViewController(self.canvas, self.display, self)
-        self.models = ModelController(self.session, self.classes, self)
+        self.models = ModelController(self.session, self.classes, self.overlay, self)
         self.project_sync = ProjectSync(
             self.images, self.session, self.classes, self.display, self.overlay
         )
@@ -136,6 +139,11 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.restore_layout()
 
+    def _name_cluster(self, cluster: int) -> None:
+        self.classes_dock.show()
+        self.classes_dock.raise_()
+        self.classes_panel.focus_cluster(cluster)
+
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -165,6 +173,7 @@ class MainWindow(QMainWindow):
         self.training.state_changed.connect(self._training_state)
         self.training.model_ready.connect(self.load_model_reporting)
         self.editing.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.editing.cluster_picked.connect(self._name_cluster)
         self.label_all.running_changed.connect(self._label_all_running)
         self.label_all.progress.connect(lambda p: self.jobs.progress(p, with_message=True))
         self.label_all.finished.connect(self._label_all_finished)
@@ -314,6 +323,9 @@ class MainWindow(QMainWindow):
         if state == TrainingController.RUNNING:
             self.training_dock.show()
             self.training_dock.raise_()
+            # a strip for the progress and the loss plot, not a quarter of the window
+            height = min(TRAINING_DOCK_HEIGHT, self.height() // 4)
+            self.resizeDocks([self.training_dock], [height], Qt.Orientation.Vertical)
 
     # -- dialogs (thin: they only gather input) ----------------------------------------------
     def ask_open_files(self) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from resources import SAMPLE_IMAGE
+from resources import SYNTHETIC_IMAGE as SAMPLE_IMAGE
 
 SIZE = 384
 

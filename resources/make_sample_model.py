@@ -1,20 +1,20 @@
-"""Regenerate ``sample_model.pt`` and ``sample_classes.json`` for the bundled sample image.
+"""Regenerate ``sample_model.pt`` and ``sample_classes.json`` for the bundled sample.
 
-The app opens the sample with this model so a first start (and the README
-screenshot) shows real clusters and named classes. Run
-``python -m resources.make_sample_model`` (about a minute or two on a laptop CPU):
+The app opens the real Dubai sample (``sample_dubai.jpg``, CC0) with this model, so
+a first start (and the README screenshot) shows real clusters and named classes.
+Run ``python -m resources.make_sample_model`` (a few minutes on a laptop CPU):
 
-0. (defaults) the settings `acseg-core train` uses for cpu-small, including the
-   k-means read-out and the 25 px majority filter;
-
-1. trains a ``cpu-small`` AC model (K = 5) on ``sample_aerial.tif`` with the same
+1. trains a ``cpu-small`` AC model (K = 5) on the sample with the settings
+   ``acseg-core train`` uses (the preset's record: its steps, crop and learning rate,
+   then the k-means read-out and the 25 px majority filter), through the same
    ``acseg_core.training.loop.train`` the app and CLI use;
-2. stores its weights in float16 (about half the size; ``load_model`` casts them
-   back to float32 on load) so the file stays well under 2 MB;
-3. predicts the sample, maps every cluster to its majority class of the synthetic
-   scene's ground truth (``resources.make_sample.make_scene``), and writes that
-   named class map as ``sample_classes.json`` (``ClassMap.to_dict``).
+2. stores its weights in float16 (``load_model`` casts them back) so the file stays
+   well under 2 MB;
+3. predicts the sample, maps every cluster to its majority class of the sample's
+   labels (``sample_dubai_labels.png``, the Dubai colour code), and writes that named
+   class map as ``sample_classes.json`` (``ClassMap.to_dict``).
 """
+
 
 from __future__ import annotations
 
@@ -22,16 +22,15 @@ import argparse
 import json
 import tempfile
 
-from resources import RESOURCES, sample_image_path
-from resources.make_sample import make_scene
+from resources import RESOURCES, SAMPLE_LABELS, sample_image_path
 
 SAMPLE_MODEL = RESOURCES / "sample_model.pt"
 SAMPLE_CLASSES = RESOURCES / "sample_classes.json"
-SCENE_CLASSES = [  # (name, colour) of make_scene's class values 0..4
-    ("grass", (124, 200, 80)),
-    ("road", (160, 160, 160)),
-    ("roof", (220, 70, 50)),
-    ("tree", (20, 110, 40)),
+SCENE_CLASSES = [  # (name, display colour) in the order of resources/labels/dubai.csv
+    ("building", (200, 60, 50)),
+    ("land", (215, 190, 140)),
+    ("road", (150, 150, 150)),
+    ("vegetation", (40, 150, 60)),
     ("water", (40, 110, 220)),
 ]
 
@@ -48,23 +47,21 @@ def main(argv: list[str] | None = None) -> None:
     from acseg_core.training.loop import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # default: what `acseg-core train` does with cpu-small (300 steps, 128 px, lr 1e-4,
+    # default: what `acseg-core train` does with cpu-small (its steps, crop and lr,
     # then the k-means read-out and the 25 px filter), so the sample shows the defaults
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int)
     parser.add_argument("--crop", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--clusters", type=int, default=5)
     parser.add_argument("--lr", type=float)
-    # the sample is a demo: seed 0 merged water with trees (85.9 % below); seeds 1 and 2
-    # give 94.1 / 94.2 %
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     given = {k: v for k, v in (("crop", args.crop), ("batch", args.batch), ("lr", args.lr)) if v}
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(  # the preset's record for everything not given
             inputs=(str(sample_image_path()),),
             out_dir=tmp,
-            model=preset("cpu-small", in_channels=4, clusters=args.clusters),
+            model=preset("cpu-small", in_channels=3, clusters=args.clusters),
             steps=args.steps,
             seed=args.seed,
             device="cpu",
@@ -92,8 +89,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     loaded = load_model(SAMPLE_MODEL, device="cpu")
     clusters = predict_array(loaded, sample_image_path()).clusters
-    _, truth = make_scene()
-    confusion = confusion_matrix(clusters, truth, args.clusters, len(SCENE_CLASSES))
+    from acseg_core.io.labels import parse_label_format
+
+    table = RESOURCES / "labels" / "dubai.csv"
+    truth = parse_label_format(f"colors:{table}").read(SAMPLE_LABELS)
+    keep = truth >= 0
+    confusion = confusion_matrix(clusters[keep], truth[keep], args.clusters, len(SCENE_CLASSES))
     mapping = majority_mapping(confusion)
     class_map = ClassMap.empty(args.clusters)
     ids = {}

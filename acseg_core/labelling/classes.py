@@ -44,7 +44,15 @@ BACKGROUND_COLOR = (0, 0, 0)
 
 Color = tuple[int, int, int]
 
-_PALETTE_FILE = Path(__file__).resolve().parents[1] / "resources" / "palettes" / "clusters.json"
+_PALETTE_FILE = Path(__file__).resolve().parents[2] / "resources" / "palettes" / "clusters.json"
+# New classes take these first: none of them is among the first cluster colours, so the
+# Clusters and Classes views never look alike by accident.
+CLASS_COLOURS: tuple[Color, ...] = (
+    (128, 0, 0), (0, 128, 128), (128, 128, 0), (0, 0, 128), (170, 110, 40),
+    (145, 30, 180), (250, 190, 212), (170, 255, 195), (255, 215, 180), (128, 128, 128),
+    (220, 190, 255), (0, 64, 0),
+)  # fmt: skip
+_CLUSTER_COLOURS_AVOIDED = 64  # the cluster palette's head, which small models show
 
 
 # -- palettes -------------------------------------------------------------------
@@ -170,12 +178,13 @@ class ClassMap:
         return replace(self, classes=(*self.classes, new), next_id=new_id + 1)
 
     def suggest_color(self) -> Color:
-        """The first palette colour no class uses yet."""
+        """The first class colour no class uses yet (never one of the cluster colours a
+        small model shows, so a class is not mistaken for a cluster)."""
         used = {c.color for c in self.classes}
-        for rgb in default_palette():
-            colour = (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+        tail = default_palette()[_CLUSTER_COLOURS_AVOIDED:]
+        for colour in (*CLASS_COLOURS, *(tuple(int(v) for v in rgb) for rgb in tail)):
             if colour not in used:
-                return colour
+                return colour  # type: ignore[return-value]
         return (128, 128, 128)
 
     def remove_class(self, class_id: int) -> ClassMap:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from app.models import ClassesModel, DocumentModel, ImageListModel, OverlayModel, SessionModel
 
 MIN_RADIUS, MAX_RADIUS, DEFAULT_RADIUS = 1, 500, 8
-TOOLS = ("pan", "brush", "eraser", "fill", "polygon")
+TOOLS = ("pan", "brush", "eraser", "fill", "polygon", "name")
 
 
 class EditingController(QObject):
@@ -48,6 +48,7 @@ class EditingController(QObject):
     undo_changed = Signal()
     edited = Signal(object)  # (col, row, w, h) of a change on the current image
     message = Signal(str)  # a hint for the status bar ("add a class first" ...)
+    cluster_picked = Signal(int)  # the name tool clicked a region of this cluster
 
     def __init__(
         self,
@@ -208,6 +209,25 @@ class EditingController(QObject):
         if diff is not None:
             self._push(diff)
         return diff
+
+    def pick_cluster(self, x: float, y: float) -> int | None:
+        """The cluster under (x, y) of the current map, announced for naming."""
+        clusters = self._clusters()
+        if clusters is None:
+            self.message.emit("Naming needs the cluster map of this image (load a model first)")
+            return None
+        col, row = int(x), int(y)
+        if not (0 <= row < clusters.shape[0] and 0 <= col < clusters.shape[1]):
+            return None
+        cluster = int(clusters[row, col])
+        if cluster == NODATA:
+            self.message.emit("No data here: no cluster to name")
+            return None
+        mapped = self.classes.class_of(cluster)
+        named = f"now {mapped.name}" if mapped is not None else "not named yet"
+        self.message.emit(f"Cluster {cluster} ({named}): choose its class in the Classes panel")
+        self.cluster_picked.emit(cluster)
+        return cluster
 
     def fill_at(self, x: float, y: float) -> EditDiff | None:
         """Fill the connected region of the displayed labels under (x, y) (one step)."""

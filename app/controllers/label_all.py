@@ -88,14 +88,6 @@ def _eta(started: float, done: int, total: int) -> float | None:
     return (time.monotonic() - started) * (total - done) / done
 
 
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 class LabelAllController(QObject):
     running_changed = Signal(bool)
     progress = Signal(object)  # Progress

@@ -2,7 +2,8 @@
 
 A cluster→class mapping belongs to the model it was made for: loading another model
 keeps the classes (names, colours) but unassigns every cluster, unless the mapping
-comes with it (a project's, the sample's).
+comes with it (a project's, the sample's). With nothing mapped, the overlay shows
+the clusters (a Classes view of an unnamed model would show nothing).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError
-from app.models import ClassesModel, SessionModel
+from app.models import ClassesModel, OverlayModel, SessionModel
 
 
 class ModelController(QObject):
@@ -20,10 +21,14 @@ class ModelController(QObject):
     failed = Signal(str, str)
 
     def __init__(
-        self, session: SessionModel, classes: ClassesModel, parent: QObject | None = None
+        self,
+        session: SessionModel,
+        classes: ClassesModel,
+        overlay: OverlayModel,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.session, self.classes = session, classes
+        self.session, self.classes, self.overlay = session, classes, overlay
         self.last_error: str | None = None
 
     def load(
@@ -49,7 +54,10 @@ class ModelController(QObject):
         class_map = self.classes.class_map
         if not (keep_mapping or same_model):
             class_map = class_map.with_clusters(0)  # unassign: another model's clusters
-        self.classes.set_class_map(class_map.with_clusters(int(loaded.config.clusters)))
+        class_map = class_map.with_clusters(int(loaded.config.clusters))
+        self.classes.set_class_map(class_map)
+        if all(class_map.class_of_cluster(c) is None for c in range(class_map.clusters)):
+            self.overlay.set_mode(OverlayModel.CLUSTERS)
         self.session.set_model(loaded, Path(path))
         self.loaded.emit(Path(path))
         return True

@@ -54,10 +54,12 @@ class OverlayController(QObject):
         clusters = self.session.prediction(image) if image is not None else None
         if clusters is None or self.viewer.preview is None:
             self.canvas.set_overlay(None)
+            self.classes.set_cluster_shares(None)
             return
         if self._labels_for != image or self._labels is None:
             self._labels = resize_labels_nearest(clusters, tuple(self.viewer.preview_shape))
             self._labels_for = image
+            self.classes.set_cluster_shares(self._labels)
         if self.overlay.mode == OverlayModel.CLASSES:
             lut = self.classes.class_lut(self.overlay.hidden)
         else:

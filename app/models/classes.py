@@ -17,10 +17,24 @@ class ClassesModel(QObject):
     """
 
     changed = Signal()
+    shares_changed = Signal()  # each cluster's share of the current image
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.class_map = ClassMap.empty(0)
+        self.shares: np.ndarray | None = None  # fraction of valid pixels per cluster
+
+    def set_cluster_shares(self, labels: np.ndarray | None) -> None:
+        """Each cluster's share of the valid pixels of ``labels`` (the shown map)."""
+        shares = None
+        if labels is not None and self.clusters:
+            counts = np.bincount(labels.ravel(), minlength=256)[: self.clusters]
+            shares = counts / max(int(counts.sum()), 1)
+        same = (shares is None) == (self.shares is None)
+        if same and (shares is None or np.array_equal(shares, self.shares)):
+            return
+        self.shares = shares
+        self.shares_changed.emit()
 
     def set_class_map(self, class_map: ClassMap) -> None:
         if class_map != self.class_map:

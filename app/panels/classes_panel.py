@@ -1,9 +1,11 @@
 """Classes panel: edit named, coloured classes; map each cluster to one (the legend too).
 
 Top: the classes (double-click a name to rename, the swatch to recolour).
-Bottom: one row per cluster — visibility, cluster colour, and the class it maps
-to. Every edit goes to :class:`ClassesModel`/:class:`OverlayModel`; the overlay
-follows through their signals.
+Bottom: one row per cluster — visibility, cluster colour, its share of the
+current image, and the class it maps to. The name tool (click a region on the
+canvas) selects the clicked cluster's row and opens its class list. Every edit
+goes to :class:`ClassesModel`/:class:`OverlayModel`; the overlay follows through
+their signals.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class ClassesPanel(QWidget):
         layout.addWidget(self.empty_hint)
         layout.addWidget(self.cluster_table, 3)
         classes.changed.connect(self.refresh)
+        classes.shares_changed.connect(self._refresh_labels)
         overlay.changed.connect(self._refresh_visibility)
         self.refresh()
 
@@ -104,7 +107,7 @@ class ClassesPanel(QWidget):
         self.cluster_table.setRowCount(self.classes.clusters)
         colours = self.classes.cluster_colours()
         for cluster in range(self.classes.clusters):
-            item = QTableWidgetItem(swatch(colours[cluster]), f"Cluster {cluster}")
+            item = QTableWidgetItem(swatch(colours[cluster]), self._cluster_label(cluster))
             item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
             shown = cluster not in self.overlay.hidden
             item.setCheckState(Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
@@ -121,6 +124,28 @@ class ClassesPanel(QWidget):
             self.cluster_table.setCellWidget(cluster, 1, combo)
         self.cluster_table.blockSignals(False)
         self.empty_hint.setVisible(self.classes.clusters == 0)
+
+    def _cluster_label(self, cluster: int) -> str:
+        shares = self.classes.shares
+        if shares is None or cluster >= len(shares):
+            return f"Cluster {cluster}"
+        return f"Cluster {cluster} · {100 * shares[cluster]:.1f} %"
+
+    def _refresh_labels(self) -> None:
+        for cluster in range(self.cluster_table.rowCount()):
+            item = self.cluster_table.item(cluster, 0)
+            if item is not None:
+                item.setText(self._cluster_label(cluster))
+
+    def focus_cluster(self, cluster: int) -> None:
+        """Select ``cluster``'s row and open its class list (the name tool's click)."""
+        if not 0 <= cluster < self.cluster_table.rowCount():
+            return
+        self.cluster_table.selectRow(cluster)
+        self.cluster_table.scrollToItem(self.cluster_table.item(cluster, 0))
+        combo = self.class_combo(cluster)
+        if combo is not None and combo.isVisible():
+            combo.showPopup()
 
     def _refresh_visibility(self) -> None:
         self.cluster_table.blockSignals(True)

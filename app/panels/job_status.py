@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QProgressBar, QStatusBar, QToolButton
 
-from app.controllers.label_all import format_eta
+from acseg_core.jobs import format_eta
 
 
 class JobStatus:

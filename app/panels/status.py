@@ -6,13 +6,15 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from acseg_core.io.display import pixel_to_map
 from acseg_core.io.raster import NODATA
 from app.controllers.viewer import ImageViewController
 from app.models import ClassesModel, ImageListModel, SessionModel
+
+MODEL_LABEL_WIDTH = 260  # px
 
 
 def format_value(values: np.ndarray | None) -> str:
@@ -41,9 +43,17 @@ class StatusReadout(QObject):
         self.value = QLabel(status_bar)
         self.cluster = QLabel(status_bar)
         self.model = QLabel(status_bar)
+        self.model.setMaximumWidth(MODEL_LABEL_WIDTH)  # messages keep the rest of the bar
         for label in (self.cluster, self.value, self.map_xy, self.position, self.model):
             status_bar.addPermanentWidget(label)
         session.model_changed.connect(self._model_changed)
+        images.current_changed.connect(lambda _image: self.clear())  # no stale read-outs
+        # a message longer than the bar is elided there: its whole text is the tooltip
+        status_bar.messageChanged.connect(status_bar.setToolTip)
+
+    def clear(self) -> None:
+        for label in (self.position, self.map_xy, self.value, self.cluster):
+            label.clear()
 
     def _model_changed(self) -> None:
         loaded, path = self.session.loaded, self.session.model_path
@@ -51,14 +61,17 @@ class StatusReadout(QObject):
             self.model.setText("no model")
             return
         config = loaded.config
-        self.model.setText(f"model {path.name} ({config.preset}, K={config.clusters})")
+        text = f"model {path.name} ({config.preset}, K={config.clusters})"
+        metrics = self.model.fontMetrics()
+        self.model.setText(
+            metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, MODEL_LABEL_WIDTH)
+        )
         self.model.setToolTip(str(path))
 
     def cursor_moved(self, x: float, y: float) -> None:
         info = self.viewer.info
         if math.isnan(x) or info is None:
-            for label in (self.position, self.map_xy, self.value, self.cluster):
-                label.clear()
+            self.clear()
             return
         col, row = int(x), int(y)
         self.position.setText(f"x {col}  y {row}")

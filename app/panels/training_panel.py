@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from acseg_core.jobs import Progress
+from acseg_core.jobs import Progress, format_eta
 from app.controllers.training import TrainingController
 from app.widgets.loss_plot import LossPlot
 
@@ -25,15 +25,6 @@ STATE_TEXT = {
     TrainingController.FINISHED: "Finished",
     TrainingController.FAILED: "Failed",
 }
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d} left" if hours else f"{minutes}:{secs:02d} left"
 
 
 class TrainingPanel(QWidget):
@@ -112,7 +103,11 @@ class TrainingPanel(QWidget):
         if item.total:
             self.bar.setRange(0, int(item.total))
             self.bar.setValue(int(item.done))
-        self.eta_label.setText(format_eta(item.eta_s))
+        if self.controller.state == TrainingController.CANCELLING:
+            self.eta_label.setText("stopping…")  # the remaining time no longer applies
+        else:
+            eta = format_eta(item.eta_s)
+            self.eta_label.setText(f"{eta} left" if eta else "")
         m = {k: v for k, v in item.metrics.items() if v is not None}
         parts = []
         if "epoch" in m:

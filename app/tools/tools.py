@@ -28,6 +28,7 @@ class Painter(Protocol):
     def end_stroke(self) -> Any: ...
     def fill_at(self, x: float, y: float) -> Any: ...
     def fill_polygon(self, points: Sequence[tuple[float, float]]) -> Any: ...
+    def pick_cluster(self, x: float, y: float) -> int | None: ...
 
 
 def _cosmetic_pen(colour: QColor, dashed: bool = False) -> QPen:
@@ -150,6 +151,17 @@ class FillTool(Tool):
         self.editing.fill_at(pos.x(), pos.y())
 
 
+class NameClusterTool(Tool):
+    """Click a region: its cluster is picked for naming (the Classes panel asks which
+    class it is), the way a user reads the map, rather than guessing by colour."""
+
+    name = "name"
+    paints = True  # takes left clicks (it changes no pixels)
+
+    def press(self, pos: QPointF) -> None:
+        self.editing.pick_cluster(pos.x(), pos.y())
+
+
 class PolygonTool(Tool):
     """Click vertices; double-click or Enter fills the polygon, Escape drops it."""
 
@@ -223,5 +235,5 @@ class PolygonTool(Tool):
 
 
 TOOL_TYPES: dict[str, type[Tool]] = {
-    t.name: t for t in (Tool, BrushTool, EraserTool, FillTool, PolygonTool)
+    t.name: t for t in (Tool, BrushTool, EraserTool, FillTool, PolygonTool, NameClusterTool)
 }

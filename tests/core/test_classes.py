@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,8 @@ from acseg_core.labelling.classes import (
     default_cluster_colors,
 )
 from acseg_core.labelling.edits import EditLayer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def three_classes() -> ClassMap:
@@ -179,3 +183,19 @@ def test_edit_layer_save_load_round_trip(tmp_path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match=r"bad\.npz: damaged edits file"):
         EditLayer.load(tmp_path / "bad.npz")
+
+
+def test_new_class_colours_are_distinct_and_never_a_small_models_cluster_colours() -> None:
+    import json
+
+    from acseg_core.labelling.classes import ClassMap, default_palette
+
+    shipped = json.loads((REPO_ROOT / "resources" / "palettes" / "clusters.json").read_text())
+    assert default_palette()[0].tolist() == shipped["colors"][0]  # the shipped file is read
+    class_map = ClassMap()
+    for index in range(20):
+        class_map = class_map.add_class(f"class {index}")
+    colours = [c.color for c in class_map.classes]
+    cluster_colours = {tuple(int(v) for v in rgb) for rgb in default_palette()[:32]}
+    assert len(set(colours)) == 20
+    assert not set(colours) & cluster_colours

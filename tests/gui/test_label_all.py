@@ -11,12 +11,11 @@ import pytest
 from PIL import Image
 
 from acseg_core.inference.predict import predict_array
-from acseg_core.jobs import CancelToken, Progress
+from acseg_core.jobs import CancelToken, Progress, format_eta
 from acseg_core.labelling.project import Project
 from app.controllers.label_all import (
     STEPS_PER_IMAGE,
     LabelAllResult,
-    format_eta,
     label_all_job,
 )
 from tests.core.synthetic import tiny_model

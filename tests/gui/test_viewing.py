@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings
 
 from app.actions import shortcut_rows
 from app.main_window import MainWindow
-from resources import sample_image_path
+from resources import sample_image_path, synthetic_image_path
 from tests.gui.helpers import show_map
 
 
@@ -20,7 +20,7 @@ def canvas_rgb(window) -> np.ndarray:
 
 
 def test_display_presets_change_the_picture_not_the_file(qtbot, window) -> None:
-    source = sample_image_path()
+    source = synthetic_image_path()
     before = source.read_bytes()
     window.open_images([source])
     window.show()
@@ -40,7 +40,7 @@ def test_display_presets_change_the_picture_not_the_file(qtbot, window) -> None:
 
 
 def test_status_bar_reads_position_map_xy_value_and_cluster(qtbot, window, tmp_path) -> None:
-    source = sample_image_path()
+    source = synthetic_image_path()
     window.open_images([source])
     readout = window.cursor_info
     readout.cursor_moved(10.7, 4.2)
@@ -107,10 +107,24 @@ def test_first_start_shows_the_sample_with_clusters_and_classes(qtbot, window) -
     assert SAMPLE_MODEL.is_file() and SAMPLE_MODEL.stat().st_size < 2_000_000
     window.opener.open_sample()
     assert window.session.model_path == SAMPLE_MODEL and window.classes.clusters == 5
-    assert {c.name for c in window.classes.classes} == {"grass", "road", "roof", "tree", "water"}
+    names = {"building", "land", "road", "vegetation", "water"}
+    assert {c.name for c in window.classes.classes} == names
+    assert window.session.loaded.config.in_channels == 3  # the real RGB photo's model
     qtbot.waitUntil(lambda: window.canvas.has_overlay, timeout=60_000)
     clusters = window.session.prediction(sample_image_path())
     assert len(np.unique(clusters)) >= 3  # a trained model, not one flat cluster
+    # the class map was made from the sample's real labels: most pixels are right
+    from acseg_core.io.labels import parse_label_format
+    from resources import RESOURCES, SAMPLE_LABELS
+
+    truth = parse_label_format(f"colors:{RESOURCES / 'labels' / 'dubai.csv'}").read(SAMPLE_LABELS)
+    named = window.classes.class_map.labels_from_clusters(clusters)  # class ids, 0 = none
+    order = [c.name for c in window.classes.classes]
+    ids = {c.name: c.id for c in window.classes.classes}
+    expected = np.array([ids[n] for n in sorted(order, key=["building", "land", "road",
+                         "vegetation", "water"].index)])[np.clip(truth, 0, None)]  # fmt: skip
+    labelled = truth >= 0
+    assert (named[labelled] == expected[labelled]).mean() > 0.5
     assert not window.document.dirty
 
 
