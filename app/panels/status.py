@@ -47,9 +47,10 @@ class StatusReadout(QObject):
         for label in (self.cluster, self.value, self.map_xy, self.position, self.model):
             status_bar.addPermanentWidget(label)
         session.model_changed.connect(self._model_changed)
+        self._model_changed()
         images.current_changed.connect(lambda _image: self.clear())  # no stale read-outs
         # a message longer than the bar is elided there: its whole text is the tooltip
-        status_bar.messageChanged.connect(status_bar.setToolTip)
+        status_bar.messageChanged.connect(lambda text: status_bar.setToolTip(text))
 
     def clear(self) -> None:
         for label in (self.position, self.map_xy, self.value, self.cluster):

@@ -158,7 +158,8 @@ class NameClusterTool(Tool):
     name = "name"
     paints = True  # takes left clicks (it changes no pixels)
 
-    def press(self, pos: QPointF) -> None:
+    def release(self, pos: QPointF) -> None:
+        # on release, so the class list that opens is not closed by the button going up
         self.editing.pick_cluster(pos.x(), pos.y())
 
 

@@ -368,8 +368,8 @@ def _alive(pid: int) -> bool:
 def test_predict_workers_die_with_a_killed_parent(tmp_path: Path, model: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
-    for seed in range(40):
-        make_regions_image(folder / f"img{seed:02d}.png", size=(256, 256), bands=3, seed=seed)
+    for seed in range(24):
+        make_regions_image(folder / f"img{seed:02d}.png", size=(160, 160), bands=3, seed=seed)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [sys.executable, "-m", "acseg_core", "predict", str(model), str(folder),
