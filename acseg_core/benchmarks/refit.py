@@ -66,8 +66,13 @@ def time_refit(datasets: list[dict[str, Any]], args: argparse.Namespace, setting
             live.predict(fitted)
             times.append(time.perf_counter() - t0)
     log(f"refit on a {side}² view: {np.median(times):.2f} s (view built in {view_s:.2f} s)")
-    return {"side": side, "dataset": spec.name, "refit_s": [round(t, 2) for t in times],
-            "refit_s_median": round(float(np.median(times)), 2), "view_s": round(view_s, 2)}  # fmt: skip
+    return {
+        "side": side,
+        "dataset": spec.name,
+        "refit_s": [round(t, 2) for t in times],
+        "refit_s_median": round(float(np.median(times)), 2),
+        "view_s": round(view_s, 2),
+    }
 
 
 __all__ = ["time_refit"]

@@ -147,7 +147,9 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                 seconds[f"strokes-raw{s}"] += time.perf_counter() - t0
                 correct[f"strokes-raw{s}"] += int((raw == truth)[mask].sum())
                 t0 = time.perf_counter()
-                ids = vote_shares(probs[None], smooth)[0].argmax(dim=0).numpy() if smooth > 1 else raw
+                ids = raw
+                if smooth > 1:
+                    ids = vote_shares(probs[None], smooth)[0].argmax(dim=0).numpy()
                 seconds[f"strokes{s}"] += time.perf_counter() - t0
                 correct[f"strokes{s}"] += int((ids == truth)[mask].sum())
                 t0 = time.perf_counter()
@@ -155,8 +157,10 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                 seconds[f"forest{s}"] += time.perf_counter() - t0 + feat_i_s
                 correct[f"forest{s}"] += int((pred == truth)[mask].sum())
         for s in args.per_class:
-            entry[f"strokes{s}"] = _result(correct[f"strokes{s}"], labelled, fit_s[s],
-                                           trunk_s + seconds[f"strokes-raw{s}"] + seconds[f"strokes{s}"])  # fmt: skip
+            raw_s = trunk_s + seconds[f"strokes-raw{s}"]
+            entry[f"strokes{s}"] = _result(
+                correct[f"strokes{s}"], labelled, fit_s[s], raw_s + seconds[f"strokes{s}"]
+            )
             entry[f"strokes-raw{s}"] = _result(correct[f"strokes-raw{s}"], labelled, fit_s[s],
                                                trunk_s + seconds[f"strokes-raw{s}"])  # fmt: skip
             entry[f"forest{s}"] = _result(correct[f"forest{s}"], labelled, forest_fit_s[s],
@@ -168,15 +172,21 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
         from acseg_core.benchmarks.accuracy import _replay, _score
 
         scored = _score(ev, folder, _replay(maps), k)
-        entry["unsupervised"] = {"pixel_accuracy": scored["pixel_accuracy"], "fit_s": train_s,
-                                 "predict_s": round(trunk_s + time.perf_counter() - t0, 2)}  # fmt: skip
+        entry["unsupervised"] = {
+            "pixel_accuracy": scored["pixel_accuracy"],
+            "fit_s": train_s,
+            "predict_s": round(trunk_s + time.perf_counter() - t0, 2),
+        }
         log(f"{spec.name} seed {seed}: " + ", ".join(
             f"{key} {v['pixel_accuracy']:.1f}" for key, v in entry.items()
             if isinstance(v, dict)))  # fmt: skip
         per_seed.append(entry)
     methods = [key for key, v in per_seed[0].items() if isinstance(v, dict)]
-    summary = {m: {field: _summary([e[m][field] for e in per_seed])
-                   for field in ("pixel_accuracy", "fit_s", "predict_s")} for m in methods}  # fmt: skip
+    fields = ("pixel_accuracy", "fit_s", "predict_s")
+    summary = {
+        m: {field: _summary([e[m][field] for e in per_seed]) for field in fields}
+        for m in methods
+    }
     return {"name": spec.name, "images": len(folder.pairs), "classes": classes, "k": k,
             "stroked_images": len(stroked), "summary": summary, "per_seed": per_seed}  # fmt: skip
 
@@ -188,8 +198,10 @@ def _result(correct: int, total: int, fit_s: float, predict_s: float) -> dict[st
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("strokes (--strokes)")
-    group.add_argument("--strokes", nargs="+", metavar="DATASET_SPEC",
-                       help="simulated strokes: forest vs unsupervised vs the strokes read-out")  # fmt: skip
+    group.add_argument(
+        "--strokes", nargs="+", metavar="DATASET_SPEC",
+        help="simulated strokes: forest vs unsupervised vs the strokes read-out",
+    )  # fmt: skip
     group.add_argument("--per-class", type=int, nargs="+", default=[5, 20], metavar="S",
                        help="disks per class (default 5 20)")  # fmt: skip
     group.add_argument("--radius", type=int, default=6, metavar="R", help="disk radius px (6)")
@@ -218,8 +230,12 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     started = time.perf_counter()
     datasets = [run_dataset(parse_spec(text), args, settings, log) for text in args.strokes]
     refit = time_refit(datasets, args, settings, log)
-    result = {"command": "acseg-core " + " ".join(sys.argv[1:]), "datasets": datasets,
-              "refit": refit, "wall_minutes": round((time.perf_counter() - started) / 60, 1)}  # fmt: skip
+    result = {
+        "command": "acseg-core " + " ".join(sys.argv[1:]),
+        "datasets": datasets,
+        "refit": refit,
+        "wall_minutes": round((time.perf_counter() - started) / 60, 1),
+    }
     log(format_table(datasets, args.per_class))
     return result if args.json else {d["name"]: _row(d, args.per_class) for d in datasets}
 
