@@ -7,6 +7,8 @@ Modes (one per run):
   (``benchmarks/predict.py``)
 - ``--accuracy DATASET_SPEC ...``: AC vs k-means on labelled folders
   (``benchmarks/accuracy.py``)
+- ``--strokes DATASET_SPEC ...``: a few simulated strokes per class: an ilastik-style
+  forest vs the unsupervised default vs the strokes read-out (``benchmarks/strokes.py``)
 - ``--scaling``: images/s (folder prediction) and crops/s (training) with 1 vs 2
   processes / gloo ranks, and the scaling efficiency (``benchmarks/scaling.py``)
 
@@ -21,7 +23,7 @@ import importlib
 import json
 from typing import Any
 
-MODES = ("speed", "predict", "accuracy", "scaling")
+MODES = ("speed", "predict", "accuracy", "strokes", "scaling")
 
 
 def register(sub: Any) -> None:
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         mode = "predict"
     elif getattr(args, "accuracy", None):
         mode = "accuracy"
+    elif getattr(args, "strokes", None):
+        mode = "strokes"
     elif getattr(args, "scaling", False):
         mode = "scaling"
     else:

@@ -1,4 +1,4 @@
-"""``acseg-core``: the headless front-end (train | predict | evaluate | export | bench).
+"""``acseg-core``: the headless front-end (train | learn | predict | evaluate | export | bench).
 
 Each verb lives in ``acseg_core/cli/<verb>.py`` with ``register(subparsers)``
 and a handler; this module only dispatches and turns expected failures
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from acseg_core import __version__
 from acseg_core.errors import AcsegError
 
-COMMANDS = ("train", "predict", "evaluate", "export", "bench")
+COMMANDS = ("train", "learn", "predict", "evaluate", "export", "bench")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

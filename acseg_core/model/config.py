@@ -42,10 +42,16 @@ class ModelConfig:
     # weights, so every front-end predicts with the window the model was shipped with.
     smooth: int = 0
     readout: str = "head"  # a kind of acseg_core.model.readouts; the head is always kept
+    # the strokes read-out's classes: its id i is classes[i], drawn in class_colours[i]
+    classes: tuple[str, ...] = ()
+    class_colours: tuple[tuple[int, int, int], ...] = ()
     normalisation: Normalisation | None = None
     preset: str = "custom"
 
     def __post_init__(self) -> None:
+        colours = tuple(tuple(int(v) for v in c) for c in self.class_colours)
+        object.__setattr__(self, "class_colours", colours)
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         problems = []
         if self.in_channels < 1:
             problems.append("in_channels must be >= 1")
@@ -57,6 +63,12 @@ class ModelConfig:
             problems.append("blocks must be >= 1")
         if self.readout not in KINDS:
             problems.append(f"readout must be one of {', '.join(KINDS)}")
+        if self.readout == "strokes" and not 2 <= len(self.classes) <= 254:
+            problems.append("a strokes read-out needs 2-254 classes")
+        if len(self.class_colours) != len(self.classes):
+            problems.append("class_colours needs one colour per class")
+        if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in self.class_colours):
+            problems.append("class colours must be 3 integers 0-255")
         if not 1 <= self.heads <= 16:
             problems.append("heads must be between 1 and 16")
         if self.smooth < 0 or (self.smooth > 1 and self.smooth % 2 == 0):

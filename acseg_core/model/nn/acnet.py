@@ -131,7 +131,10 @@ class ACNet(nn.Module):
         )
         self._init_weights()
         # registered last and after the init: zero until fitted (acseg_core.model.readouts)
-        self.readout = build_readout(cfg.readout, self.out_channels, cfg.in_channels, cfg.clusters)
+        self.readout = build_readout(
+            cfg.readout, self.out_channels, cfg.in_channels, cfg.clusters, len(cfg.classes),
+            cfg.stride,
+        )
 
     def _init_weights(self) -> None:
         """Xavier-normal weights, zero biases (DESIGN §2)."""
@@ -235,8 +238,16 @@ class ACNet(nn.Module):
         if readout != HEAD and self.fitted_readout is not None:
             if readout not in (None, self.fitted_readout):
                 raise ValueError(f"this model has no fitted {readout!r} read-out")
-            return self.readout(self.head_norm(z), x)
+            normed = self.head_norm(z)
+            if getattr(self.readout, "uses_head", False):
+                return self.readout(normed, x, self.head_logits(normed))
+            return self.readout(normed, x)
         return self.decode(z, tuple(x.shape[-2:]))
+
+    def head_logits(self, normed: torch.Tensor) -> torch.Tensor:
+        """The first sub-head's K logits on the stem grid (of head-normalised features)."""
+        k = self.config.clusters
+        return F.conv2d(normed, self.head.weight[:k], self.head.bias[:k])
 
     @property
     def fitted_readout(self) -> str | None:
@@ -322,4 +333,8 @@ def receptive_field(cfg: ModelConfig) -> int:
     """
     first = cfg.stride // 2
     rf = 3 + 2 * first + 2 * cfg.stride * cfg.blocks + 2 * cfg.stride
+    if cfg.readout == "strokes":  # its local mean of the features, CONTEXT cells each side
+        from acseg_core.model.readouts.strokes import CONTEXT
+
+        rf += 2 * cfg.stride * CONTEXT
     return rf + (2 if cfg.sobel else 0)

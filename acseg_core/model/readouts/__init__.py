@@ -12,11 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 HEAD = "head"
-KINDS = (HEAD, "kmeans")
-LABELS = {HEAD: "AC head (plain AC)", "kmeans": "features + colour k-means"}
+KINDS = (HEAD, "kmeans", "strokes")
+LABELS = {
+    HEAD: "AC head (plain AC)",
+    "kmeans": "features + colour k-means",
+    "strokes": "learnt from strokes",
+}
 
 
-def build_readout(kind: str, feature_channels: int, in_channels: int, clusters: int) -> Any:
+def build_readout(
+    kind: str,
+    feature_channels: int,
+    in_channels: int,
+    clusters: int,
+    classes: int = 0,
+    stride: int = 4,
+) -> Any:
     """The (unfitted) module of a fitted read-out kind; None for the head."""
     if kind == HEAD:
         return None
@@ -24,6 +35,10 @@ def build_readout(kind: str, feature_channels: int, in_channels: int, clusters: 
         from acseg_core.model.readouts.kmeans import KMeansReadout
 
         return KMeansReadout(feature_channels, in_channels, clusters)
+    if kind == "strokes":
+        from acseg_core.model.readouts.strokes import StrokesReadout
+
+        return StrokesReadout(feature_channels, in_channels, clusters, classes, stride)
     raise ValueError(f"unknown read-out {kind!r}")
 
 

@@ -1,0 +1,273 @@
+"""Benchmark: a few strokes per class, three ways to label the rest (docs/strokes.md).
+
+Strokes are simulated from the labels: per class, S disks of radius R px lying
+wholly inside the class (seeded), on the first N images. On the same stroked pixels:
+
+* ``forest`` — an ilastik-style random forest on smoothed-filter features
+  (:mod:`acseg_core.benchmarks.ilastik`);
+* ``unsupervised`` — the trained model's default read-out with the Hungarian
+  cluster→class map over the whole dataset (the best naming a user could give);
+* ``strokes`` — the strokes read-out fitted on the model (:mod:`acseg_core.inference.learn`),
+  with the model's majority filter as ``predict`` applies it (``strokes-raw``: without).
+
+All are scored as pixel accuracy on every labelled pixel of every image. Each seed
+draws its own strokes; the model is trained per seed (or, with ``--model-seed``,
+once), and reused from ``--keep-runs`` where it is already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from acseg_core.benchmarks.accuracy import _summary, settings_from_args, train_config
+from acseg_core.benchmarks.datasets import parse_spec
+from acseg_core.errors import AcsegError
+
+
+def simulate_strokes(labels: np.ndarray, per_class: int, radius: int, seed: int) -> np.ndarray:
+    """H×W uint8 stroke map: ``per_class`` disks per class inside it (255 elsewhere)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disk = yy**2 + xx**2 <= radius**2
+    out = np.full(labels.shape, 255, np.uint8)
+    for c in np.unique(labels[labels >= 0]):
+        inside = ndimage.binary_erosion(labels == c, structure=disk, border_value=0)
+        centres = np.flatnonzero(inside)
+        if not len(centres):
+            continue
+        for centre in rng.choice(centres, min(per_class, len(centres)), replace=False):
+            r, col = divmod(int(centre), labels.shape[1])
+            out[r - radius : r + radius + 1, col - radius : col + radius + 1][disk] = c
+    return out
+
+
+def read_labels(folder: Any, index: int) -> np.ndarray:
+    pair = folder.pairs[index]
+    return folder.label_format.read(pair.label).astype(np.int64)
+
+
+def model_for(spec: Any, folder: Any, k: int, seed: int, settings: Any, root: Path,
+              log: Any) -> tuple[Path, float]:  # fmt: skip
+    """A trained model (reused from ``root`` if there) and its training seconds."""
+    from acseg_core.benchmarks.accuracy import train_for_budget
+
+    run_dir = root / f"{spec.name}-seed{seed}"
+    done = run_dir / "model.json"
+    if done.is_file():
+        record = json.loads(done.read_text())
+        return Path(record["model_path"]), float(record["train_s"])
+    log(f"{spec.name}: training the model (seed {seed})")
+    record = train_for_budget(train_config(spec, folder.images, k, seed, settings, run_dir),
+                              settings.minutes, log)  # fmt: skip
+    done.write_text(json.dumps(record))
+    return Path(record["model_path"]), float(record["train_s"])
+
+
+def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) -> dict[str, Any]:
+    from acseg_core.benchmarks import ilastik
+    from acseg_core.evaluation import evaluate as ev
+    from acseg_core.inference.learn import fit_strokes
+    from acseg_core.inference.strokes import LiveImage
+    from acseg_core.labelling.classes import default_palette
+    from acseg_core.labelling.strokes import StrokeSet
+    from acseg_core.model.checkpoint import load_model
+    from acseg_core.model.refine import majority_filter, vote_shares
+
+    folder = ev.open_labelled_folder(
+        spec.images, spec.labels, spec.label_format, spec.merge, spec.keep, spec.class_column
+    )
+    k = spec.k or folder.classes_present
+    classes = folder.n_classes
+    names = folder.label_format.names(classes)
+    colours = [tuple(int(v) for v in default_palette()[i]) for i in range(classes)]
+    stroked = list(range(min(args.images, len(folder.pairs))))
+    root = Path(settings.keep_runs or "runs/strokes")
+    per_seed = []
+    for seed in args.seeds:
+        model_seed = seed if args.model_seed is None else args.model_seed
+        model_path, train_s = model_for(spec, folder, k, model_seed, settings, root, log)
+        loaded = load_model(model_path, device="cpu")
+        smooth = int(loaded.config.smooth)
+        entry: dict[str, Any] = {"seed": seed, "model_seed": model_seed, "train_s": train_s}
+        strokes = {s: {i: simulate_strokes(read_labels(folder, i), s, args.radius, seed + 97 * i)
+                       for i in stroked} for s in args.per_class}  # fmt: skip
+        # (c): samples from each stroked image, then one fit per S
+        t0 = time.perf_counter()
+        samples: dict[int, list[Any]] = {s: [] for s in args.per_class}
+        for i in stroked:
+            live = LiveImage(loaded, folder.pairs[i].image)
+            for s in args.per_class:
+                samples[s].append(live.samples(StrokeSet.from_map(strokes[s][i])))
+        gather_s = time.perf_counter() - t0
+        fitted, fit_s = {}, {}
+        for s in args.per_class:
+            t0 = time.perf_counter()
+            fitted[s] = fit_strokes(loaded, samples[s], names, colours, seed=seed)
+            fit_s[s] = gather_s / len(args.per_class) + time.perf_counter() - t0
+        # (a): forest features of the stroked images, one forest per S
+        t0 = time.perf_counter()
+        feats = {i: ilastik.pixel_features(folder.pairs[i].image) for i in stroked}
+        feat_s = time.perf_counter() - t0
+        forests, forest_fit_s = {}, {}
+        for s in args.per_class:
+            t0 = time.perf_counter()
+            x = np.concatenate([feats[i][strokes[s][i] != 255] for i in stroked])
+            y = np.concatenate([strokes[s][i][strokes[s][i] != 255] for i in stroked])
+            forests[s] = ilastik.forest(seed).fit(x, y)
+            forest_fit_s[s] = feat_s / len(args.per_class) + time.perf_counter() - t0
+        del feats
+        # one pass over every image: trunk once, then every read-out and forest
+        correct = {f"{m}{s}": 0 for m in ("forest", "strokes", "strokes-raw")
+                   for s in args.per_class}  # fmt: skip
+        seconds = {key: 0.0 for key in correct}
+        labelled, trunk_s, cluster_maps = 0, 0.0, []
+        for i, pair in enumerate(folder.pairs):
+            truth = read_labels(folder, i)
+            mask = truth >= 0
+            labelled += int(mask.sum())
+            t0 = time.perf_counter()
+            live = LiveImage(loaded, pair.image)
+            trunk_s += time.perf_counter() - t0
+            cluster_maps.append(live._pass.base.numpy())
+            t0 = time.perf_counter()
+            feats_i = ilastik.pixel_features(pair.image)
+            feat_i_s = time.perf_counter() - t0
+            for s in args.per_class:
+                t0 = time.perf_counter()
+                probs = live.probabilities(fitted[s])
+                raw = probs.argmax(dim=0).numpy()
+                seconds[f"strokes-raw{s}"] += time.perf_counter() - t0
+                correct[f"strokes-raw{s}"] += int((raw == truth)[mask].sum())
+                t0 = time.perf_counter()
+                ids = raw
+                if smooth > 1:
+                    ids = vote_shares(probs[None], smooth)[0].argmax(dim=0).numpy()
+                seconds[f"strokes{s}"] += time.perf_counter() - t0
+                correct[f"strokes{s}"] += int((ids == truth)[mask].sum())
+                t0 = time.perf_counter()
+                pred = ilastik.predict_image(forests[s], feats_i)
+                seconds[f"forest{s}"] += time.perf_counter() - t0 + feat_i_s
+                correct[f"forest{s}"] += int((pred == truth)[mask].sum())
+        for s in args.per_class:
+            raw_s = trunk_s + seconds[f"strokes-raw{s}"]
+            entry[f"strokes{s}"] = _result(
+                correct[f"strokes{s}"], labelled, fit_s[s], raw_s + seconds[f"strokes{s}"]
+            )
+            entry[f"strokes-raw{s}"] = _result(correct[f"strokes-raw{s}"], labelled, fit_s[s],
+                                               trunk_s + seconds[f"strokes-raw{s}"])  # fmt: skip
+            entry[f"forest{s}"] = _result(correct[f"forest{s}"], labelled, forest_fit_s[s],
+                                          seconds[f"forest{s}"])  # fmt: skip
+            entry[f"stroked_pixels{s}"] = int(sum((m != 255).sum() for m in strokes[s].values()))
+        # (b): the default read-out (with its filter) and the Hungarian map
+        t0 = time.perf_counter()
+        maps = [majority_filter(m, k, smooth) if smooth > 1 else m for m in cluster_maps]
+        from acseg_core.benchmarks.accuracy import _replay, _score
+
+        scored = _score(ev, folder, _replay(maps), k)
+        entry["unsupervised"] = {
+            "pixel_accuracy": scored["pixel_accuracy"],
+            "fit_s": train_s,
+            "predict_s": round(trunk_s + time.perf_counter() - t0, 2),
+        }
+        log(f"{spec.name} seed {seed}: " + ", ".join(
+            f"{key} {v['pixel_accuracy']:.1f}" for key, v in entry.items()
+            if isinstance(v, dict)))  # fmt: skip
+        per_seed.append(entry)
+    methods = [key for key, v in per_seed[0].items() if isinstance(v, dict)]
+    fields = ("pixel_accuracy", "fit_s", "predict_s")
+    summary = {
+        m: {field: _summary([e[m][field] for e in per_seed]) for field in fields}
+        for m in methods
+    }
+    return {"name": spec.name, "images": len(folder.pairs), "classes": classes, "k": k,
+            "stroked_images": len(stroked), "summary": summary, "per_seed": per_seed}  # fmt: skip
+
+
+def _result(correct: int, total: int, fit_s: float, predict_s: float) -> dict[str, float]:
+    return {"pixel_accuracy": round(100.0 * correct / max(total, 1), 2),
+            "fit_s": round(fit_s, 2), "predict_s": round(predict_s, 2)}  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("strokes (--strokes)")
+    group.add_argument(
+        "--strokes", nargs="+", metavar="DATASET_SPEC",
+        help="simulated strokes: forest vs unsupervised vs the strokes read-out",
+    )  # fmt: skip
+    group.add_argument("--per-class", type=int, nargs="+", default=[5, 20], metavar="S",
+                       help="disks per class (default 5 20)")  # fmt: skip
+    group.add_argument("--radius", type=int, default=6, metavar="R", help="disk radius px (6)")
+    group.add_argument("--images", type=int, default=3, metavar="N",
+                       help="stroke the first N images (3)")  # fmt: skip
+    group.add_argument("--model-seed", type=int, metavar="S",
+                       help="train one model (this seed) for every stroke seed")  # fmt: skip
+    group.add_argument("--refit-size", type=int, default=1000, metavar="PX",
+                       help="side of the image the live refit is timed on (1000)")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    from acseg_core.benchmarks.refit import time_refit
+
+    if min(args.per_class) < 1 or args.radius < 1 or args.images < 1:
+        raise AcsegError("--per-class, --radius and --images must be at least 1")
+    settings = settings_from_args(args)
+    if getattr(args, "keep_runs", None):
+        from dataclasses import replace
+
+        settings = replace(settings, keep_runs=args.keep_runs)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    datasets = [run_dataset(parse_spec(text), args, settings, log) for text in args.strokes]
+    refit = time_refit(datasets, args, settings, log)
+    result = {
+        "command": "acseg-core " + " ".join(sys.argv[1:]),
+        "datasets": datasets,
+        "refit": refit,
+        "wall_minutes": round((time.perf_counter() - started) / 60, 1),
+    }
+    log(format_table(datasets, args.per_class))
+    return result if args.json else {d["name"]: _row(d, args.per_class) for d in datasets}
+
+
+def format_table(datasets: list[dict[str, Any]], per_class: list[int]) -> str:
+    """Markdown: pixel accuracy mean ± sd, fit / predict seconds, per method and S."""
+    lines = ["| dataset | S | (a) forest | (b) unsupervised + Hungarian | (c) strokes | "
+             "(c) − max(a, b) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for d in datasets:
+        for s in per_class:
+            sm = d["summary"]
+            a, b, c = sm[f"forest{s}"], sm["unsupervised"], sm[f"strokes{s}"]
+            gap = c["pixel_accuracy"]["mean"] - max(a["pixel_accuracy"]["mean"],
+                                                    b["pixel_accuracy"]["mean"])  # fmt: skip
+            lines.append(f"| {d['name']} | {s} | {_cell(a)} | {_cell(b)} | {_cell(c)} | "
+                         f"{gap:+.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _cell(summary: dict[str, Any]) -> str:
+    acc, fit, pred = summary["pixel_accuracy"], summary["fit_s"], summary["predict_s"]
+    return (f"{acc['mean']:.1f} ± {acc['std']:.1f} (fit {fit['mean']:.1f} s, "
+            f"predict {pred['mean']:.1f} s)")  # fmt: skip
+
+
+def _row(d: dict[str, Any], per_class: list[int]) -> str:
+    sm = d["summary"]
+    parts = [f"unsupervised {sm['unsupervised']['pixel_accuracy']['mean']:.1f}"]
+    for s in per_class:
+        parts.append(f"S={s}: forest {sm[f'forest{s}']['pixel_accuracy']['mean']:.1f}, "
+                     f"strokes {sm[f'strokes{s}']['pixel_accuracy']['mean']:.1f}")  # fmt: skip
+    return "; ".join(parts)
+
+
+__all__ = ["add_arguments", "format_table", "run", "run_dataset", "simulate_strokes"]

@@ -1,0 +1,169 @@
+"""`acseg-core learn`: a model whose read-out is taught by strokes.
+
+``learn MODEL IMAGES... --strokes DIR --out NEW_MODEL [--classes FILE]``: DIR holds
+one single-band PNG per image (same stem); value = class index 0..C−1, 255 = not
+stroked. ``learn --project FILE --out NEW_MODEL``: a project's hand edits are the
+strokes and its class map names the classes (clusters mapped to a class with no
+edit keep teaching it). ``predict NEW_MODEL`` then writes class-index maps.
+
+``--classes FILE``: a class map as the project stores it (JSON with ``classes`` and
+``assignment``, or a project file), a JSON list of names, or text with one class per
+line (``name`` or ``name:r,g,b``, as CVAT's labelmap.txt; ``#`` lines skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from acseg_core.errors import AcsegError, InputError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("learn", help="teach a model's read-out from strokes or hand edits")
+    parser.add_argument("model", type=Path, nargs="?", help="the trained model file")
+    parser.add_argument("images", type=Path, nargs="*", help="the stroked images")
+    parser.add_argument("--strokes", type=Path, metavar="DIR", help="stroke PNGs (same stems)")
+    parser.add_argument("--classes", type=Path, metavar="FILE", help="class names (and map)")
+    parser.add_argument("--project", type=Path, metavar="FILE", help="learn from a project")
+    parser.add_argument("--out", type=Path, metavar="NEW_MODEL", help="the model to write")
+    parser.add_argument("--seed", type=int, default=0, help="fit seed (0)")
+    parser.add_argument("--device", default="cpu", help="auto|cpu|cuda (default cpu)")
+    parser.set_defaults(handler=run)
+
+
+def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], list[int] | None]:
+    """(names, colours, cluster→class index or None) from a ``--classes`` file."""
+    from acseg_core.labelling.classes import ClassMap, default_palette
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "classes file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the classes file ({type(exc).__name__})") from None
+    palette = default_palette()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        try:
+            cmap = ClassMap.from_dict(data.get("class_map", data))
+        except AcsegError as exc:
+            raise InputError(path, f"bad class map ({exc})") from None
+        return class_map_classes(cmap)
+    if isinstance(data, list) and all(isinstance(n, str) for n in data):
+        return list(data), [tuple(int(v) for v in palette[i]) for i in range(len(data))], None
+    names, colours = [], []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, rest = line.partition(":")
+        colour = rest.split(":")[0]
+        try:
+            rgb = tuple(int(v) for v in colour.split(",")) if colour else None
+        except ValueError:
+            rgb = None
+        if rgb is not None and (len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb)):
+            raise InputError(path, f"bad colour in line {line!r} (expected r,g,b)")
+        names.append(name.strip())
+        colours.append(rgb or tuple(int(v) for v in palette[len(names) - 1]))
+    if not names:
+        raise InputError(path, "no class names in the classes file")
+    return names, colours, None  # type: ignore[return-value]
+
+
+def class_map_classes(cmap: Any) -> tuple[list[str], list[tuple[int, int, int]], list[int]]:
+    """Names, colours and cluster → class position of a ClassMap (−1 unassigned)."""
+    position = {c.id: i for i, c in enumerate(cmap.classes)}
+    mapping = [position.get(a, -1) for a in cmap.assignment]
+    return [c.name for c in cmap.classes], [tuple(c.color) for c in cmap.classes], mapping
+
+
+def run(args: argparse.Namespace) -> int:
+    from acseg_core.inference.learn import learn, save_learned, stroked_pixels
+    from acseg_core.jobs import CancelToken, ctrl_c_cancels, run_to_end
+    from acseg_core.model.checkpoint import load_model
+
+    if args.out is None:
+        raise AcsegError("--out NEW_MODEL is required")
+    class_ids = None
+    if args.project is not None:
+        if args.model is not None or args.images or args.strokes is not None:
+            raise AcsegError("give either --project or MODEL IMAGES... --strokes DIR")
+        model_path, strokes, (names, colours, mapping), class_ids = _from_project(args.project)
+        inputs = [args.project, model_path, *strokes]
+    else:
+        if args.model is None or not args.images or args.strokes is None:
+            raise AcsegError("usage: learn MODEL IMAGES... --strokes DIR --out NEW_MODEL")
+        model_path = args.model
+        classes = read_classes(args.classes) if args.classes is not None else None
+        strokes = _from_folder(args.images, args.strokes, classes)
+        names, colours, mapping = classes or _default_classes(strokes)
+        inputs = [args.model, *args.images, args.strokes] + (
+            [args.classes] if args.classes is not None else []
+        )
+    target = args.out.resolve()
+    if any(target == Path(p).resolve() for p in inputs) or target.is_dir():
+        raise InputError(args.out, "refusing to write the new model over an input")
+    loaded = load_model(model_path, device=args.device)
+    token = CancelToken()
+    with ctrl_c_cancels(token, "stopping (Ctrl+C again to abort)"):
+        fitted = run_to_end(learn(loaded, strokes, names, colours, cluster_classes=mapping,
+                                  seed=args.seed, class_ids=class_ids, cancel=token))  # fmt: skip
+    save_learned(args.out, fitted)
+    counts = ", ".join(f"{n} {c}" for n, c in stroked_pixels(fitted).items())
+    print(f"{args.out}: strokes read-out, {len(names)} classes; stroked pixels: {counts}")
+    return 0
+
+
+def _from_folder(images: list[Path], folder: Path, classes: Any) -> dict[Path, Any]:
+    from acseg_core.io.raster import open_raster
+    from acseg_core.labelling.strokes import read_stroke_file, stroke_file_for
+
+    if not folder.is_dir():
+        raise InputError(folder, "strokes folder not found")
+    count = len(classes[0]) if classes else None
+    out = {}
+    for image in images:
+        if not image.is_file():
+            raise InputError(image, "image not found")
+        with open_raster(image) as raster:
+            shape = (raster.info.height, raster.info.width)
+        out[image] = read_stroke_file(stroke_file_for(folder, image), shape, count)
+    return out
+
+
+def _default_classes(strokes: dict[Path, Any]) -> tuple[list[str], list[Any], None]:
+    from acseg_core.labelling.classes import default_palette
+
+    top = max((int(s.classes.max()) for s in strokes.values() if len(s)), default=-1)
+    if top < 1:
+        raise AcsegError("strokes of at least two classes are needed to learn from")
+    names = [f"class {i}" for i in range(top + 1)]
+    return names, [tuple(int(v) for v in default_palette()[i]) for i in range(top + 1)], None
+
+
+def _from_project(path: Path) -> tuple[Path, dict[Path, Any], Any, list[int]]:
+    from acseg_core.labelling.project import Project
+    from acseg_core.labelling.strokes import from_edits
+
+    project = Project.load(path)
+    if project.model is None:
+        raise InputError(path, "the project has no model")
+    strokes = {}
+    for entry in project.images:
+        layer = project.get_edits(entry)
+        if layer is not None and not layer.is_empty:
+            if not entry.exists:
+                raise InputError(entry.path, "image not found")
+            strokes[entry.path] = from_edits(layer, project.class_map)
+    if not strokes:
+        raise InputError(path, "the project has no hand edits to learn from")
+    classes = class_map_classes(project.class_map)
+    return project.model, strokes, classes, [c.id for c in project.class_map.classes]
+

@@ -1,0 +1,150 @@
+"""Stroke labels: which pixels of an image a user gave which class.
+
+A :class:`StrokeSet` is sparse (the stroked pixels' rows, columns and class indices),
+so a few strokes on a huge image cost what the strokes cost. Class *indices* are
+positions 0..C−1 in the list of class names the read-out learns; ``NOT_STROKED``
+(255) marks pixels without a stroke in dense maps.
+
+Sources: a dense uint8 map (a stroke PNG, the app's brush), and a project's hand
+edits (:func:`from_edits`: edits hold class *ids*, mapped here to positions; edits
+that force "no class" teach nothing). :func:`read_stroke_file` checks a stroke PNG
+against its image and the class count and names the file in one line when it does
+not fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from acseg_core.errors import InputError
+from acseg_core.labelling.classes import ClassMap
+from acseg_core.labelling.edits import EditLayer
+
+NOT_STROKED = 255
+STROKE_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class StrokeSet:
+    """Stroked pixels of one ``height × width`` image (int32 rows/cols, uint8 classes)."""
+
+    height: int
+    width: int
+    rows: np.ndarray
+    cols: np.ndarray
+    classes: np.ndarray
+
+    @classmethod
+    def from_map(cls, stroke_map: np.ndarray) -> StrokeSet:
+        """From a dense h×w uint8 map (``NOT_STROKED`` = no stroke)."""
+        stroke_map = np.asarray(stroke_map)
+        if stroke_map.ndim != 2:
+            raise ValueError("a stroke map is one band (h × w)")
+        rows, cols = np.nonzero(stroke_map != NOT_STROKED)
+        return cls(
+            int(stroke_map.shape[0]), int(stroke_map.shape[1]),
+            rows.astype(np.int32), cols.astype(np.int32),
+            stroke_map[rows, cols].astype(np.uint8),
+        )  # fmt: skip
+
+    @classmethod
+    def empty(cls, height: int, width: int) -> StrokeSet:
+        none = np.zeros(0, np.int32)
+        return cls(height, width, none, none.copy(), np.zeros(0, np.uint8))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def to_map(self) -> np.ndarray:
+        out = np.full(self.shape, NOT_STROKED, np.uint8)
+        out[self.rows, self.cols] = self.classes
+        return out
+
+    def counts(self, classes: int) -> np.ndarray:
+        """Stroked pixels per class index."""
+        return np.bincount(self.classes, minlength=classes)[:classes]
+
+    @property
+    def digest(self) -> str:
+        """Identifies the strokes (cache key of an image's gathered samples)."""
+        h = hashlib.sha1(np.array([self.height, self.width], np.int64).tobytes())
+        for a in (self.rows, self.cols, self.classes):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+
+def from_edits(layer: EditLayer, class_map: ClassMap) -> StrokeSet:
+    """A project's hand edits as strokes: class id → its position in ``class_map``."""
+    lut = np.full(256, NOT_STROKED, np.uint8)
+    for position, c in enumerate(class_map.classes):
+        lut[c.id] = position
+    rows, cols, values = [], [], []
+    for (tr, tc), tile in layer.tiles():
+        r, c = np.nonzero(lut[tile] != NOT_STROKED)
+        r, c = r + tr * layer.tile, c + tc * layer.tile
+        inside = (r < layer.height) & (c < layer.width)
+        rows.append(r[inside])
+        cols.append(c[inside])
+        values.append(lut[tile[r[inside] - tr * layer.tile, c[inside] - tc * layer.tile]])
+    if not rows:
+        return StrokeSet.empty(layer.height, layer.width)
+    return StrokeSet(
+        layer.height, layer.width,
+        np.concatenate(rows).astype(np.int32), np.concatenate(cols).astype(np.int32),
+        np.concatenate(values).astype(np.uint8),
+    )  # fmt: skip
+
+
+def stroke_file_for(folder: Path, image: Path) -> Path:
+    """The stroke file of ``image`` in ``folder``: same stem, a PNG (or TIFF)."""
+    for suffix in STROKE_SUFFIXES:
+        candidate = folder / (image.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    raise InputError(
+        folder / (image.stem + ".png"), f"no stroke file for image {image.name} (same stem)"
+    )
+
+
+def read_stroke_file(path: Path, shape: tuple[int, int], classes: int | None) -> StrokeSet:
+    """Read and check one stroke file: single band, the image's size, values < C or 255."""
+    from acseg_core.io.raster import open_raster
+
+    try:
+        with open_raster(path) as raster:
+            info = raster.info
+            if info.count != 1:
+                raise InputError(path, f"a stroke file must be single-band, not {info.count} bands")
+            if (info.height, info.width) != tuple(shape):
+                raise InputError(
+                    path, f"is {info.width}×{info.height} px but its image is "
+                    f"{shape[1]}×{shape[0]} px",
+                )  # fmt: skip
+            data = raster.read((0, 0, info.width, info.height))[0]
+    except InputError:
+        raise
+    except Exception as exc:  # a damaged file: one line, never a traceback
+        raise InputError(path, f"cannot read the stroke file ({type(exc).__name__})") from exc
+    if not np.issubdtype(data.dtype, np.integer) or data.min(initial=0) < 0 or (
+        data.max(initial=0) > NOT_STROKED
+    ):
+        raise InputError(path, "stroke values must be class indices 0..C−1 or 255")
+    data = data.astype(np.uint8)
+    used = data[data != NOT_STROKED]
+    if classes is not None and used.size and int(used.max()) >= classes:
+        raise InputError(
+            path, f"holds class index {int(used.max())} but there are only {classes} "
+            f"classes (0..{classes - 1}; 255 = not stroked)",
+        )  # fmt: skip
+    return StrokeSet.from_map(data)
+
+
+__all__ = ["NOT_STROKED", "StrokeSet", "from_edits", "read_stroke_file", "stroke_file_for"]
