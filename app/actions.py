@@ -28,6 +28,7 @@ class ActionHost(Protocol):
     image_list: Any
     editing: Any
     label_all: Any
+    learning: Any
     recent_menu: Any
     actions_: Actions
 
@@ -168,6 +169,13 @@ def build_actions(window: ActionHost) -> Actions:
         window.label_all.start,
     )
     make("cancel_label_all", "Cancel labelling", "fa5s.stop-circle", None, window.label_all.cancel)
+    learning = window.learning
+    make("learn", "Learn from &edits", "fa5s.graduation-cap", "Ctrl+Shift+K", learning.learn)
+    live = make("learn_live", "Learn &while painting", "fa5s.sync", None, lambda: None)
+    live.setCheckable(True)
+    live.toggled.connect(learning.set_live)
+    make("forget_strokes", "Back to the &unsupervised model", "fa5s.undo-alt", None,
+         learning.forget)  # fmt: skip
     make("shortcuts", "&Keyboard shortcuts", "fa5s.keyboard", "F1", lambda: show_shortcuts(window))
     make("about", "&About acseg", "fa5s.info-circle", None, lambda: show_about(window))
 
@@ -186,6 +194,8 @@ def build_actions(window: ActionHost) -> Actions:
     model_menu.addActions([actions.train, actions.load_model, actions.cancel_training])
     model_menu.addSeparator()
     model_menu.addActions([actions.label_all, actions.cancel_label_all])
+    model_menu.addSeparator()
+    model_menu.addActions([actions.learn, actions.learn_live, actions.forget_strokes])
     edit_menu = bar.addMenu("&Edit")
     edit_menu.addActions([actions.undo, actions.redo])
     edit_menu.addSeparator()
@@ -226,6 +236,7 @@ def build_actions(window: ActionHost) -> Actions:
     actions.cancel_label_all.setEnabled(False)
     window.label_all.running_changed.connect(actions.cancel_label_all.setEnabled)
     window.label_all.running_changed.connect(lambda r: actions.label_all.setEnabled(not r))
+    window.learning.running_changed.connect(lambda r: actions.learn.setEnabled(not r))
     actions.undo.setEnabled(False)
     actions.redo.setEnabled(False)
 

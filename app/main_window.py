@@ -23,6 +23,7 @@ from app.canvas import ImageCanvas
 from app.controllers.editing import EditingController
 from app.controllers.export import ExportController
 from app.controllers.label_all import LabelAllController
+from app.controllers.learning import LearnController
 from app.controllers.model import ModelController
 from app.controllers.overlay import OverlayController
 from app.controllers.predictions import PredictionController
@@ -105,6 +106,10 @@ class MainWindow(QMainWindow):
             self.canvas, self.viewer, self.images, self.session, self.classes, self.overlay,
             project_of, self.document, self,
         )  # fmt: skip
+        self.learning = LearnController(
+            self.runner, self.session, self.images, self.classes, self.overlay,
+            self.project.edits_for, self,
+        )  # fmt: skip
         self.notices = Notices(self.statusBar(), self)
         self.opener = ImageOpener(
             self.images, self.project, self.models, self.classes, self.document, self.notices
@@ -174,6 +179,9 @@ class MainWindow(QMainWindow):
         self.training.model_ready.connect(self.load_model_reporting)
         self.editing.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.editing.cluster_picked.connect(self._name_cluster)
+        self.editing.undo_changed.connect(self.learning.edited)
+        self.learning.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.learning.failed.connect(self.report)
         self.label_all.running_changed.connect(self._label_all_running)
         self.label_all.progress.connect(lambda p: self.jobs.progress(p, with_message=True))
         self.label_all.finished.connect(self._label_all_finished)

@@ -63,11 +63,17 @@ class StatusReadout(QObject):
             return
         config = loaded.config
         text = f"model {path.name} ({config.preset}, K={config.clusters})"
+        strokes = loaded.meta.get("strokes") if isinstance(loaded.meta, dict) else None
+        if strokes:
+            from acseg_core.inference.learn import stroked_pixels
+
+            counts = ", ".join(f"{n} {c} px" for n, c in stroked_pixels(loaded).items())
+            text = f"model {path.name} + strokes ({counts})"
         metrics = self.model.fontMetrics()
         self.model.setText(
             metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, MODEL_LABEL_WIDTH)
         )
-        self.model.setToolTip(str(path))
+        self.model.setToolTip(f"{path}\n{text}")
 
     def cursor_moved(self, x: float, y: float) -> None:
         info = self.viewer.info
