@@ -205,7 +205,7 @@ def _predict(
         while in_flight and not cancel:
             done += _stitch(bands, *in_flight.popleft())
             yield _progress(image, info, grid, done, started)
-        if cancel:  # a cancel during the last batch still discards the output
+        if done < len(grid):  # cancelled before every tile was stitched: no output
             raise CancelledError(f"{image}: prediction cancelled")
         bands.check_complete()
     return sink.result()
