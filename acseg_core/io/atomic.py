@@ -55,3 +55,16 @@ def write_bytes_atomic(target: str | Path, data: bytes) -> None:
 
 def write_text_atomic(target: str | Path, text: str) -> None:
     write_bytes_atomic(target, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def scratch_path(folder: Path, prefix: str, suffix: str) -> Iterator[Path]:
+    """A hidden temporary file in ``folder`` (same disk as the outputs), removed
+    whatever happens; a killed job's leftovers are found by their ``prefix``."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            Path(name).unlink()

@@ -122,4 +122,8 @@ __all__ = [
     "GDAL_CACHE_FLOOR",
     "MARKER_KEY",
     "MARKER_VALUE",
-    "PngStream", "RowWriter", "bound_gdal_cache", "geotiff_writer"]
+    "PngStream",
+    "RowWriter",
+    "bound_gdal_cache",
+    "geotiff_writer",
+]

@@ -22,10 +22,8 @@ a whole export (predicting what is not cached, skipping what cannot be done).
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import warnings
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from acseg_core.errors import AcsegError, CancelledError, InputError
-from acseg_core.io.atomic import atomic_path
+from acseg_core.io.atomic import atomic_path, scratch_path
 from acseg_core.io.raster import Raster, RasterInfo
 from acseg_core.jobs import CancelToken
 from acseg_core.labelling.classes import ClassMap, composite
@@ -136,7 +134,10 @@ class _Plan:
 
 
 def plan_item(
-    item: ExportItem, clusters: Path | np.ndarray, out_dir: Path, formats: Sequence[str],
+    item: ExportItem,
+    clusters: Path | np.ndarray,
+    out_dir: Path,
+    formats: Sequence[str],
     name: str,
 ) -> _Plan:
     """Check one image's inputs (sizes, georeference, edits) and name its outputs
@@ -232,7 +233,11 @@ def write_item(
         # Final paths are renamed into place only when the whole image succeeded.
         finals = {fmt: stack.enter_context(atomic_path(p)) for fmt, p in plan.targets.items()}
         scratch = {
-            fmt: stack.enter_context(_scratch_tif(plan.targets[fmt]))
+            fmt: stack.enter_context(
+                scratch_path(
+                    plan.targets[fmt].parent, f".{plan.targets[fmt].name}.", ".scratch.tif"
+                )
+            )
             for fmt in ("png", "color")
             if fmt in finals
         }
@@ -291,16 +296,9 @@ def write_item(
             _to_png(tmp, finals[fmt])
 
 
-@contextlib.contextmanager
-def _scratch_tif(target: Path) -> Iterator[Path]:
+def _scratch_beside(target: Path) -> contextlib.AbstractContextManager[Path]:
     """A temporary GeoTIFF beside ``target`` (same disk), removed whatever happens."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".scratch.tif", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        with contextlib.suppress(OSError):
-            Path(name).unlink()
+    return scratch_path(target.parent, f".{target.name}.", ".scratch.tif")
 
 
 def _to_png(tif: Path, png: Path) -> None:

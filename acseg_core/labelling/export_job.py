@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
-from acseg_core.io.atomic import write_text_atomic
+from acseg_core.io.atomic import scratch_path, write_text_atomic
 from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.labelling.classes import ClassMap
@@ -156,22 +156,12 @@ def _export_one(
         result.written[plan.name] = dict(plan.targets)
 
 
-@contextlib.contextmanager
-def _scratch_map(out_dir: Path, image: Path) -> Iterator[Path]:
+def _scratch_map(out_dir: Path, image: Path) -> contextlib.AbstractContextManager[Path]:
     """A temporary map file beside the outputs (same disk), removed whatever happens."""
-    import os
-    import tempfile
-
     from acseg_core.inference.naming import is_geotiff
 
     suffix = ".tif" if is_geotiff(image) else ".png"
-    fd, name = tempfile.mkstemp(prefix=f".{image.stem}{SCRATCH_TAG}.", suffix=suffix, dir=out_dir)
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        with contextlib.suppress(OSError):
-            Path(name).unlink()
+    return scratch_path(out_dir, f".{image.stem}{SCRATCH_TAG}.", suffix)
 
 
 SCRATCH_TAG = ".acseg-scratch"

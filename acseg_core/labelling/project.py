@@ -247,9 +247,7 @@ class Project:
         found = 0
         for entry in self.missing_images():
             candidate = folder / entry.path.name
-            if candidate.is_file() and not any(
-                e.path == absolute(candidate) for e in self._images
-            ):
+            if candidate.is_file() and not any(e.path == absolute(candidate) for e in self._images):
                 self.relink(entry, candidate)
                 found += 1
         return found

@@ -133,8 +133,10 @@ def read_stroke_file(path: Path, shape: tuple[int, int], classes: int | None) ->
         raise
     except Exception as exc:  # a damaged file: one line, never a traceback
         raise InputError(path, f"cannot read the stroke file ({type(exc).__name__})") from exc
-    if not np.issubdtype(data.dtype, np.integer) or data.min(initial=0) < 0 or (
-        data.max(initial=0) > NOT_STROKED
+    if (
+        not np.issubdtype(data.dtype, np.integer)
+        or data.min(initial=0) < 0
+        or (data.max(initial=0) > NOT_STROKED)
     ):
         raise InputError(path, "stroke values must be class indices 0..C−1 or 255")
     data = data.astype(np.uint8)
