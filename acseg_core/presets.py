@@ -3,7 +3,7 @@
 The Python API (``TrainConfig(model=preset("cpu-small"))``), the CLI, the app's wizard
 and the benchmarks all read these records and nothing else, so a run with no options
 is the same run whichever front-end starts it. Why each value was chosen is in
-docs/accuracy.md (section "Shipped defaults").
+docs/accuracy.md (section "Method and the shipped defaults").
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def _preset(name: str, description: str, model: dict[str, Any], **training: Any)
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        # docs/accuracy.md, "Shipped defaults": width, crop, lr, steps, read-out, filter
+        # docs/accuracy.md, "Method and the shipped defaults": width, crop, lr, steps,
+        # read-out, filter
         _preset(
             "cpu-small",
             "a laptop CPU, minutes",

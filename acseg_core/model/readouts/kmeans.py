@@ -2,7 +2,7 @@
 
 AC's K-way head alone is trained to make balanced, ordering-invariant clusters; on
 small CPU budgets it misses classes that differ mostly in colour and over-splits
-large uniform ones. ``acseg-core bench --accuracy`` (docs/accuracy.md, "Read-outs")
+large uniform ones. ``acseg-core bench --accuracy`` (docs/accuracy.md, "Method and the shipped defaults")
 measured k-means on the concatenation [head-normalised g_ar features, input bands],
 each block standardised per channel and scaled to unit total variance (equal say
 for context and colour), as the better read-out on average over the dev sets.
