@@ -229,7 +229,10 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
 
     started = time.perf_counter()
     datasets = [run_dataset(parse_spec(text), args, settings, log) for text in args.strokes]
-    refit = time_refit(datasets, args, settings, log)
+    try:
+        refit = time_refit(datasets, args, settings, log)
+    except AcsegError as exc:  # e.g. no class of the first image fits a disk
+        refit = {"error": str(exc)}
     result = {
         "command": "acseg-core " + " ".join(sys.argv[1:]),
         "datasets": datasets,

@@ -79,6 +79,8 @@ def fit_strokes(
     """
     validate_classes(class_names, colours)
     count = len(class_names)
+    if not any(len(s) for s in samples):
+        raise AcsegError("no stroked pixels to learn from")
     data = Samples.concat(samples)
     labels = training_labels(data, count, cluster_classes)
     if (data.labels >= count).any():
