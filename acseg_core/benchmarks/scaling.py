@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from acseg_core.benchmarks.predict import write_synthetic
-    from acseg_core.inference.collection import usable_cores
+    from acseg_core.device import usable_cores
 
     cores = usable_cores()
     share = max(1, cores // 2)  # what each of 2 processes gets
@@ -146,7 +146,8 @@ def _predict_rates(
     model: Path, folder: Path, out: Path, nproc: int, name: str, args: Any
 ) -> dict[str, float]:
     """Images/s for the whole job, and from the first finished image to the last."""
-    from acseg_core.inference.collection import PredictOptions, iter_sources, predict_collection
+    from acseg_core.inference.collection import PredictOptions, predict_collection
+    from acseg_core.inference.sources import iter_sources
 
     print(f"predicting {args.scaling_images} images: {name} ...", file=sys.stderr)
     options = PredictOptions(device=args.device)

@@ -2,10 +2,11 @@
 
 AC's K-way head alone is trained to make balanced, ordering-invariant clusters; on
 small CPU budgets it misses classes that differ mostly in colour and over-splits
-large uniform ones. ``acseg-core bench --accuracy`` (docs/accuracy.md, "Method and the shipped defaults")
-measured k-means on the concatenation [head-normalised g_ar features, input bands],
-each block standardised per channel and scaled to unit total variance (equal say
-for context and colour), as the better read-out on average over the dev sets.
+large uniform ones. ``acseg-core bench --accuracy`` (docs/accuracy.md, "Method and
+the shipped defaults") measured k-means on the concatenation [head-normalised g_ar
+features, input bands], each block standardised per channel and scaled to unit
+total variance (equal say for context and colour), as the better read-out on
+average over the dev sets.
 
 It stays a per-pixel linear map, so it runs inside the tiled prediction like the
 head: for centres ``c = (c_f, c_x)`` in that scaled space,
