@@ -455,6 +455,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         "wall_minutes": round((time.perf_counter() - started) / 60, 1),
     }
     log(format_table(datasets))
+    log(control_summary(datasets))
     if getattr(args, "json", False):
         return result
     return {d["name"]: _row_text(d) for d in datasets}
@@ -473,6 +474,24 @@ def format_table(datasets: list[dict[str, Any]]) -> str:
             f"| {d['name']} | {d['k']} | " + " | ".join(cells)
             + f" | {d['train_minutes_mean']:.1f} | {d['steps_mean']:.0f} |"
         )  # fmt: skip
+    return "\n".join(lines)
+
+
+def control_summary(datasets: list[dict[str, Any]], margin: float = 3.0) -> str:
+    """One line per dataset: does the default method beat ``kmeans+smooth`` (the same
+    refinement on k-means) by ``margin`` points of mean pixel accuracy, mIoU not lower?"""
+    lines = []
+    for d in datasets:
+        default, acc, miou = d.get("default_method"), d["pixel_accuracy"], d["miou"]
+        if default not in acc or "kmeans+smooth" not in acc:
+            continue
+        gap = acc[default]["mean"] - acc["kmeans+smooth"]["mean"]
+        miou_ok = miou[default]["mean"] >= miou["kmeans+smooth"]["mean"]
+        verdict = "beats" if gap >= margin and miou_ok else "does not beat"
+        lines.append(
+            f"{d['name']}: {default} {verdict} the control (kmeans+smooth) by {margin:g}: "
+            f"{gap:+.1f} points, mIoU {'not lower' if miou_ok else 'lower'}"
+        )
     return "\n".join(lines)
 
 
@@ -495,6 +514,7 @@ __all__ = [
     "BenchSettings",
     "DatasetSpec",
     "add_arguments",
+    "control_summary",
     "format_table",
     "parse_spec",
     "run",
