@@ -102,6 +102,9 @@ def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
         )
         if value is not None
     }
+    overrides = dict(settings.train_overrides)
+    if spec.jitter_bands is not None and "jitter_bands" not in overrides:
+        overrides["jitter_bands"] = spec.jitter_bands
     steps = settings.steps or default_steps(TrainConfig(model=model, **given))
     return TrainConfig(
         inputs=tuple(str(p) for p in images),
@@ -114,7 +117,7 @@ def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
         workers=0,  # images are small; a loader process would only compete for the cores
         scale=settings.scale,
         **given,
-        **settings.train_overrides,
+        **overrides,
     )
 
 
@@ -210,6 +213,9 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
                 "base_width": cfg.model.base_width, "clusters": cfg.model.clusters,
                 "overclusters": cfg.model.overclusters, "sobel": cfg.model.sobel,
                 "smooth": cfg.model.smooth, "steps": cfg.steps, "heads": cfg.model.heads,
+                "entropy_weight": cfg.entropy_weight, "view_jitter": list(cfg.view_jitter),
+                "view_flip": cfg.view_flip, "jitter_bands": cfg.jitter_bands,
+                "plateau_tol": cfg.plateau_tol,
             }  # fmt: skip
             training = train_for_budget(cfg, settings.minutes, log)
             entry.update(training)
@@ -362,6 +368,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument("--train-scale", type=float, default=1.0, help="input resampling factor")
     group.add_argument(
+        "--train-entropy-weight", type=float,
+        help="IIC's entropy weight λ in the MI loss (default: TrainConfig's, 1 = exact −MI)",
+    )  # fmt: skip
+    group.add_argument(
+        "--train-view-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"),
+        help="colour jitter of view 2: brightness, contrast, saturation, hue strengths "
+        "(on the dataset's jitter-bands; default: TrainConfig's)",
+    )  # fmt: skip
+    group.add_argument(
+        "--train-view-flip", action="store_true", default=None,
+        help="randomly flip view 2, undone on its output before the loss",
+    )  # fmt: skip
+    group.add_argument(
+        "--train-plateau", type=float,
+        help="stop training once the loss improves by less than this share per 50 steps",
+    )  # fmt: skip
+    group.add_argument(
         "--smooth", type=int,
         help="read-out majority-filter window in px, 0 = off (default: the preset's, "
         "ModelConfig.smooth)",
@@ -398,7 +421,20 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         overcluster_factor=args.overcluster_factor,
         scale=args.train_scale,
         smooth=None if args.smooth is None else check_window(args.smooth),
+        train_overrides=_train_overrides(args),
     )
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """TrainConfig fields given on the command line (left out: TrainConfig's defaults)."""
+    given = {
+        "entropy_weight": getattr(args, "train_entropy_weight", None),
+        "view_jitter": getattr(args, "train_view_jitter", None),
+        "view_flip": getattr(args, "train_view_flip", None),
+        "plateau_tol": getattr(args, "train_plateau", None),
+    }
+    return {name: tuple(v) if isinstance(v, list) else v for name, v in given.items()
+            if v is not None}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -414,11 +450,12 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     datasets = [run_dataset(spec, settings, log) for spec in specs]
     result = {
         "command": "acseg-core " + " ".join(sys.argv[1:]) if sys.argv else "",
-        "settings": {k: v for k, v in asdict(settings).items() if k != "train_overrides"},
+        "settings": asdict(settings),
         "datasets": datasets,
         "wall_minutes": round((time.perf_counter() - started) / 60, 1),
     }
     log(format_table(datasets))
+    log(control_summary(datasets))
     if getattr(args, "json", False):
         return result
     return {d["name"]: _row_text(d) for d in datasets}
@@ -437,6 +474,24 @@ def format_table(datasets: list[dict[str, Any]]) -> str:
             f"| {d['name']} | {d['k']} | " + " | ".join(cells)
             + f" | {d['train_minutes_mean']:.1f} | {d['steps_mean']:.0f} |"
         )  # fmt: skip
+    return "\n".join(lines)
+
+
+def control_summary(datasets: list[dict[str, Any]], margin: float = 3.0) -> str:
+    """One line per dataset: does the default method beat ``kmeans+smooth`` (the same
+    refinement on k-means) by ``margin`` points of mean pixel accuracy, mIoU not lower?"""
+    lines = []
+    for d in datasets:
+        default, acc, miou = d.get("default_method"), d["pixel_accuracy"], d["miou"]
+        if default not in acc or "kmeans+smooth" not in acc:
+            continue
+        gap = acc[default]["mean"] - acc["kmeans+smooth"]["mean"]
+        miou_ok = miou[default]["mean"] >= miou["kmeans+smooth"]["mean"]
+        verdict = "beats" if gap >= margin and miou_ok else "does not beat"
+        lines.append(
+            f"{d['name']}: {default} {verdict} the control (kmeans+smooth) by {margin:g}: "
+            f"{gap:+.1f} points, mIoU {'not lower' if miou_ok else 'lower'}"
+        )
     return "\n".join(lines)
 
 
@@ -459,6 +514,7 @@ __all__ = [
     "BenchSettings",
     "DatasetSpec",
     "add_arguments",
+    "control_summary",
     "format_table",
     "parse_spec",
     "run",

@@ -11,7 +11,9 @@ resolved under ``$ACSEG_SHARED_DATA`` or ``../shared/data``) or comma-separated
 keys: ``name``, ``images`` (required), ``labels`` (default: the image folder),
 ``format`` (label format as ``acseg-core evaluate --label-format``; default
 ``index``), ``merge``, ``keep``, ``class-column``, ``k`` (clusters; default the
-number of classes present), ``sobel`` (0/1: add Sobel channels, IIC's photo input).
+number of classes present), ``sobel`` (0/1: add Sobel channels, IIC's photo input),
+``jitter-bands`` (bands view jitter may change, e.g. ``1+2``; default all: list only
+visible bands, never NIR).
 A value may contain ``=`` and ``,`` as long as no comma is followed by ``key=``.
 """
 
@@ -27,7 +29,10 @@ from acseg_core.errors import AcsegError
 SHARED_ENV = "ACSEG_SHARED_DATA"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LABEL_TABLES = REPO_ROOT / "resources" / "labels"
-SPEC_KEYS = ("name", "images", "labels", "format", "merge", "keep", "class-column", "k", "sobel")
+SPEC_KEYS = (
+    "name", "images", "labels", "format", "merge", "keep", "class-column", "k", "sobel",
+    "jitter-bands",
+)  # fmt: skip
 _SPEC_SPLIT = re.compile(r",(?=\s*[A-Za-z][\w-]*=)")
 
 
@@ -44,6 +49,8 @@ class DatasetSpec:
     class_column: str | None = None
     k: int | None = None
     sobel: bool = False
+    # the bands view jitter may touch (TrainConfig.jitter_bands): never NIR; None = all
+    jitter_bands: tuple[int, ...] | None = None
 
     def describe(self) -> str:
         parts = [f"name={self.name}", f"images={self.images}", f"labels={self.labels}"]
@@ -53,6 +60,8 @@ class DatasetSpec:
                 parts.append(f"{key}={value}")
         if self.sobel:
             parts.append("sobel=1")
+        if self.jitter_bands is not None:
+            parts.append("jitter-bands=" + "+".join(str(b) for b in self.jitter_bands))
         return ",".join(parts)
 
 
@@ -73,9 +82,13 @@ def shared_specs(root: Path) -> dict[str, DatasetSpec]:
     vaihingen = root / "isprs-vaihingen"
     coco = root / "cocostuff"
     return {
-        # clutter is absent from the crop, so K = 5 classes present
-        "vaihingen6": DatasetSpec("vaihingen6", vaihingen, vaihingen, "potsdam"),
-        "vaihingen3": DatasetSpec("vaihingen3", vaihingen, vaihingen, "potsdam", merge="potsdam3"),
+        # clutter is absent from the crop, so K = 5 classes present; IRRG: band 0 is NIR
+        "vaihingen6": DatasetSpec(
+            "vaihingen6", vaihingen, vaihingen, "potsdam", jitter_bands=(1, 2)
+        ),
+        "vaihingen3": DatasetSpec(
+            "vaihingen3", vaihingen, vaihingen, "potsdam", merge="potsdam3", jitter_bands=(1, 2)
+        ),
         "loveda": DatasetSpec(
             "loveda",
             root / "loveda" / "images",
@@ -145,7 +158,21 @@ def parse_spec(text: str) -> DatasetSpec:
         class_column=values.get("class-column"),
         k=k_value,
         sobel=values.get("sobel", "0").lower() in ("1", "yes", "true", "on"),
+        jitter_bands=_bands(text, values.get("jitter-bands")),
     )
+
+
+def _bands(text: str, value: str | None) -> tuple[int, ...] | None:
+    """``jitter-bands=1+2`` (0-based band indices joined by +) → (1, 2)."""
+    if value is None:
+        return None
+    try:
+        bands = tuple(int(part) for part in value.split("+") if part.strip())
+    except ValueError:
+        raise AcsegError(f"dataset spec {text!r}: jitter-bands must be like 0+1+2") from None
+    if any(b < 0 for b in bands):
+        raise AcsegError(f"dataset spec {text!r}: jitter-bands must be >= 0")
+    return bands
 
 
 # -- settings -------------------------------------------------------------------------

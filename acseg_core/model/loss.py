@@ -34,13 +34,22 @@ def joint_by_conv(y1: torch.Tensor, y2: torch.Tensor, displacement: int) -> torc
     return joint.sum(dim=(2, 3))
 
 
-def mutual_information(joint: torch.Tensor) -> torch.Tensor:
-    """I(y; y′) in nats of a K×K joint (symmetrised and normalised here)."""
+def mutual_information(joint: torch.Tensor, entropy_weight: float = 1.0) -> torch.Tensor:
+    """I(y; y′) in nats of a K×K joint (symmetrised and normalised here).
+
+    ``entropy_weight`` λ is IIC's weight on the marginals' entropy:
+    ``Σ P (log P − λ log Pᵢ − λ log Pⱼ) = I + (λ − 1)(H(y) + H(y′))``; λ = 1 (the
+    default) is exactly the mutual information, λ > 1 pushes harder for balanced
+    cluster use.
+    """
     joint = (joint + joint.t()) / 2
     joint = joint / joint.sum().clamp_min(EPS)
     p_i = joint.sum(dim=1, keepdim=True).clamp_min(EPS)
     p_j = joint.sum(dim=0, keepdim=True).clamp_min(EPS)
-    return (joint * (joint.clamp_min(EPS).log() - p_i.log() - p_j.log())).sum()
+    if entropy_weight == 1.0:
+        return (joint * (joint.clamp_min(EPS).log() - p_i.log() - p_j.log())).sum()
+    marginals = entropy_weight * (p_i.log() + p_j.log())
+    return (joint * (joint.clamp_min(EPS).log() - marginals)).sum()
 
 
 def mi_loss(
@@ -50,11 +59,13 @@ def mi_loss(
     valid: torch.Tensor | None = None,
     *,
     by_conv: bool = False,
+    entropy_weight: float = 1.0,
 ) -> torch.Tensor:
     """Negative mutual information (nats) between cluster maps y1, y2 (B×K×H×W).
 
     ``displacement`` T: the joint pools all (2T+1)² offsets. ``valid`` (B×H×W bool)
-    removes nodata pixels from the joint. Computed in at least float32 (AMP-safe).
+    removes nodata pixels from the joint. ``entropy_weight``: λ of
+    :func:`mutual_information` (1 = exact −MI). Computed in at least float32 (AMP-safe).
     """
     if y1.shape != y2.shape or y1.dim() != 4:
         raise ValueError(f"mi_loss needs two B×K×H×W maps of one shape, got {y1.shape}, {y2.shape}")
@@ -67,7 +78,7 @@ def mi_loss(
             weight = valid.to(dtype).unsqueeze(1)
             y1, y2 = y1 * weight, y2 * weight
         joint = (joint_by_conv if by_conv else joint_by_box)(y1, y2, int(displacement))
-        return -mutual_information(joint)
+        return -mutual_information(joint, entropy_weight)
 
 
 def head_losses(
@@ -76,12 +87,15 @@ def head_losses(
     heads: int = 1,
     displacement: int = 10,
     valid: torch.Tensor | None = None,
+    entropy_weight: float = 1.0,
 ) -> torch.Tensor:
     """MI loss of each of ``heads`` sub-heads (channels split in equal groups): (heads,)."""
     if probs1.shape[1] % heads:
         raise ValueError(f"{probs1.shape[1]} channels do not split into {heads} heads")
     pairs = zip(probs1.chunk(heads, dim=1), probs2.chunk(heads, dim=1), strict=True)
-    return torch.stack([mi_loss(a, b, displacement, valid) for a, b in pairs])
+    return torch.stack(
+        [mi_loss(a, b, displacement, valid, entropy_weight=entropy_weight) for a, b in pairs]
+    )
 
 
 def ac_loss_terms(
@@ -91,19 +105,22 @@ def ac_loss_terms(
     valid: torch.Tensor | None = None,
     over_weight: float = 1.0,
     heads: int = 1,
+    entropy_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(training loss, per-sub-head main losses): the mean of the ``heads`` main-head
-    MI losses + ``over_weight`` × the overclustering head's.
+    MI losses + ``over_weight`` × the overclustering head's, each with IIC's
+    ``entropy_weight`` λ (1 = exact −MI).
 
     ``out1``/``out2`` are model outputs with ``with_overcluster=True`` —
     ``(probs, over_probs|None)`` — or bare probability maps.
     """
     if isinstance(out1, torch.Tensor):
         out1, out2 = (out1, None), (out2, None)
-    per_head = head_losses(out1[0], out2[0], heads, displacement, valid)
+    per_head = head_losses(out1[0], out2[0], heads, displacement, valid, entropy_weight)
     loss = per_head.mean()
     if out1[1] is not None and out2[1] is not None and over_weight:
-        loss = loss + over_weight * mi_loss(out1[1], out2[1], displacement, valid)
+        over = mi_loss(out1[1], out2[1], displacement, valid, entropy_weight=entropy_weight)
+        loss = loss + over_weight * over
     return loss, per_head
 
 

@@ -42,6 +42,24 @@ class TrainConfig:
     workers: int = 1  # data-loading processes; 0 loads in the training thread
     scale: float = 1.0  # input resampling factor
     small_images: str = "pad"  # images smaller than the crop: "pad" or "skip"
+    # IIC's λ on the marginals' entropy in the MI loss; 1 = exact −MI
+    entropy_weight: float = 1.0
+    # IIC's view augmentation (acseg_core.training.augment): view 2 colour-jittered
+    # (brightness, contrast, saturation, hue) on ``jitter_bands`` (None = all; list
+    # only visible bands, never NIR) and randomly flipped, the flip undone before the loss
+    view_jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    view_flip: bool = False
+    jitter_bands: tuple[int, ...] | None = None
+    # label-free stop (acseg_core.training.stopping): end training once the mean loss
+    # of the last 50 steps improves on the 50 before by less than this share; 0 = off
+    plateau_tol: float = 0.0
+
+    @property
+    def view_augment(self) -> Any:
+        """The :class:`~acseg_core.training.augment.ViewAugment` these fields describe."""
+        from acseg_core.training.augment import ViewAugment
+
+        return ViewAugment(tuple(self.view_jitter), self.view_flip, self.jitter_bands)
 
     def __post_init__(self) -> None:
         defaults = training_defaults(self.model.preset)
@@ -69,6 +87,14 @@ class TrainConfig:
             problems.append("scale must be > 0")
         if self.small_images not in ("pad", "skip"):
             problems.append("small_images must be 'pad' or 'skip'")
+        if self.plateau_tol < 0:
+            problems.append("plateau_tol must be >= 0")
+        if not self.entropy_weight > 0:
+            problems.append("entropy_weight must be > 0")
+        if len(self.view_jitter) != 4 or any(not 0 <= v < 1 for v in self.view_jitter):
+            problems.append("view_jitter must be 4 strengths in [0, 1)")
+        if self.jitter_bands is not None and any(b < 0 for b in self.jitter_bands):
+            problems.append("jitter_bands must be band indices >= 0")
         if problems:
             raise AcsegError("invalid training config: " + "; ".join(problems))
 

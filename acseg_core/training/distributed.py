@@ -272,8 +272,16 @@ class _ViewsForward(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor, orderings: Sequence[int], with_overcluster: bool) -> Any:
-        return self.net.forward_views(x, orderings, with_overcluster=with_overcluster)
+    def forward(
+        self,
+        x: torch.Tensor,
+        orderings: Sequence[int],
+        with_overcluster: bool,
+        second: torch.Tensor | None = None,
+    ) -> Any:
+        return self.net.forward_views(
+            x, orderings, with_overcluster=with_overcluster, second=second
+        )
 
 
 class DistributedViews(torch.nn.Module):
@@ -295,11 +303,15 @@ class DistributedViews(torch.nn.Module):
         )
 
     def forward_views(
-        self, x: torch.Tensor, orderings: Sequence[int], with_overcluster: bool = False
+        self,
+        x: torch.Tensor,
+        orderings: Sequence[int],
+        with_overcluster: bool = False,
+        second: torch.Tensor | None = None,
     ) -> Any:
         ddp = self.__dict__["_ddp"]
         ddp.train(self.training)
-        return ddp(x, list(orderings), with_overcluster)
+        return ddp(x, list(orderings), with_overcluster, second)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # inference: the bare network
         return self.module(*args, **kwargs)

@@ -42,8 +42,9 @@ def estimate_epoch_seconds(
     def step(index: int) -> None:
         optimiser.zero_grad(set_to_none=True)
         loss, _ = step_loss(
-            model, x, valid, cfg.seed, index, cfg.displacement, cfg.model.heads, dtype
-        )
+            model, x, valid, cfg.seed, index, cfg.displacement, cfg.model.heads, dtype,
+            entropy_weight=cfg.entropy_weight, augment=cfg.view_augment,
+        )  # fmt: skip
         apply_update(loss, model, optimiser)
         if device.type == "cuda":
             torch.cuda.synchronize()

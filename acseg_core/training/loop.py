@@ -39,6 +39,7 @@ from acseg_core.training.dataset import (
 from acseg_core.training.run_log import RunLog
 from acseg_core.training.state import Run
 from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_loss
+from acseg_core.training.stopping import plateau_reached
 
 MAX_BAD_STEPS = 5  # consecutive non-finite steps before training gives up
 CHECKPOINT_EVERY_S = 600.0  # also checkpoint mid-epoch this often (long epochs)
@@ -191,6 +192,8 @@ def _loop(
     device = run.dist.device
     batches = iter(crop_loader(dataset, cfg, run.step, run.steps_total, device, run.dist))
     model.train()
+    augment = cfg.view_augment
+    history: list[float] = []  # this session's losses, for the plateau rule
     step_time: float | None = None
     last_tick = time.perf_counter()
     last_save = time.monotonic()
@@ -202,8 +205,9 @@ def _loop(
         valid = valid.to(device, non_blocking=True)
         optimiser.zero_grad(set_to_none=True)
         loss, per_head = step_loss(
-            model, x, valid, cfg.seed, run.step, cfg.displacement, run.model_cfg.heads, dtype
-        )
+            model, x, valid, cfg.seed, run.step, cfg.displacement, run.model_cfg.heads, dtype,
+            entropy_weight=cfg.entropy_weight, augment=augment,
+        )  # fmt: skip
         mean_loss = run.dist.average(loss)  # over ranks: every rank skips a bad step alike
         skipped = apply_update(loss, model, optimiser, scaler, mean_loss)
         warning = None
@@ -244,6 +248,11 @@ def _loop(
         if loss_value is not None:
             message += f" · loss {loss_value:.4f}"
         yield Progress(run.step, run.steps_total, message, eta, metrics)
+        if loss_value is not None:
+            history.append(loss_value)
+        if cfg.plateau_tol and plateau_reached(history, tol=cfg.plateau_tol):
+            log.write("plateau", step=run.step, tol=cfg.plateau_tol)
+            break
 
 
 def _give_up(run: Run, log: Any) -> None:

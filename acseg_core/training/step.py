@@ -16,10 +16,13 @@ import torch
 
 from acseg_core.device import use_amp
 
+AUGMENT_STREAM = 0xA06  # the view augmentations' random stream (orderings: the default)
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """A generator for step ``step`` alone: orderings need no saved RNG state."""
-    state = np.random.SeedSequence([seed, step, 0x0AD]).generate_state(1, dtype=np.uint64)[0]
+
+def step_generator(seed: int, step: int, stream: int = 0x0AD) -> torch.Generator:
+    """A generator for step ``step`` alone: orderings (and view augmentations, their own
+    ``stream``) need no saved RNG state."""
+    state = np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
@@ -41,19 +44,35 @@ def step_loss(
     displacement: int,
     heads: int,
     dtype: torch.dtype | None,
+    entropy_weight: float = 1.0,
+    augment: Any = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-sub-head losses) of one step: both views share the stem and one
-    batched g_ar pass; the loss is computed in float32 outside autocast."""
+    batched g_ar pass; the loss is computed in float32 outside autocast.
+
+    ``augment`` (a :class:`~acseg_core.training.augment.ViewAugment`): view 2 sees a
+    jittered / flipped copy of the crops; its flip is undone on its output, so the
+    loss compares the same pixels. ``entropy_weight``: IIC's λ (1 = exact −MI).
+    """
     from acseg_core.model import loss as losses
     from acseg_core.model.nn import draw_orderings
+    from acseg_core.training.augment import flip_where, second_view
 
     first, second = draw_orderings(step_generator(seed, step))
+    x2, flips = None, None
+    if augment is not None and augment.active:
+        x2, flips = second_view(x, step_generator(seed, step, AUGMENT_STREAM), augment)
     autocast = contextlib.nullcontext()
     if dtype is not None:
         autocast = torch.autocast(x.device.type, dtype=dtype)
     with autocast:
-        view1, view2 = model.forward_views(x, (first, second), with_overcluster=True)
-    return losses.ac_loss_terms(view1, view2, displacement, valid, heads=heads)
+        extra = {} if x2 is None else {"second": x2}
+        view1, view2 = model.forward_views(x, (first, second), with_overcluster=True, **extra)
+    if flips is not None:
+        view2 = tuple(None if y is None else flip_where(y, flips) for y in view2)
+    return losses.ac_loss_terms(
+        view1, view2, displacement, valid, heads=heads, entropy_weight=entropy_weight
+    )
 
 
 def apply_update(

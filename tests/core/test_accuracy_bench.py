@@ -214,3 +214,20 @@ def test_bench_on_shared_vaihingen(shared_data: Path, capsys: pytest.CaptureFixt
     [dataset] = result["datasets"]
     assert dataset["k"] == 5  # clutter is absent from the crop
     assert set(accuracy.METHODS) <= set(dataset["per_seed"][0])
+
+
+def test_control_summary_says_whether_the_default_beats_the_control_by_three() -> None:
+    from acseg_core.benchmarks.accuracy import control_summary
+
+    def dataset(name: str, default: float, control: float, miou: float) -> dict:
+        summary = {"ac-kmeans+smooth": {"mean": default}, "kmeans+smooth": {"mean": control}}
+        mious = {"ac-kmeans+smooth": {"mean": miou}, "kmeans+smooth": {"mean": 20.0}}
+        return {"name": name, "default_method": "ac-kmeans+smooth",
+                "pixel_accuracy": summary, "miou": mious}  # fmt: skip
+
+    lines = control_summary(
+        [dataset("a", 60.0, 56.0, 25.0), dataset("b", 60.0, 58.0, 25.0), dataset("c", 60, 50, 10)]
+    ).splitlines()
+    assert lines[0].startswith("a: ac-kmeans+smooth beats") and "+4.0 points" in lines[0]
+    assert "does not beat" in lines[1] and "+2.0 points" in lines[1]
+    assert "does not beat" in lines[2] and "mIoU lower" in lines[2]

@@ -179,3 +179,34 @@ def test_training_loss_batches_both_views_like_two_passes() -> None:
     assert loss.item() == pytest.approx(separate.item(), rel=1e-4)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def numpy_joint(y1: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    """Symmetrised, normalised joint at displacement 0."""
+    joint = np.einsum("bihw,bjhw->ij", y1, y2)
+    joint = (joint + joint.T) / 2
+    return joint / joint.sum()
+
+
+def test_entropy_weight_one_is_exactly_negative_mi() -> None:
+    y1, y2 = random_maps(seed=11), random_maps(seed=12)
+    expected = numpy_negative_mi(y1.numpy(), y2.numpy(), 0)
+    plain = mi_loss(y1, y2, displacement=0)
+    weighted = mi_loss(y1, y2, displacement=0, entropy_weight=1.0)
+    assert weighted.item() == plain.item()  # the same expression, bit for bit
+    assert weighted.item() == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("lam", [1.5, 2.0])
+def test_entropy_weight_adds_the_marginal_entropies(lam: float) -> None:
+    """IIC's λ: −Σ P (log P − λ log Pᵢ − λ log Pⱼ) = −I − (λ − 1)(H(y) + H(y′))."""
+    y1, y2 = random_maps(seed=13), random_maps(seed=14)
+    joint = numpy_joint(y1.numpy(), y2.numpy())
+    p_i, p_j = joint.sum(axis=1), joint.sum(axis=0)
+    mi = float(np.sum(joint * np.log(joint / np.outer(p_i, p_j))))
+    entropies = -float(np.sum(p_i * np.log(p_i))) - float(np.sum(p_j * np.log(p_j)))
+    expected = -mi - (lam - 1) * entropies
+    got = mi_loss(y1, y2, displacement=0, entropy_weight=lam).item()
+    assert got == pytest.approx(expected, rel=1e-9)
+    terms, _ = ac_loss_terms((y1, y1), (y2, y2), 0, entropy_weight=lam)
+    assert terms.item() == pytest.approx(2 * expected, rel=1e-9)  # main + overclustering head
