@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,8 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
     names = folder.label_format.names(classes)
     colours = [tuple(int(v) for v in default_palette()[i]) for i in range(classes)]
     stroked = list(range(min(args.images, len(folder.pairs))))
-    root = Path(settings.keep_runs or "runs/strokes")
+    # models are kept only where asked (--keep-runs); never inside the working folder
+    root = Path(settings.keep_runs or tempfile.mkdtemp(prefix="acseg-strokes-"))
     per_seed = []
     for seed in args.seeds:
         model_seed = seed if args.model_seed is None else args.model_seed
