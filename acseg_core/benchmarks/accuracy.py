@@ -34,43 +34,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from acseg_core.benchmarks.accuracy_settings import (
+    BenchSettings,
+    add_arguments,
+    settings_from_args,
+)
 from acseg_core.benchmarks.datasets import DatasetSpec, parse_spec
 from acseg_core.errors import AcsegError
 
-# Benchmark defaults (the shipped configuration; chosen by this benchmark on the
-# shared dev images, see docs/accuracy.md). Every one is a command-line option.
-DEFAULT_MINUTES = 10.0  # a cap: the issue's budget; the preset's step count ends runs first
-DEFAULT_SEEDS = (0, 1, 2)
 METHODS = ("ac", "ac+smooth", "ac-kmeans", "ac-kmeans+smooth", "kmeans", "kmeans+smooth")
 MODEL_READOUTS = {"ac": "head", "ac-kmeans": "kmeans"}  # method -> predict(readout=)
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    """What every dataset is run with (all command-line options)."""
-
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-    minutes: float | None = DEFAULT_MINUTES  # wall-clock cap per seed (None = no cap)
-    steps: int | None = None  # None: the preset's default training length (as `train`)
-    preset: str = "cpu-small"
-    device: str = "cpu"
-    lr: float | None = None
-    crop: int | None = None
-    batch: int | None = None
-    displacement: int | None = None
-    base_width: int | None = None
-    heads: int | None = None  # IIC sub-heads (default: the preset's)
-    overcluster_factor: int | None = None  # None: the preset's (factor × K)
-    scale: float = 1.0
-    smooth: int | None = None  # None: the model's read-out window (ModelConfig.smooth)
-    keep_runs: str | None = None  # folder to keep the trained models in
-    train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
@@ -324,117 +303,6 @@ def _budget_text(settings: BenchSettings) -> str:
 def _seed_line(entry: dict[str, Any]) -> str:
     parts = [f"{m} {entry[m]['pixel_accuracy']:.1f}%" for m in METHODS if m in entry]
     return ", ".join(parts) + f" ({entry['steps']} steps, {entry['train_s']:.0f} s)"
-
-
-# -- CLI ---------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("accuracy (--accuracy)")
-    group.add_argument(
-        "--accuracy",
-        nargs="+",
-        metavar="DATASET_SPEC",
-        help="AC vs k-means on labelled folders: shared:vaihingen6|vaihingen3|loveda|dubai|"
-        "cocostuff15, or name=N,images=DIR,labels=DIR,format=FMT[,merge=M][,keep=C=V][,k=K]"
-        "[,sobel=1]",
-    )
-    group.add_argument(
-        "--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), metavar="S",
-        help="training / k-means seeds (default 0 1 2)",
-    )  # fmt: skip
-    group.add_argument(
-        "--minutes", type=float, default=DEFAULT_MINUTES,
-        help=f"wall-clock cap on training per dataset and seed (default {DEFAULT_MINUTES:g}, "
-        "the issue's budget; the preset's step count normally ends a run first)",
-    )  # fmt: skip
-    group.add_argument(
-        "--train-steps", type=int,
-        help="training steps per seed (default: the preset's, as `acseg-core train`)",
-    )  # fmt: skip
-    group.add_argument("--train-lr", type=float, help="learning rate (default: the preset's)")
-    group.add_argument(
-        "--train-crop", type=int, help="training crop in px (default: TrainConfig's)"
-    )
-    group.add_argument("--train-batch", type=int, help="crops per step (default: TrainConfig's)")
-    group.add_argument("--train-displacement", type=int, help="IIC displacement T (default 10)")
-    group.add_argument("--train-width", type=int, help="model base width (default: the preset's)")
-    group.add_argument(
-        "--train-heads", type=int, help="IIC sub-heads, best kept by loss (default: the preset's)"
-    )
-    group.add_argument(
-        "--overcluster-factor", type=int, default=None,
-        help="overclustering head = factor × K, 0 = none (default: the preset's, 5)",
-    )  # fmt: skip
-    group.add_argument("--train-scale", type=float, default=1.0, help="input resampling factor")
-    group.add_argument(
-        "--train-entropy-weight", type=float,
-        help="IIC's entropy weight λ in the MI loss (default: TrainConfig's, 1 = exact −MI)",
-    )  # fmt: skip
-    group.add_argument(
-        "--train-view-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"),
-        help="colour jitter of view 2: brightness, contrast, saturation, hue strengths "
-        "(on the dataset's jitter-bands; default: TrainConfig's)",
-    )  # fmt: skip
-    group.add_argument(
-        "--train-view-flip", action="store_true", default=None,
-        help="randomly flip view 2, undone on its output before the loss",
-    )  # fmt: skip
-    group.add_argument(
-        "--train-plateau", type=float,
-        help="stop training once the loss improves by less than this share per 50 steps",
-    )  # fmt: skip
-    group.add_argument(
-        "--smooth", type=int,
-        help="read-out majority-filter window in px, 0 = off (default: the preset's, "
-        "ModelConfig.smooth)",
-    )  # fmt: skip
-    group.add_argument("--keep-runs", metavar="DIR", help="keep the trained models here")
-
-
-def settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    from acseg_core.model.refine import check_window
-
-    if args.minutes is not None and not args.minutes > 0:
-        raise AcsegError("--minutes must be > 0")
-    if args.train_steps is not None and args.train_steps < 1:
-        raise AcsegError("--train-steps must be >= 1")
-    if not args.seeds:
-        raise AcsegError("--seeds needs at least one seed")
-    device = args.device
-    if device == "auto":
-        from acseg_core.device import select_device
-
-        device = select_device("auto").type
-    return BenchSettings(
-        seeds=tuple(args.seeds),
-        minutes=args.minutes,
-        steps=args.train_steps,
-        preset=args.preset,
-        device=device,
-        lr=args.train_lr,
-        crop=args.train_crop,
-        batch=args.train_batch,
-        displacement=args.train_displacement,
-        base_width=args.train_width,
-        heads=args.train_heads,
-        overcluster_factor=args.overcluster_factor,
-        scale=args.train_scale,
-        smooth=None if args.smooth is None else check_window(args.smooth),
-        train_overrides=_train_overrides(args),
-    )
-
-
-def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """TrainConfig fields given on the command line (left out: TrainConfig's defaults)."""
-    given = {
-        "entropy_weight": getattr(args, "train_entropy_weight", None),
-        "view_jitter": getattr(args, "train_view_jitter", None),
-        "view_flip": getattr(args, "train_view_flip", None),
-        "plateau_tol": getattr(args, "train_plateau", None),
-    }
-    return {name: tuple(v) if isinstance(v, list) else v for name, v in given.items()
-            if v is not None}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
