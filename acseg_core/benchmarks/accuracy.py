@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ import numpy as np
 from acseg_core.benchmarks.accuracy_settings import (
     BenchSettings,
     add_arguments,
+    log_to_stderr,
     settings_from_args,
 )
 from acseg_core.benchmarks.datasets import DatasetSpec, parse_spec
@@ -308,12 +309,7 @@ def _seed_line(entry: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     specs = [parse_spec(text) for text in args.accuracy]
     settings = settings_from_args(args)
-    if getattr(args, "keep_runs", None):
-        settings = replace(settings, keep_runs=args.keep_runs)
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
+    log = log_to_stderr
     started = time.perf_counter()
     datasets = [run_dataset(spec, settings, log) for spec in specs]
     result = {

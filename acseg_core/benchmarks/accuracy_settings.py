@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,8 +130,14 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         overcluster_factor=args.overcluster_factor,
         scale=args.train_scale,
         smooth=None if args.smooth is None else check_window(args.smooth),
+        keep_runs=getattr(args, "keep_runs", None),
         train_overrides=_train_overrides(args),
     )
+
+
+def log_to_stderr(line: str) -> None:
+    """Bench progress: stderr, so ``--json`` on stdout stays machine-readable."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,5 +157,6 @@ __all__ = [
     "DEFAULT_SEEDS",
     "BenchSettings",
     "add_arguments",
+    "log_to_stderr",
     "settings_from_args",
 ]

@@ -36,7 +36,7 @@ def time_refit(datasets: list[dict[str, Any]], args: argparse.Namespace, setting
         spec.images, spec.labels, spec.label_format, spec.merge, spec.keep, spec.class_column
     )
     k = spec.k or folder.classes_present
-    root = Path(settings.keep_runs or "runs/strokes")
+    root = Path(settings.keep_runs)
     seed = args.seeds[0] if args.model_seed is None else args.model_seed
     model_path, _ = model_for(spec, folder, k, seed, settings, root, log)
     loaded = load_model(model_path, device="cpu")

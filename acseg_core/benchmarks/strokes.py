@@ -18,10 +18,12 @@ once), and reused from ``--keep-runs`` where it is already there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from acseg_core.benchmarks.accuracy import _summary, settings_from_args, train_config
+from acseg_core.benchmarks.accuracy_settings import log_to_stderr
 from acseg_core.benchmarks.datasets import parse_spec
 from acseg_core.errors import AcsegError
 
@@ -90,8 +93,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
     names = folder.label_format.names(classes)
     colours = [tuple(int(v) for v in default_palette()[i]) for i in range(classes)]
     stroked = list(range(min(args.images, len(folder.pairs))))
-    # models are kept only where asked (--keep-runs); never inside the working folder
-    root = Path(settings.keep_runs or tempfile.mkdtemp(prefix="acseg-strokes-"))
+    root = Path(settings.keep_runs)
     per_seed = []
     for seed in args.seeds:
         model_seed = seed if args.model_seed is None else args.model_seed
@@ -186,8 +188,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
     methods = [key for key, v in per_seed[0].items() if isinstance(v, dict)]
     fields = ("pixel_accuracy", "fit_s", "predict_s")
     summary = {
-        m: {field: _summary([e[m][field] for e in per_seed]) for field in fields}
-        for m in methods
+        m: {field: _summary([e[m][field] for e in per_seed]) for field in fields} for m in methods
     }
     return {"name": spec.name, "images": len(folder.pairs), "classes": classes, "k": k,
             "stroked_images": len(stroked), "summary": summary, "per_seed": per_seed}  # fmt: skip
@@ -221,20 +222,17 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if min(args.per_class) < 1 or args.radius < 1 or args.images < 1:
         raise AcsegError("--per-class, --radius and --images must be at least 1")
     settings = settings_from_args(args)
-    if getattr(args, "keep_runs", None):
-        from dataclasses import replace
-
-        settings = replace(settings, keep_runs=args.keep_runs)
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
+    log = log_to_stderr
     started = time.perf_counter()
-    datasets = [run_dataset(parse_spec(text), args, settings, log) for text in args.strokes]
-    try:
-        refit = time_refit(datasets, args, settings, log)
-    except AcsegError as exc:  # e.g. no class of the first image fits a disk
-        refit = {"error": str(exc)}
+    with contextlib.ExitStack() as stack:
+        if settings.keep_runs is None:  # models in a temp folder, removed at the end
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="acseg-strokes-"))
+            settings = replace(settings, keep_runs=scratch)
+        datasets = [run_dataset(parse_spec(text), args, settings, log) for text in args.strokes]
+        try:
+            refit = time_refit(datasets, args, settings, log)
+        except AcsegError as exc:  # e.g. no class of the first image fits a disk
+            refit = {"error": str(exc)}
     result = {
         "command": "acseg-core " + " ".join(sys.argv[1:]),
         "datasets": datasets,
