@@ -81,8 +81,9 @@ class MainWindow(QMainWindow):
         self.viewer = ImageViewController(self.canvas, self.display, self)
         self.models = ModelController(self.session, self.classes, self.overlay, self)
         self.project_sync = ProjectSync(
-            self.images, self.session, self.classes, self.display, self.overlay
-        )
+            self.images, self.session, self.classes, self.display, self.overlay,
+            learnt_base=lambda: self.learning.project_model(),
+        )  # fmt: skip
         self.project = ProjectController(
             self.project_sync, self.images, self.session, self.classes, self.models,
             self.document, self.settings, lambda: self, self,

@@ -154,6 +154,21 @@ class LearnController(QObject):
             self._again = False
             self.learn()
 
+    def project_model(self) -> tuple[Path | None, Any, Any] | None:
+        """What a project file keeps while a learnt model is shown: the base model, and
+        today's classes with the base's cluster → class map (None: nothing learnt)."""
+        loaded = self.session.loaded
+        if self.learnt is None or loaded is not self.learnt or self.base_class_map is None:
+            return None
+        current, base_map = self.classes.class_map, self.base_class_map
+        kept = {c.id for c in current.classes}
+        assignment = {}
+        for cluster in range(base_map.clusters):
+            mapped = base_map.class_of_cluster(cluster)
+            assignment[cluster] = mapped.id if mapped is not None and mapped.id in kept else None
+        class_map = current.with_clusters(0).with_clusters(base_map.clusters)
+        return self.base_path, self.base.config, class_map.assign_many(assignment)
+
     def forget(self) -> None:
         """Back to the unsupervised model and its cluster → class map."""
         if self.base is None or self.learnt is None:

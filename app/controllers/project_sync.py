@@ -7,6 +7,7 @@ back into the models when it is opened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from acseg_core.labelling.project import Project
@@ -21,22 +22,22 @@ class ProjectSync:
         classes: ClassesModel,
         display: DisplayModel,
         overlay: OverlayModel,
+        learnt_base: Callable[[], tuple[Any, Any, Any] | None] = lambda: None,
     ) -> None:
         self.images, self.session, self.classes = images, session, classes
         self.display, self.overlay = display, overlay
+        # (model path, config, class map) of the unsupervised model under a model learnt
+        # from edits: the project file keeps that one, never the session-only learnt one
+        self.learnt_base = learnt_base
 
     def push(self, project: Project) -> None:
         """Make ``project`` hold what the app shows (images in list order, model, classes,
         display settings)."""
         loaded = self.session.loaded
-        config = loaded.config if loaded is not None else None
-        project.sync(
-            self.images.images,
-            self.session.model_path,
-            config,
-            self.classes.class_map,
-            self.display_settings(),
-        )
+        model = (self.session.model_path, loaded.config if loaded is not None else None,
+                 self.classes.class_map)  # fmt: skip
+        model = self.learnt_base() or model
+        project.sync(self.images.images, *model, self.display_settings())
 
     def display_settings(self) -> dict[str, Any]:
         readout = self.session.readout

@@ -74,3 +74,28 @@ def test_learning_without_strokes_says_what_to_do(qtbot, window, tmp_path: Path)
     window.classes.add_class("first")
     assert not window.learning.learn()
     assert "paint" in window.statusBar().currentMessage()
+
+
+def test_a_saved_project_keeps_the_base_model_and_its_cluster_map(qtbot, window, tmp_path):
+    from acseg_core.labelling.project import Project
+
+    image = tmp_path / "scene.tif"
+    labels = make_regions_image(image, size=(SIZE, SIZE), bands=3, classes=2, seed=3)
+    window.open_images([image])
+    model = tiny_model_file(tmp_path / "m.pt", bands=3, clusters=4)
+    window.load_model_reporting(model)
+    qtbot.waitUntil(lambda: not window.predictions.busy, timeout=60_000)
+    first = window.classes.add_class("first")
+    second = window.classes.add_class("second")
+    window.classes.assign(3, second)  # the user's naming of the unsupervised clusters
+    stroke_inside(window, labels, 0, first, 0)
+    stroke_inside(window, labels, 1, second, 0)
+    learn_and_wait(qtbot, window)
+    window.classes.rename_class(first, "renamed")
+    assert window.project.save_as(tmp_path / "p.acseg")
+    saved = Project.load(tmp_path / "p.acseg")
+    assert saved.model == model.resolve()
+    assert saved.class_map.clusters == 4  # the base model's K, not the learnt C = 2
+    assert saved.class_map.class_of_cluster(3).id == second
+    assert saved.class_map.class_of_cluster(0) is None
+    assert saved.class_map.class_by_id(first).name == "renamed"
