@@ -19,6 +19,7 @@ from acseg_core.errors import AcsegError
 from acseg_core.inference.readout import ReadOut
 from acseg_core.inference.stages import StageTimes, measured
 from acseg_core.inference.tiling import Tile
+from acseg_core.model.refine import vote_counts
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -87,8 +88,6 @@ class Forward:
         size = self.readout.smooth
         if size <= 1:
             return probs[i, :, rows, cols].max(dim=0)
-        from acseg_core.model.refine import vote_counts
-
         half = size // 2
         height, width = probs.shape[-2:]
         top, left = max(0, rows.start - half), max(0, cols.start - half)
