@@ -78,7 +78,7 @@ def model_for(spec: Any, folder: Any, k: int, seed: int, settings: Any, root: Pa
 def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) -> dict[str, Any]:
     from acseg_core.benchmarks import ilastik
     from acseg_core.evaluation import evaluate as ev
-    from acseg_core.inference.learn import fit_strokes
+    from acseg_core.inference.learn import PSEUDO_PER_IMAGE, fit_strokes
     from acseg_core.inference.strokes import LiveImage
     from acseg_core.labelling.classes import default_palette
     from acseg_core.labelling.strokes import StrokeSet
@@ -106,10 +106,14 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
         # (c): samples from each stroked image, then one fit per S
         t0 = time.perf_counter()
         samples: dict[int, list[Any]] = {s: [] for s in args.per_class}
+        pseudo: dict[int, list[Any]] = {s: [] for s in args.per_class}
         for i in stroked:
             live = LiveImage(loaded, folder.pairs[i].image)
             for s in args.per_class:
                 samples[s].append(live.samples(StrokeSet.from_map(strokes[s][i])))
+                if getattr(args, "infer_map", False):
+                    pseudo[s].append(live.samples(StrokeSet.from_map(strokes[s][i]),
+                                                  pseudo=PSEUDO_PER_IMAGE, seed=seed))  # fmt: skip
         gather_s = time.perf_counter() - t0
         fitted, fit_s = {}, {}
         for s in args.per_class:
@@ -128,6 +132,20 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
             forests[s] = ilastik.forest(seed).fit(x, y)
             forest_fit_s[s] = feat_s / len(args.per_class) + time.perf_counter() - t0
         del feats
+        inferred = {}
+        for s in args.per_class:
+            if pseudo[s]:
+                t0 = time.perf_counter()
+                inferred[s] = fit_strokes(loaded, pseudo[s], names, colours, seed=seed,
+                                          infer_map=True)  # fmt: skip
+                fit_s[f"inferred{s}"] = gather_s / len(args.per_class) + time.perf_counter() - t0
+        tuned = {}
+        for n in getattr(args, "finetune_steps", None) or []:
+            for s in args.per_class:
+                t0 = time.perf_counter()
+                tuned[(n, s)] = finetune_fit(loaded, folder, stroked, strokes[s], n, names,
+                                             colours, seed)  # fmt: skip
+                fit_s[f"finetune{n}-{s}"] = time.perf_counter() - t0
         # one pass over every image: trunk once, then every read-out and forest
         correct = {f"{m}{s}": 0 for m in ("forest", "strokes", "strokes-raw")
                    for s in args.per_class}  # fmt: skip
@@ -160,6 +178,14 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                 pred = ilastik.predict_image(forests[s], feats_i)
                 seconds[f"forest{s}"] += time.perf_counter() - t0 + feat_i_s
                 correct[f"forest{s}"] += int((pred == truth)[mask].sum())
+        for s, model in inferred.items():
+            hits, predict_s = score_model(model, folder, smooth)
+            entry[f"strokes-inferred{s}"] = _result(hits, labelled, fit_s[f"inferred{s}"],
+                                                    predict_s)  # fmt: skip
+        for (n, s), model in tuned.items():
+            key = f"finetune{n}-strokes{s}"
+            hits, predict_s = score_model(model, folder, smooth)
+            entry[key] = _result(hits, labelled, fit_s[f"finetune{n}-{s}"], predict_s)
         for s in args.per_class:
             raw_s = trunk_s + seconds[f"strokes-raw{s}"]
             entry[f"strokes{s}"] = _result(
@@ -194,6 +220,37 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
             "stroked_images": len(stroked), "summary": summary, "per_seed": per_seed}  # fmt: skip
 
 
+def finetune_fit(loaded: Any, folder: Any, stroked: list[int], maps: dict[int, np.ndarray],
+                 steps: int, names: list[str], colours: list[Any], seed: int) -> Any:  # fmt: skip
+    """Fine-tune the trunk ``steps`` MI + CE steps on the strokes, then fit the read-out."""
+    from acseg_core.inference.finetune import finetune_trunk, stroked_input
+    from acseg_core.inference.learn import fit_strokes
+    from acseg_core.inference.strokes import LiveImage
+    from acseg_core.labelling.strokes import StrokeSet
+
+    sets = {i: StrokeSet.from_map(maps[i]) for i in stroked}
+    items = [stroked_input(loaded, str(folder.pairs[i].image), sets[i]) for i in stroked]
+    model = finetune_trunk(loaded, items, len(names), steps, seed=seed)
+    samples = [LiveImage(model, folder.pairs[i].image).samples(sets[i]) for i in stroked]
+    return fit_strokes(model, samples, names, colours, seed=seed)
+
+
+def score_model(fitted: Any, folder: Any, smooth: int) -> tuple[int, float]:
+    """Correct labelled pixels of a strokes model over the folder (with its filter) and
+    the seconds it took (network pass included)."""
+    from acseg_core.inference.strokes import LiveImage
+    from acseg_core.model.refine import vote_shares
+
+    hits, t0 = 0, time.perf_counter()
+    for i, pair in enumerate(folder.pairs):
+        truth = read_labels(folder, i)
+        probs = LiveImage(fitted, pair.image).probabilities(fitted)
+        if smooth > 1:
+            probs = vote_shares(probs[None], smooth)[0]
+        hits += int((probs.argmax(dim=0).numpy() == truth)[truth >= 0].sum())
+    return hits, time.perf_counter() - t0
+
+
 def _result(correct: int, total: int, fit_s: float, predict_s: float) -> dict[str, float]:
     return {"pixel_accuracy": round(100.0 * correct / max(total, 1), 2),
             "fit_s": round(fit_s, 2), "predict_s": round(predict_s, 2)}  # fmt: skip
@@ -212,6 +269,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="stroke the first N images (3)")  # fmt: skip
     group.add_argument("--model-seed", type=int, metavar="S",
                        help="train one model (this seed) for every stroke seed")  # fmt: skip
+    group.add_argument("--finetune-steps", type=int, nargs="+", metavar="N",
+                       help="also fine-tune the trunk N MI + cross-entropy steps on the "
+                       "strokes before fitting the read-out (one row per N)")  # fmt: skip
+    group.add_argument("--infer-map", action="store_true",
+                       help="also fit with pseudo-samples labelled by a cluster→class map "
+                       "inferred from the strokes (row strokes-inferred)")  # fmt: skip
     group.add_argument("--refit-size", type=int, default=1000, metavar="PX",
                        help="side of the image the live refit is timed on (1000)")  # fmt: skip
 
@@ -255,6 +318,9 @@ def format_table(datasets: list[dict[str, Any]], per_class: list[int]) -> str:
                                                     b["pixel_accuracy"]["mean"])  # fmt: skip
             lines.append(f"| {d['name']} | {s} | {_cell(a)} | {_cell(b)} | {_cell(c)} | "
                          f"{gap:+.1f} |")  # fmt: skip
+            for key in sorted(k for k in sm if k in (f"strokes-inferred{s}",) or (
+                    k.startswith("finetune") and k.endswith(f"-strokes{s}"))):  # fmt: skip
+                lines.append(f"| {d['name']} | {s} | | | {key}: {_cell(sm[key])} | |")
     return "\n".join(lines)
 
 

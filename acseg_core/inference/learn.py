@@ -62,6 +62,40 @@ def training_labels(
     return np.where(labels >= 0, labels, np.where(use, pseudo, -1))
 
 
+INFER_PURITY = 0.9  # a cluster names a class when this share of its stroked pixels is one class
+
+
+def inferred_cluster_classes(
+    samples: Samples, classes: int, purity: float = INFER_PURITY
+) -> list[int]:
+    """A cluster→class map read from the strokes themselves (−1 = none): a base cluster
+    whose stroked pixels are at least ``purity`` one class maps to that class.
+
+    With it, unstroked pseudo-samples of such a cluster teach its class even where the
+    class has strokes (the cluster is the user's own evidence, not a guess)."""
+    stroked = samples.labels >= 0
+    ids = samples.clusters[stroked].astype(np.int64)
+    labels = samples.labels[stroked].astype(np.int64)
+    if not len(ids):
+        return []
+    table = np.zeros((int(ids.max()) + 1, classes), np.int64)
+    np.add.at(table, (ids, labels), 1)
+    totals = table.sum(axis=1)
+    best = table.argmax(axis=1)
+    share = table.max(axis=1) / np.maximum(totals, 1)
+    return [int(b) if t and p >= purity else -1 for b, t, p in zip(best, totals, share,
+                                                                   strict=True)]  # fmt: skip
+
+
+def inferred_labels(samples: Samples, classes: int, purity: float = INFER_PURITY) -> np.ndarray:
+    """Class per sample: strokes as given; pseudo-samples through the inferred map."""
+    lut = np.full(256, -1, np.int64)
+    mapped = np.asarray(inferred_cluster_classes(samples, classes, purity), np.int64)
+    lut[: len(mapped)] = mapped
+    labels = samples.labels.astype(np.int64)
+    return np.where(labels >= 0, labels, lut[samples.clusters])
+
+
 def fit_strokes(
     loaded: LoadedModel,
     samples: Sequence[Samples],
@@ -71,18 +105,24 @@ def fit_strokes(
     cluster_classes: Sequence[int] | None = None,
     seed: int = 0,
     class_ids: Sequence[int] | None = None,
+    infer_map: bool = False,
 ) -> LoadedModel:
     """A new model: ``loaded``'s trunk with a strokes read-out fitted on ``samples``.
 
     ``class_names``/``colours``: the C classes (stroke values index them).
     ``class_ids`` (optional) are stored so an app can map ids back to its classes.
+    ``infer_map``: label pseudo-samples through :func:`inferred_cluster_classes`
+    instead of ``cluster_classes`` (bench-measured option, docs/strokes.md).
     """
     validate_classes(class_names, colours)
     count = len(class_names)
     if not any(len(s) for s in samples):
         raise AcsegError("no stroked pixels to learn from")
     data = Samples.concat(samples)
-    labels = training_labels(data, count, cluster_classes)
+    if infer_map:
+        labels = inferred_labels(data, count)
+    else:
+        labels = training_labels(data, count, cluster_classes)
     if (data.labels >= count).any():
         raise AcsegError(f"a stroke names class index {int(data.labels.max())} of {count}")
     keep = np.flatnonzero(labels >= 0)
@@ -176,6 +216,8 @@ def stroked_pixels(fitted: LoadedModel) -> dict[str, int]:
 __all__ = [
     "PSEUDO_PER_IMAGE",
     "fit_strokes",
+    "inferred_cluster_classes",
+    "inferred_labels",
     "learn",
     "save_learned",
     "stroked_pixels",
