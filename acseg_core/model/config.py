@@ -17,6 +17,7 @@ from acseg_core.io.normalise import Normalisation
 from acseg_core.model.readouts import KINDS
 
 T = TypeVar("T")
+ENCODERS = ("ac", "lite0")
 
 
 
@@ -37,6 +38,10 @@ class ModelConfig:
     attention: bool = False
     stride: int = 4  # stem output stride relative to the input: 2 or 4
     sobel: bool = False  # append 2 Sobel channels (IIC does this for photos)
+    # h: "ac" = AC's own conv stem, learnt from scratch; "lite0" = EfficientNet-Lite0's
+    # ImageNet-pretrained first stages (acseg_core.model.nn.pretrained, optional extra)
+    encoder: str = "ac"
+    encoder_trainable: bool = False  # lite0: fine-tune its convolutions (else frozen)
     # Read-out: majority filter over a smooth×smooth px window of the cluster map
     # (acseg_core.model.refine); 0 = the network's plain argmax. It lives here, beside the
     # weights, so every front-end predicts with the window the model was shipped with.
@@ -77,6 +82,10 @@ class ModelConfig:
             problems.append("base_width must be >= 4")
         if self.stride not in (2, 4):
             problems.append("stride must be 2 or 4")
+        if self.encoder not in ENCODERS:
+            problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
+        if self.encoder != "ac" and (self.stride != 4 or self.sobel):
+            problems.append("a pretrained encoder has stride 4 and no Sobel channels")
         if self.normalisation is not None and self.normalisation.bands != self.in_channels:
             problems.append("normalisation has a different band count than in_channels")
         if problems:

@@ -132,7 +132,7 @@ def _train(
     run.dist = ctx
 
     torch.manual_seed(cfg.seed)
-    model = build_model(model_cfg).to(device)
+    model = build_model(model_cfg, pretrained=payload is None).to(device)
     optimiser = make_optimiser(model, cfg.lr)
     dtype = amp_dtype(device)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None

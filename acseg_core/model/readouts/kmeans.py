@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from acseg_core.errors import AcsegError
+from acseg_core.model.nn.upsample import upsample_grid
 
 FIT_CROPS = 64  # crops the centres are fitted on (~65 k grid points at 128 px, stride 4)
 FIT_POINTS = 60_000  # k-means sample size
@@ -39,8 +40,11 @@ VALID_SHARE = 0.999  # a grid cell is used only when (almost) all its pixels are
 class KMeansReadout(nn.Module):
     """Nearest-centre logits from features (stem grid) and input bands (full size)."""
 
-    def __init__(self, feature_channels: int, input_channels: int, clusters: int) -> None:
+    def __init__(
+        self, feature_channels: int, input_channels: int, clusters: int, stride: int = 4
+    ) -> None:
         super().__init__()
+        self.stride = stride
         self.features = nn.Conv2d(feature_channels, clusters, kernel_size=1)
         self.bands = nn.Conv2d(input_channels, clusters, kernel_size=1)
         for conv in (self.features, self.bands):
@@ -56,9 +60,7 @@ class KMeansReadout(nn.Module):
     def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Probabilities B×K×H×W at ``x``'s size (``features``: head-normalised g_ar)."""
         size = tuple(x.shape[-2:])
-        logits = F.interpolate(
-            self.features(features), size=size, mode="bilinear", align_corners=False
-        )
+        logits = upsample_grid(self.features(features), size, self.stride)
         return torch.softmax(logits + self.bands(x.to(logits.dtype)), dim=1)
 
     @torch.no_grad()
