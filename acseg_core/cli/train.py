@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from acseg_core.model.readouts import KINDS
+from acseg_core.presets import PRESETS
 
 SUMMARY = "train an AC model on images or folders"
 
@@ -24,7 +25,7 @@ def register(sub: Any) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     model = parser.add_argument_group("model")
-    model.add_argument("--preset", help="cpu-small | repro-4 | paper-5 (default: by device)")
+    model.add_argument("--preset", help=" | ".join(PRESETS) + " (default: by device)")
     model.add_argument("--clusters", type=int, metavar="K", help="clusters (default 5)")
     model.add_argument(
         "--overcluster",

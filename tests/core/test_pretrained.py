@@ -135,3 +135,23 @@ def test_tiled_prediction_matches_one_shot(tmp_path: Path) -> None:
     assert (shares > 0.05).sum() >= 3, "clusters must be spread for the test"
     tiled = infer.predict_array(loaded, scene, tile=128, batch=2, precision="fp32")
     assert (tiled.clusters == whole.clusters).mean() >= 0.995
+
+
+def test_cli_trains_and_predicts_with_the_pretrained_preset(tmp_path: Path) -> None:
+    from acseg_core.cli import main
+
+    images = tmp_path / "images"
+    images.mkdir()
+    make_regions_image(images / "a.tif", size=(160, 150), bands=3, classes=3, seed=0)
+    run = tmp_path / "run"
+    args = ["train", str(images), "--out", str(run), "--preset", "pretrained-lite0"]
+    assert main([*args, "--steps", "3", "--clusters", "3"]) == 0
+    loaded = load_model(run / "model.pt")
+    assert loaded.config.encoder == "lite0" and loaded.config.readout == "kmeans"
+    # the ImageNet stem came through training and the file unchanged (frozen)
+    reference = lite0().stem.features.state_dict()
+    assert all(
+        torch.equal(v, reference[k]) for k, v in loaded.model.stem.features.state_dict().items()
+    )
+    assert main(["predict", str(run / "model.pt"), str(images), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "a_clusters.tif").exists() or any((tmp_path / "p").iterdir())
