@@ -81,7 +81,7 @@ class _Pass:
             logits = model.head_logits(normed)
             kind = model.fitted_readout if base != "head" else None
             if kind is None:
-                base_probs = model._head(model.head, normed, frame, None, 1, model.config.clusters)
+                base_probs = model.head_probabilities(normed, frame)
             elif getattr(model.readout, "uses_head", False):
                 base_probs = model.readout(normed, x, logits)
             else:

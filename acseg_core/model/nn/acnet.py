@@ -255,6 +255,11 @@ class ACNet(nn.Module):
             return self.readout(normed, x)
         return self.decode(z, tuple(x.shape[-2:]))
 
+    def head_probabilities(self, normed: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The first sub-head's K probabilities at ``size`` (of head-normalised features)."""
+        cfg = self.config
+        return self._head(self.head, normed, size, cfg.stride, None, 1, cfg.clusters)
+
     def head_logits(self, normed: torch.Tensor) -> torch.Tensor:
         """The first sub-head's K logits on the stem grid (of head-normalised features)."""
         k = self.config.clusters

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from acseg_core.errors import AcsegError
+from acseg_core.model.nn.upsample import upsample_grid
 
 HIDDEN = 32  # hidden units of the MLP
 CONTEXT = 2  # local-mean radius in stem cells
@@ -110,8 +111,7 @@ class StrokesReadout(nn.Module):
         ``head_logits``: the head's logits, both on the stem grid)."""
         stack = self._standard("grid", grid_stack(features, x, head_logits, self.stride))
         grid = self.grid(stack) + local_mean(self.context(stack))
-        hidden = F.interpolate(grid, size=tuple(x.shape[-2:]), mode="bilinear",
-                               align_corners=False)  # fmt: skip
+        hidden = upsample_grid(grid, tuple(x.shape[-2:]), self.stride)
         hidden = hidden + self.bands(self._standard("bands", x.to(hidden.dtype)))
         return torch.softmax(self.out(F.relu(hidden)), dim=1)
 
