@@ -111,7 +111,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
             live = LiveImage(loaded, folder.pairs[i].image)
             for s in args.per_class:
                 samples[s].append(live.samples(StrokeSet.from_map(strokes[s][i])))
-                if getattr(args, "infer_map", False):
+                if args.infer_map:
                     pseudo[s].append(live.samples(StrokeSet.from_map(strokes[s][i]),
                                                   pseudo=PSEUDO_PER_IMAGE, seed=seed))  # fmt: skip
         gather_s = time.perf_counter() - t0
@@ -140,7 +140,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                                           infer_map=True)  # fmt: skip
                 fit_s[f"inferred{s}"] = gather_s / len(args.per_class) + time.perf_counter() - t0
         tuned = {}
-        for n in getattr(args, "finetune_steps", None) or []:
+        for n in args.finetune_steps or []:
             for s in args.per_class:
                 t0 = time.perf_counter()
                 tuned[(n, s)] = finetune_fit(loaded, folder, stroked, strokes[s], n, names,
@@ -239,15 +239,12 @@ def score_model(fitted: Any, folder: Any, smooth: int) -> tuple[int, float]:
     """Correct labelled pixels of a strokes model over the folder (with its filter) and
     the seconds it took (network pass included)."""
     from acseg_core.inference.strokes import LiveImage
-    from acseg_core.model.refine import vote_shares
 
     hits, t0 = 0, time.perf_counter()
     for i, pair in enumerate(folder.pairs):
         truth = read_labels(folder, i)
-        probs = LiveImage(fitted, pair.image).probabilities(fitted)
-        if smooth > 1:
-            probs = vote_shares(probs[None], smooth)[0]
-        hits += int((probs.argmax(dim=0).numpy() == truth)[truth >= 0].sum())
+        pred = LiveImage(fitted, pair.image).predict(fitted, smooth)
+        hits += int((pred == truth)[truth >= 0].sum())
     return hits, time.perf_counter() - t0
 
 

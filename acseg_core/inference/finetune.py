@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from acseg_core.errors import AcsegError
 from acseg_core.labelling.strokes import StrokeSet
 from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.nn.upsample import upsample_grid
 
 FINETUNE_LR = 1e-4  # the cpu-small preset's training rate
 FINETUNE_CROP = 128  # the cpu-small preset's crop
@@ -43,21 +44,25 @@ class StrokedInput:
     x: torch.Tensor
     strokes: StrokeSet
 
+    def label_map(self) -> torch.Tensor:
+        """H×W class per pixel (−1 = not stroked)."""
+        labels = torch.full(tuple(self.x.shape[-2:]), -1, dtype=torch.long)
+        s = self.strokes
+        rows, cols = (torch.from_numpy(v.astype(np.int64)) for v in (s.rows, s.cols))
+        labels[rows, cols] = torch.from_numpy(s.classes.astype(np.int64))
+        return labels
+
 
 def _crop_at(
-    item: StrokedInput, side: int, rng: np.random.Generator
+    item: StrokedInput, labels: torch.Tensor, side: int, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A side×side crop around a random stroked pixel and its H×W label map (-1 = none)."""
+    """A side×side crop around a random stroked pixel, and its labels."""
     _, _, height, width = item.x.shape
     s = item.strokes
     pick = int(rng.integers(len(s)))
     top = int(np.clip(s.rows[pick] - side // 2, 0, max(0, height - side)))
     left = int(np.clip(s.cols[pick] - side // 2, 0, max(0, width - side)))
     h, w = min(side, height), min(side, width)
-    labels = torch.full((height, width), -1, dtype=torch.long)
-    labels[torch.from_numpy(s.rows.astype(np.int64)), torch.from_numpy(s.cols.astype(np.int64))] = (
-        torch.from_numpy(s.classes.astype(np.int64))
-    )
     return item.x[:, :, top : top + h, left : left + w], labels[top : top + h, left : left + w]
 
 
@@ -96,9 +101,11 @@ def finetune_trunk(
     optimiser = torch.optim.Adam([*trunk, head_w, head_b], lr=lr)
     rng = np.random.default_rng([int(seed), 0xF7])
     heads = int(model.config.heads)
+    label_maps = [item.label_map() for item in inputs]  # once, not per step
     with torch.enable_grad():
         for step in range(steps):
-            crops = [_crop_at(item, crop, rng) for item in inputs]
+            pairs = zip(inputs, label_maps, strict=True)
+            crops = [_crop_at(item, labels, crop, rng) for item, labels in pairs]
             side = min(min(c.shape[-2] for c, _ in crops), min(c.shape[-1] for c, _ in crops))
             x = torch.cat([c[..., :side, :side] for c, _ in crops]).to(loaded.device)
             target = torch.stack([t[:side, :side] for _, t in crops]).to(loaded.device)
@@ -107,7 +114,7 @@ def finetune_trunk(
             mi, _ = losses.ac_loss_terms(view1, view2, displacement, None, heads=heads)
             normed = model.head_norm(model.forward_features(x))
             logits = F.conv2d(normed, head_w[:, :, None, None], head_b)
-            logits = F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False)
+            logits = upsample_grid(logits, (side, side), model.config.stride)
             loss = mi + ce_weight * F.cross_entropy(logits, target, ignore_index=-1)
             optimiser.zero_grad(set_to_none=True)
             if torch.isfinite(loss):

@@ -46,10 +46,14 @@ Colour = tuple[int, int, int]
 
 
 def training_labels(
-    samples: Samples, classes: int, cluster_classes: Sequence[int] | None
+    samples: Samples,
+    classes: int,
+    cluster_classes: Sequence[int] | None,
+    stroked_classes_too: bool = False,
 ) -> np.ndarray:
     """Class index per sample: strokes as given; pseudo-samples through the map
-    where their class has no stroke; −1 = not used."""
+    where their class has no stroke (any class with ``stroked_classes_too``: a map
+    read from the strokes themselves); −1 = not used."""
     labels = samples.labels.astype(np.int64)
     if cluster_classes is None:
         return np.where(labels >= 0, labels, -1)
@@ -58,7 +62,7 @@ def training_labels(
     lut[: len(mapped)] = np.where((mapped >= 0) & (mapped < classes), mapped, -1)
     stroked = np.unique(labels[labels >= 0])
     pseudo = lut[samples.clusters]
-    use = (labels < 0) & (pseudo >= 0) & ~np.isin(pseudo, stroked)
+    use = (labels < 0) & (pseudo >= 0) & (stroked_classes_too | ~np.isin(pseudo, stroked))
     return np.where(labels >= 0, labels, np.where(use, pseudo, -1))
 
 
@@ -87,15 +91,6 @@ def inferred_cluster_classes(
                                                                    strict=True)]  # fmt: skip
 
 
-def inferred_labels(samples: Samples, classes: int, purity: float = INFER_PURITY) -> np.ndarray:
-    """Class per sample: strokes as given; pseudo-samples through the inferred map."""
-    lut = np.full(256, -1, np.int64)
-    mapped = np.asarray(inferred_cluster_classes(samples, classes, purity), np.int64)
-    lut[: len(mapped)] = mapped
-    labels = samples.labels.astype(np.int64)
-    return np.where(labels >= 0, labels, lut[samples.clusters])
-
-
 def fit_strokes(
     loaded: LoadedModel,
     samples: Sequence[Samples],
@@ -120,9 +115,8 @@ def fit_strokes(
         raise AcsegError("no stroked pixels to learn from")
     data = Samples.concat(samples)
     if infer_map:
-        labels = inferred_labels(data, count)
-    else:
-        labels = training_labels(data, count, cluster_classes)
+        cluster_classes = inferred_cluster_classes(data, count)
+    labels = training_labels(data, count, cluster_classes, stroked_classes_too=infer_map)
     if (data.labels >= count).any():
         raise AcsegError(f"a stroke names class index {int(data.labels.max())} of {count}")
     keep = np.flatnonzero(labels >= 0)
@@ -217,7 +211,6 @@ __all__ = [
     "PSEUDO_PER_IMAGE",
     "fit_strokes",
     "inferred_cluster_classes",
-    "inferred_labels",
     "learn",
     "save_learned",
     "stroked_pixels",

@@ -70,7 +70,7 @@ def test_finetune_without_strokes_refuses(scene) -> None:
 
 
 def test_a_cluster_map_inferred_from_strokes_names_only_pure_clusters() -> None:
-    from acseg_core.inference.learn import inferred_cluster_classes, inferred_labels
+    from acseg_core.inference.learn import inferred_cluster_classes, training_labels
     from acseg_core.inference.strokes import Samples
 
     # cluster 0: strokes all class 1; cluster 1: mixed 2/0; cluster 2: unstroked
@@ -79,7 +79,10 @@ def test_a_cluster_map_inferred_from_strokes_names_only_pure_clusters() -> None:
     blocks = {name: np.zeros((8, 1), np.float32) for name in ("grid", "context", "bands")}
     samples = Samples(blocks, labels, clusters)
     assert inferred_cluster_classes(samples, 3) == [1, -1]
-    assert inferred_labels(samples, 3).tolist() == [1, 1, 1, 2, 0, 1, -1, -1]
+    inferred = training_labels(samples, 3, [1, -1], stroked_classes_too=True)
+    assert inferred.tolist() == [1, 1, 1, 2, 0, 1, -1, -1]
+    # a user's map never overrules a stroked class
+    assert training_labels(samples, 3, [1, -1]).tolist() == [1, 1, 1, 2, 0, -1, -1, -1]
 
 
 def test_infer_map_fit_teaches_unstroked_pixels_of_a_stroked_cluster(scene) -> None:

