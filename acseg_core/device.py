@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 import torch
 
 from acseg_core.errors import AcsegError
@@ -41,9 +45,21 @@ def use_amp(device: torch.device) -> bool:
 
 def usable_cores() -> int:
     """CPU cores this process may run on (affinity-aware)."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (process-wide); restore afterwards."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

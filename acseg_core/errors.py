@@ -5,6 +5,8 @@ Front-ends (CLI, GUI) print ``str(error)`` and never a traceback for these.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -21,6 +23,15 @@ class InputError(AcsegError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class BandMismatch(InputError):
+    """An image whose band count is not the model's: one problem a folder of such images
+    shares, so front-ends can say it once (fields, not a message to parse)."""
+
+    def __init__(self, path: str | Path, bands: int, expected: int) -> None:
+        self.bands, self.expected = int(bands), int(expected)
+        super().__init__(path, f"has {bands} band(s) but the model was trained on {expected}")
+
+
 class CancelledError(AcsegError):
     """A long job stopped because its cancel flag was set."""
 
@@ -32,9 +43,6 @@ def os_reason(exc: OSError) -> str:
 
 def missing_reason(path: Path, what: str = "file") -> str:
     """Why ``path`` cannot be found: a symlink loop or a dangling link is not "not found"."""
-    import errno
-    import os
-
     try:
         os.stat(path)
     except OSError as exc:

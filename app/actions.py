@@ -9,7 +9,7 @@ import qtawesome as qta
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from acseg_core import __version__
+from acseg_core.version import __version__
 
 
 class ActionHost(Protocol):

@@ -1,9 +1,11 @@
 """Main window: composes models, controllers, canvas, panels and actions.
 
-State lives in the small QObject models (``app.models``); long jobs go through the
-controllers (``app.controllers``, each given only the collaborators it uses, in its
-constructor) and the shared :class:`JobRunner`; panels are thin views. What is here
-is wiring, the few dialogs that only gather a choice, and window-level reactions.
+The work lives in one core :class:`~acseg_core.labelling.project.Project` (held by
+the :class:`DocumentModel`); the small QObject models (``app.models``) are views over
+it; long jobs go through the controllers (``app.controllers``, each given only the
+collaborators it uses, in its constructor) and the shared :class:`JobRunner`; panels
+are thin views. What is here is wiring, the few dialogs that only gather a choice,
+and window-level reactions.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QWidget
 
-from acseg_core import __version__
 from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import atomic_path
 from acseg_core.io.raster import RasterInfo
+from acseg_core.version import __version__
 from app.actions import build_actions
 from app.canvas import ImageCanvas
 from app.controllers.editing import EditingController
@@ -28,7 +30,6 @@ from app.controllers.model import ModelController
 from app.controllers.overlay import OverlayController
 from app.controllers.predictions import PredictionController
 from app.controllers.project import IMAGE_FILTER, ProjectController
-from app.controllers.project_sync import ProjectSync
 from app.controllers.training import TrainingController
 from app.controllers.viewer import ImageViewController
 from app.dialogs import ask_yes_no, show_error
@@ -39,6 +40,7 @@ from app.models import (
     ImageListModel,
     OverlayModel,
     SessionModel,
+    ViewState,
 )
 from app.notices import Notices
 from app.opening import ImageOpener
@@ -49,7 +51,8 @@ from app.panels.job_status import JobStatus
 from app.panels.status import StatusReadout
 from app.panels.tools_panel import ToolsBar
 from app.panels.training_panel import TrainingPanel
-from app.workers import JobRunner
+from app.wizard import TrainWizard
+from app.workers import JobRunner, describe_failure, message_of
 
 SETTINGS_GEOMETRY = "window/geometry"
 SETTINGS_STATE = "window/state"
@@ -66,50 +69,46 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(ICON)))
         self.resize(1360, 840)
 
-        # state
-        self.images = ImageListModel(self)
+        # state: the project (in the document) and the views over it
+        self.document = DocumentModel(self)
+        self.images = ImageListModel(self.document, self)
         self.display = DisplayModel(self)
         self.overlay = OverlayModel(self)
-        self.classes = ClassesModel(self)
+        self.classes = ClassesModel(self.document, self)
         self.session = SessionModel(self)
-        self.document = DocumentModel(self)
+        self.view_state = ViewState(
+            self.document, self.images, self.session, self.display, self.overlay, self
+        )
         self.runner = JobRunner(self)
 
         # canvas and controllers
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
         self.viewer = ImageViewController(self.canvas, self.display, self)
-        self.models = ModelController(self.session, self.classes, self.overlay, self)
-        self.project_sync = ProjectSync(
-            self.images, self.session, self.classes, self.display, self.overlay,
-            learnt_base=lambda: self.learning.project_model(),
-        )  # fmt: skip
+        self.models = ModelController(self.session, self.classes, self.overlay, self.document,
+                                      self)  # fmt: skip
+        self.learning = LearnController(
+            self.runner, self.session, self.classes, self.overlay, self.document, self
+        )
         self.project = ProjectController(
-            self.project_sync, self.images, self.session, self.classes, self.models,
-            self.document, self.settings, lambda: self, self,
+            self.document, self.images, self.session, self.models, self.learning,
+            self.view_state, self.settings, lambda: self, self,
         )  # fmt: skip
-        project_of = self.project.project
         self.label_all = LabelAllController(
-            self.images, self.session, self.document, project_of, self.runner, self
+            self.images, self.session, self.document, self.runner, self
         )
-        self.predictions = PredictionController(
-            self.session, self.runner, self.label_all.cached_file, self
-        )
+        self.predictions = PredictionController(self.session, self.runner, self.document, self)
         self.overlays = OverlayController(
             self.canvas, self.viewer, self.images, self.session, self.overlay, self.classes, self
         )
         self.training = TrainingController(self.runner, self)
         self.exporter = ExportController(
-            self.images, self.session, self.classes, self.runner, self.project.edits_for,
-            self.label_all.cached_file, lambda: self.document.path, self.settings, self,
+            self.images, self.session, self.classes, self.runner, self.document, self.settings,
+            self,
         )  # fmt: skip
         self.editing = EditingController(
             self.canvas, self.viewer, self.images, self.session, self.classes, self.overlay,
-            project_of, self.document, self,
-        )  # fmt: skip
-        self.learning = LearnController(
-            self.runner, self.session, self.images, self.classes, self.overlay,
-            self.project.edits_for, self,
+            self.document, self,
         )  # fmt: skip
         self.notices = Notices(self.statusBar(), self)
         self.opener = ImageOpener(
@@ -174,7 +173,6 @@ class MainWindow(QMainWindow):
         self.predictions.failed.connect(lambda *_a: self.jobs.ended())
         self.session.model_changed.connect(show_current)
         self.session.readout_changed.connect(show_current)
-        self.session.predictions_stale.connect(show_current)
         self.session.model_changed.connect(self.notices.model_changed)
         self.training.state_changed.connect(self._training_state)
         self.training.model_ready.connect(self.load_model_reporting)
@@ -186,14 +184,11 @@ class MainWindow(QMainWindow):
         self.label_all.running_changed.connect(self._label_all_running)
         self.label_all.progress.connect(lambda p: self.jobs.progress(p, with_message=True))
         self.label_all.finished.connect(self._label_all_finished)
-        self.project.about_to_save.connect(self.label_all.adopt_cache)
+        self.document.replaced.connect(self.session.clear_maps)
         self.project.cleared.connect(self.viewer.clear)
         self.project.cleared.connect(self.notices.clear)
         self.project.message.connect(self.statusBar().showMessage)
-        # unsaved changes
-        self.images.images_changed.connect(self._images_changed)
-        self.classes.changed.connect(self.document.mark_dirty)
-        self.session.model_changed.connect(self.document.mark_dirty)
+        # unsaved changes: the project says (the document announces them)
         self.document.dirty_changed.connect(lambda _d: self._update_title())
         self.document.path_changed.connect(lambda _p: self._update_title())
 
@@ -225,9 +220,11 @@ class MainWindow(QMainWindow):
         """Open a project; raises AcsegError (for the command line)."""
         self.project.open(Path(path))
 
-    def report(self, title: str, message: str) -> None:
+    def report(self, title: str, error: BaseException) -> None:
+        """A failure from a controller or a job: its one line, in a dialog."""
+        message = message_of(error)
         self.statusBar().showMessage(message, 8000)
-        show_error(self, title, message)
+        show_error(self, title or describe_failure(error)[0], message)
 
     def wait_for_predictions(self, timeout_ms: int = 120000) -> None:
         """Spin the event loop until the current image's prediction is done (screenshots)."""
@@ -280,6 +277,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.runner.shutdown()
         self.viewer.close()
+        self.document.project.close()
         event.accept()
 
     # -- reactions -------------------------------------------------------------------------
@@ -290,11 +288,6 @@ class MainWindow(QMainWindow):
         shown = f" — {image.name}" if image is not None else ""
         self.setWindowTitle(f"{name}[*]{shown} — acseg {__version__}")
         self.setWindowModified(self.document.dirty)
-
-    def _images_changed(self) -> None:
-        # Images opened in an untitled session are not work to lose; in a project they are.
-        if self.document.path is not None:
-            self.document.mark_dirty()
 
     def _show_current(self, _index: int) -> None:
         path = self.images.current
@@ -320,9 +313,15 @@ class MainWindow(QMainWindow):
 
     def _label_all_finished(self, result: object) -> None:
         done = len(getattr(result, "done", []))
+        already = len(getattr(result, "already", []))
         skipped = getattr(result, "skipped", [])
         how = "cancelled" if getattr(result, "cancelled", False) else "finished"
-        text = f"Labelling {how}: {done} image(s) labelled"
+        if not done and already and not skipped:
+            text = f"All {already} image(s) already labelled"
+        else:
+            text = f"Labelling {how}: {done} image(s) labelled"
+            if already:
+                text += f", {already} already labelled"
         if skipped:
             text += f", {len(skipped)} skipped ({skipped[0][0].name}: {skipped[0][1]})"
         self.statusBar().showMessage(text, 10000)
@@ -355,8 +354,6 @@ class MainWindow(QMainWindow):
             self.load_model_reporting(Path(path))
 
     def start_training_wizard(self) -> None:
-        from app.wizard import TrainWizard
-
         folder = self.images.current.parent if self.images.current is not None else None
         beside = self.document.path.parent if self.document.path is not None else None
         wizard = TrainWizard(self.runner, folder, self, runs_beside=beside)

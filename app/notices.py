@@ -8,14 +8,13 @@ them to stderr and count them as problems (:data:`app.dialogs.HEADLESS`).
 
 from __future__ import annotations
 
-import re
-
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from acseg_core.errors import BandMismatch
 from app.dialogs import HEADLESS, show_error
+from app.workers import message_of
 
-_BANDS = re.compile(r"has (\d+) band\(s\) but the model was trained on (\d+)")
 MAX_KEPT = 50
 
 
@@ -45,18 +44,16 @@ class Notices(QObject):
         self.status_bar.showMessage(text, 10000)
         return True
 
-    def prediction_failed(self, _title: str, message: str) -> None:
+    def prediction_failed(self, _title: str, error: BaseException) -> None:
         """Another band count is one notice per folder and model; other failures one each."""
-        found = _BANDS.search(message)
-        if found is None:
-            self.add(message)
+        if not isinstance(error, BandMismatch):
+            self.add(message_of(error))
             return
-        image = message.split(": ", 1)[0]
-        folder = image.rsplit("/", 1)[0] if "/" in image else "."
+        folder = error.path.parent
         self.add(
-            f"images in {folder} have {found.group(1)} band(s) but the model was trained on "
-            f"{found.group(2)}: they cannot be predicted with this model",
-            key=f"bands:{folder}:{found.group(1)}:{found.group(2)}",
+            f"images in {folder} have {error.bands} band(s) but the model was trained on "
+            f"{error.expected}: they cannot be predicted with this model",
+            key=f"bands:{folder}:{error.bands}:{error.expected}",
         )
 
     def model_changed(self) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.io.raster import list_images, probe
 from app.controllers.model import ModelController
 from app.controllers.project import ProjectController
 from app.dialogs import show_error
 from app.models import ClassesModel, DocumentModel, ImageListModel
 from app.notices import Notices
+from app.sample import open_sample
 
 
 class ImageOpener:
@@ -37,15 +39,11 @@ class ImageOpener:
         self.showing_sample = False
 
     def open_sample(self, with_model: bool = True) -> None:
-        from app.sample import open_sample
-
         open_sample(self.images, self.models, self.classes, self.document, with_model)
         self.showing_sample = True
 
     def usable(self, paths: list[Path]) -> tuple[list[Path], list[str]]:
         """Images among files/folders that open, and one line per file that does not."""
-        from acseg_core.io.raster import list_images, probe
-
         images, problems = [], []
         for image in list_images(paths):
             try:

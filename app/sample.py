@@ -31,10 +31,12 @@ def open_sample(
     if not with_model or not SAMPLE_MODEL.is_file():
         return
     if not models.load(SAMPLE_MODEL, device="cpu", report=False):
+        document.mark_clean()
         return
     try:
         class_map = ClassMap.from_dict(json.loads(SAMPLE_CLASSES.read_text()))
     except (OSError, ValueError, AcsegError):
+        document.mark_clean()
         return
     classes.set_class_map(class_map.with_clusters(classes.clusters))
     document.mark_clean()  # nothing the user did: no "unsaved changes"

@@ -35,7 +35,9 @@ from acseg_core.device import available_devices
 from acseg_core.errors import AcsegError
 from acseg_core.presets import PRESETS, preset, training_defaults
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.dataset import scan_inputs
 from acseg_core.training.estimate import estimate_epoch_seconds, format_duration
+from acseg_core.training.loop import steps_per_epoch_for
 from app.workers import JobRunner, JobWorker
 
 RUNS_HOME = Path.home() / "acseg-runs"  # where runs go for an untitled project
@@ -91,8 +93,6 @@ class FolderPage(QWizardPage):
             self.set_folder(folder)
 
     def set_folder(self, folder: str | Path, crop: int = 200) -> None:
-        from acseg_core.training.dataset import scan_inputs
-
         self.folder_edit.setText(str(folder))
         self.folder_changed.emit(str(folder))
         self.images.clear()
@@ -295,8 +295,6 @@ class TrainWizard(QWizard):
 
     def auto_steps_per_epoch(self) -> int:
         """What the core will use when steps per epoch is "auto"."""
-        from acseg_core.training.loop import steps_per_epoch_for
-
         return steps_per_epoch_for(self.folder_page.scan, self.settings_page.train_config())
 
     def config(self) -> TrainConfig:

@@ -11,7 +11,9 @@ Outcome signals (exactly one is emitted, then ``ended``):
 - ``succeeded(result)``: the generator's return value.
 - ``cancelled(result)``: the token was set; the job stopped (``result`` is what it
   returned, ``None`` when it raised :class:`CancelledError`).
-- ``failed(title, message)``: one line fit for a dialog. Expected errors
+- ``failed(title, error)``: a dialog title and the exception itself, so receivers
+  can act on its type and fields (a :class:`~acseg_core.errors.BandMismatch` names
+  the bands); :func:`message_of` is its one line for a dialog. Expected errors
   (:class:`AcsegError`) give their own text; out-of-memory gets advice; anything
   unexpected gives its type and message (the traceback goes to the log).
 """
@@ -41,13 +43,21 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, AcsegError):
         return "Error", str(exc)
     if is_out_of_memory(exc):
+        return "Out of memory", message_of(exc)
+    return "Unexpected error", message_of(exc)
+
+
+def message_of(exc: BaseException) -> str:
+    """One line for a dialog or the status bar (never a traceback)."""
+    if isinstance(exc, AcsegError):
+        return str(exc)
+    if is_out_of_memory(exc):
         return (
-            "Out of memory",
             "The job ran out of memory. Try a smaller preset, smaller crops or batch, "
-            "or the CPU device.",
+            "or the CPU device."
         )
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return "Unexpected error", f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -63,7 +73,7 @@ class _ThreadBody(QObject):
     """Lives on the job thread; drives the generator and reports raw outcomes."""
 
     progress = Signal(object)
-    finished = Signal(str, object, object)  # outcome, result, (title, message) | None
+    finished = Signal(str, object, object)  # outcome, result, exception | None
 
     def __init__(self, factory: JobFactory, token: CancelToken, name: str) -> None:
         super().__init__()
@@ -102,7 +112,7 @@ class _ThreadBody(QObject):
             if self._token.cancelled and not isinstance(exc, AcsegError | MemoryError):
                 outcome = "cancelled"
             else:
-                outcome, error = "failed", describe_failure(exc)
+                outcome, error = "failed", exc
         self.finished.emit(outcome, result, error)
         # End the thread from inside: the GUI thread may be blocked in wait() (shutdown).
         QThread.currentThread().quit()
@@ -118,7 +128,7 @@ class JobWorker(QObject):
     progress = Signal(object)  # Progress
     succeeded = Signal(object)  # the generator's return value
     cancelled = Signal(object)  # return value or None
-    failed = Signal(str, str)  # title, message
+    failed = Signal(str, object)  # title, the exception (message_of() for its line)
     ended = Signal()  # after any outcome
 
     def __init__(self, factory: JobFactory, name: str = "job") -> None:
@@ -137,7 +147,7 @@ class JobWorker(QObject):
         self.last_progress: Progress | None = None
         self.outcome: str | None = None  # "succeeded" | "cancelled" | "failed"
         self.result: Any = None
-        self.error: tuple[str, str] | None = None
+        self.error: BaseException | None = None
 
     # -- control -------------------------------------------------------------------
     def start(self) -> None:
@@ -175,7 +185,7 @@ class JobWorker(QObject):
         elif outcome == "cancelled":
             self.cancelled.emit(result)
         else:
-            self.failed.emit(*error)
+            self.failed.emit(describe_failure(error)[0], error)
         self.ended.emit()
 
 

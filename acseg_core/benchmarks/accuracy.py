@@ -48,6 +48,15 @@ from acseg_core.benchmarks.accuracy_settings import (
 )
 from acseg_core.benchmarks.datasets import DatasetSpec, parse_spec
 from acseg_core.errors import AcsegError
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.evaluation.evaluate import kmeans_source
+from acseg_core.jobs import CancelToken, run_to_end
+from acseg_core.model.checkpoint import load_model
+from acseg_core.model.readouts import ReadOut
+from acseg_core.model.refine import majority_filter
+from acseg_core.presets import overclusters_for, preset
+from acseg_core.training.config import TrainConfig
+from acseg_core.training.loop import train
 
 METHODS = ("ac", "ac+smooth", "ac-kmeans", "ac-kmeans+smooth", "kmeans", "kmeans+smooth")
 MODEL_READOUTS = {"ac": "head", "ac-kmeans": "kmeans"}  # method -> predict(readout=)
@@ -57,20 +66,17 @@ def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
                  settings: BenchSettings, out_dir: Path) -> Any:  # fmt: skip
     """The TrainConfig the benchmark trains with: the preset's record (what
     ``acseg-core train`` and the app use) plus the options given."""
-    from acseg_core.presets import overclusters_for, preset
-    from acseg_core.training.config import TrainConfig
-
     # the k-means read-out is fitted after training and changes nothing before it, so
     # every bench model has one and is scored with both read-outs
-    model_overrides: dict[str, Any] = {"clusters": k, "sobel": spec.sobel, "readout": "kmeans"}
+    model_overrides: dict[str, Any] = {
+        "clusters": k, "sobel": spec.sobel, "readout": ReadOut("kmeans", settings.smooth),
+    }  # fmt: skip
     if settings.overcluster_factor is not None:
         model_overrides["overclusters"] = overclusters_for(k, settings.overcluster_factor)
     if settings.base_width:
         model_overrides["base_width"] = settings.base_width
     if settings.heads:
         model_overrides["heads"] = settings.heads
-    if settings.smooth is not None:
-        model_overrides["smooth"] = settings.smooth
     model = preset(settings.preset, **model_overrides)
     given = {
         name: value
@@ -123,9 +129,6 @@ def _quiet(_: str) -> None:
 
 def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict[str, Any]:
     """Run ``train`` until its steps are done or ``minutes`` have passed (scan included)."""
-    from acseg_core.jobs import CancelToken, run_to_end
-    from acseg_core.training.loop import train
-
     cancel = CancelToken()
     losses: list[float] = []
     started = time.perf_counter()
@@ -162,11 +165,6 @@ def train_for_budget(cfg: Any, minutes: float | None, log: Log = _quiet) -> dict
 
 def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -> dict[str, Any]:
     """All seeds of AC and k-means on one dataset; per-seed figures and summaries."""
-    from acseg_core.evaluation import evaluate as ev
-    from acseg_core.inference.readout import ReadOut
-    from acseg_core.model.checkpoint import load_model
-    from acseg_core.model.refine import majority_filter
-
     folder = ev.open_labelled_folder(
         spec.images, spec.labels, spec.label_format, spec.merge, spec.keep, spec.class_column
     )
@@ -192,7 +190,8 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
                 "preset": cfg.model.preset, "blocks": cfg.model.blocks,
                 "base_width": cfg.model.base_width, "clusters": cfg.model.clusters,
                 "overclusters": cfg.model.overclusters, "sobel": cfg.model.sobel,
-                "smooth": cfg.model.smooth, "steps": cfg.steps, "heads": cfg.model.heads,
+                "smooth": cfg.model.readout.smooth, "steps": cfg.steps,
+                "heads": cfg.model.heads,
                 "entropy_weight": cfg.entropy_weight, "view_jitter": list(cfg.view_jitter),
                 "view_flip": cfg.view_flip, "jitter_bands": cfg.jitter_bands,
                 "plateau_tol": cfg.plateau_tol,
@@ -209,7 +208,7 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
                 for method, kind in MODEL_READOUTS.items()
             }
             del loaded
-        smooth = cfg.model.smooth
+        smooth = cfg.model.readout.smooth
         for method, maps in model_maps.items():
             entry[method] = _score(ev, folder, _replay(maps), k)
             if smooth > 1:  # = predict(..., smooth=N), without predicting twice
@@ -252,15 +251,11 @@ def run_dataset(spec: DatasetSpec, settings: BenchSettings, log: Log = _quiet) -
 
 def default_method(preset_name: str, smooth: int) -> str:
     """The method that is what ``acseg-core predict`` gives with the preset's defaults."""
-    from acseg_core.presets import preset
-
-    method = "ac-kmeans" if preset(preset_name).readout == "kmeans" else "ac"
+    method = "ac-kmeans" if preset(preset_name).readout.kind == "kmeans" else "ac"
     return method + ("+smooth" if smooth > 1 else "")
 
 
 def _kmeans_maps(folder: Any, k: int, seed: int) -> Iterator[np.ndarray]:
-    from acseg_core.evaluation.evaluate import kmeans_source
-
     yield from kmeans_source(k, seed)(folder.images)
 
 
@@ -273,8 +268,6 @@ def _replay(maps: list[np.ndarray]) -> Callable[[Sequence[Path]], Iterator[np.nd
 
 def _score(ev: Any, folder: Any, source: Any, k: int) -> dict[str, Any]:
     """One Hungarian map over the whole folder; pixel accuracy and mIoU in %."""
-    from acseg_core.jobs import run_to_end
-
     evaluation = run_to_end(ev.score_folder(folder, source, k))
     used = int(np.count_nonzero(evaluation.confusion.sum(axis=1)))
     return {

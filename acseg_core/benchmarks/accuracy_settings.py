@@ -8,7 +8,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from acseg_core.device import select_device
 from acseg_core.errors import AcsegError
+from acseg_core.model.refine import check_window
+from acseg_core.presets import CPU_PRESET, default_preset_for
 
 # Benchmark defaults (the shipped configuration; chosen by this benchmark on the
 # shared dev images, see docs/accuracy.md). Every one is a command-line option.
@@ -23,7 +26,7 @@ class BenchSettings:
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     minutes: float | None = DEFAULT_MINUTES  # wall-clock cap per seed (None = no cap)
     steps: int | None = None  # None: the preset's default training length (as `train`)
-    preset: str = "cpu-small"
+    preset: str = CPU_PRESET
     device: str = "cpu"
     lr: float | None = None
     crop: int | None = None
@@ -102,24 +105,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    from acseg_core.model.refine import check_window
-
     if args.minutes is not None and not args.minutes > 0:
         raise AcsegError("--minutes must be > 0")
     if args.train_steps is not None and args.train_steps < 1:
         raise AcsegError("--train-steps must be >= 1")
     if not args.seeds:
         raise AcsegError("--seeds needs at least one seed")
-    device = args.device
-    if device == "auto":
-        from acseg_core.device import select_device
-
-        device = select_device("auto").type
+    device = select_device(args.device).type
     return BenchSettings(
         seeds=tuple(args.seeds),
         minutes=args.minutes,
         steps=args.train_steps,
-        preset=args.preset,
+        preset=args.preset or default_preset_for(device),
         device=device,
         lr=args.train_lr,
         crop=args.train_crop,

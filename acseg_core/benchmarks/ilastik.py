@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from acseg_core.errors import AcsegError
+from acseg_core.io.raster import open_raster
 
 SIGMAS = (0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
 TREES = 100
@@ -22,8 +23,6 @@ TREES = 100
 
 def pixel_features(image: Path) -> np.ndarray:
     """H×W×F float32: per band, smoothing, gradient magnitude and LoG at each σ."""
-    from acseg_core.io.raster import open_raster
-
     with open_raster(image) as raster:
         data = raster.read().astype(np.float32)
     planes = []

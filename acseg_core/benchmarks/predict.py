@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
+import torch
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from acseg_core.device import select_device
+from acseg_core.errors import AcsegError
+from acseg_core.evaluation.kmeans import fit_kmeans
+from acseg_core.inference.forward import autocast_dtype
+from acseg_core.inference.predict import DEFAULT_OPTIONS, predict_array
+from acseg_core.inference.stages import StageTimes
+from acseg_core.io.normalise import Normalisation, apply_normalisation
+from acseg_core.io.raster import NODATA, open_raster, probe
+from acseg_core.io.writers import geotiff_writer
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.nn import build_model
+from acseg_core.model.readouts import readout_kind
+from acseg_core.model.readouts.kmeans import FIT_CROPS as KMEANS_FIT_CROPS
+from acseg_core.presets import preset
 
 BANDS = 4
 _WRITE_ROWS = 512
@@ -57,10 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_synthetic(path: Path, size: int, bands: int = BANDS, seed: int = 0) -> Path:
     """An N×N uint8 GeoTIFF with smooth regions + texture + noise, written by windows."""
-    import rasterio
-    from rasterio.transform import from_origin
-    from rasterio.windows import Window
-
     profile = dict(
         driver="GTiff",
         width=size,
@@ -149,23 +165,17 @@ def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "acseg_core.benchmarks.predict", json.dumps(job)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        from acseg_core.errors import AcsegError
-
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise AcsegError(f"prediction benchmark worker failed: {tail}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _peak_rss_mb() -> float:
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KB on Linux
 
 
 def _cpu_seconds() -> float:
     """User + system CPU time of this process (all threads)."""
-    import resource
-
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -183,31 +193,22 @@ def _current_rss_mb() -> float:
 def _bench_model(info: Any, preset_name: str, device: Any, image: str) -> Any:
     """The preset's network, read-out fitted on seeded crops of ``image`` as training
     fits it (untrained weights: speed does not depend on them)."""
-    import torch
-
-    from acseg_core.io.normalise import Normalisation, apply_normalisation
-    from acseg_core.io.raster import open_raster
-    from acseg_core.model.checkpoint import LoadedModel
-    from acseg_core.model.nn import build_model
-    from acseg_core.presets import preset
-
     norm = Normalisation(low=(0.0,) * info.count, high=(255.0,) * info.count)
     config = preset(preset_name, in_channels=info.count, clusters=6, normalisation=norm)
     torch.manual_seed(0)
     model = build_model(config)
-    if getattr(model, "readout", None) is not None:
-        from acseg_core.model.readouts.kmeans import FIT_CROPS, fit_readout
-
+    kind = readout_kind(config.readout.kind)
+    if kind.after_training:
         rng = np.random.default_rng(0)
         side = min(128, info.width, info.height)
         crops = []
         with open_raster(image) as raster:
-            for _ in range(FIT_CROPS // 4):
+            for _ in range(KMEANS_FIT_CROPS // 4):
                 col = int(rng.integers(0, info.width - side + 1))
                 row = int(rng.integers(0, info.height - side + 1))
                 data = apply_normalisation(raster.read((col, row, side, side)), norm)
                 crops.append((torch.from_numpy(data), torch.ones(side, side, dtype=torch.bool)))
-        fit_readout(model, crops, seed=0)
+        kind.fit_after_training(model, crops, seed=0, device="cpu")
     model.to(device).eval()
     return LoadedModel(model, config, device, {}, "bench")
 
@@ -216,10 +217,6 @@ def kmeans_classification(image: str, out: str, clusters: int = 6, rows: int = 2
     """Seconds to classify ``image`` by k-means on pixel values, as a GIS tool does:
     centres from a downsampled preview, then every pixel to its nearest centre by
     bands of rows, written as a uint8 GeoTIFF like a prediction."""
-    from acseg_core.evaluation.kmeans import fit_kmeans
-    from acseg_core.io.raster import NODATA, open_raster
-    from acseg_core.io.writers import geotiff_writer
-
     started = time.perf_counter()
     with open_raster(image) as raster:
         info = raster.info
@@ -238,13 +235,6 @@ def kmeans_classification(image: str, out: str, clusters: int = 6, rows: int = 2
 
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in the subprocess: the shipped prediction of ``image``, then k-means."""
-    import torch
-
-    from acseg_core.device import select_device
-    from acseg_core.inference.predict import DEFAULT_BATCH, DEFAULT_TILE, predict_array
-    from acseg_core.inference.stages import StageTimes
-    from acseg_core.io.raster import probe
-
     info = probe(job["image"])
     device = select_device(job["device"])
     loaded = _bench_model(info, job["preset"], device, job["image"])
@@ -253,7 +243,8 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     baseline = _current_rss_mb()
     cpu_before = _cpu_seconds()
     stages = StageTimes(torch.cuda.synchronize if device.type == "cuda" else None)
-    tile, batch = job.get("tile") or DEFAULT_TILE, job.get("batch") or DEFAULT_BATCH
+    tile = job.get("tile") or DEFAULT_OPTIONS.tile
+    batch = job.get("batch") or DEFAULT_OPTIONS.batch
     started = time.perf_counter()
     predict_array(loaded, job["image"], out=job["out"], tile=tile, batch=batch,
                   precision=job["precision"], stages=stages)  # fmt: skip
@@ -261,8 +252,6 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     cpu_seconds = _cpu_seconds() - cpu_before
     peak = _peak_rss_mb()
     kmeans_seconds = kmeans_classification(job["image"], job["out"].replace(".tif", "_km.tif"))
-    from acseg_core.inference.forward import autocast_dtype
-
     dtype = autocast_dtype(device, job["precision"])
     return dict(
         seconds=seconds,
@@ -276,8 +265,8 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         baseline_rss_mb=baseline,
         device=str(device),
         precision=str(dtype).replace("torch.", "") if dtype else "float32",
-        readout=loaded.config.readout,
-        smooth=loaded.config.smooth,
+        readout=loaded.config.readout.kind,
+        smooth=loaded.config.readout.smooth,
         tile=tile,
         batch=batch,
         threads=torch.get_num_threads(),

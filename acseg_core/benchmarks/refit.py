@@ -1,7 +1,7 @@
 """The live-refit figure: seconds from a new stroke to a new prediction of the view.
 
 A ``--refit-size`` square image is cut from (or tiled out of) the first dataset's
-first image; its :class:`~acseg_core.inference.strokes.LiveImage` is built once (as
+first image; its :class:`~acseg_core.learning.live.LiveImage` is built once (as
 when the image is shown: ``view_s``), then one stroke is added and the strokes read
 samples, fit and predict (with the model's filter) are timed together.
 """
@@ -15,21 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
+
+from acseg_core.benchmarks.datasets import parse_spec
+from acseg_core.benchmarks.stroke_sim import model_for, read_labels, simulate_strokes
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.io.raster import open_raster
+from acseg_core.labelling.classes import default_palette
+from acseg_core.learning.fit import fit_strokes
+from acseg_core.learning.live import LiveImage
+from acseg_core.learning.strokes import StrokeSet
+from acseg_core.model.checkpoint import load_model
 
 
 def time_refit(datasets: list[dict[str, Any]], args: argparse.Namespace, settings: Any,
                log: Any, repeats: int = 3) -> dict[str, Any]:  # fmt: skip
-    from PIL import Image
-
-    from acseg_core.benchmarks.datasets import parse_spec
-    from acseg_core.benchmarks.strokes import model_for, read_labels, simulate_strokes
-    from acseg_core.evaluation import evaluate as ev
-    from acseg_core.inference.learn import fit_strokes
-    from acseg_core.inference.strokes import LiveImage
-    from acseg_core.io.raster import open_raster
-    from acseg_core.labelling.classes import default_palette
-    from acseg_core.labelling.strokes import StrokeSet
-    from acseg_core.model.checkpoint import load_model
 
     spec = parse_spec(args.strokes[0])
     folder = ev.open_labelled_folder(

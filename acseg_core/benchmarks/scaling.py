@@ -34,6 +34,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from acseg_core.benchmarks.predict import write_synthetic
+from acseg_core.device import usable_cores
+from acseg_core.inference.collection import PredictOptions, predict_collection
+from acseg_core.inference.sources import iter_sources
+from acseg_core.io.normalise import Normalisation
+from acseg_core.model.checkpoint import save_checkpoint
+from acseg_core.model.nn import build_model
+from acseg_core.presets import preset
+from acseg_core.training.config import TrainConfig
+from acseg_core.training.distributed import is_main_process
+from acseg_core.training.loop import train
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("scaling benchmark (--scaling)")
@@ -56,9 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    from acseg_core.benchmarks.predict import write_synthetic
-    from acseg_core.device import usable_cores
-
     cores = usable_cores()
     share = max(1, cores // 2)  # what each of 2 processes gets
     load_before = _load()
@@ -131,11 +140,6 @@ def _load() -> float | None:
 def _random_model(path: Path, preset_name: str) -> None:
     import torch
 
-    from acseg_core.io.normalise import Normalisation
-    from acseg_core.model.checkpoint import save_checkpoint
-    from acseg_core.model.nn import build_model
-    from acseg_core.presets import preset
-
     torch.manual_seed(0)
     norm = Normalisation(low=(0.0,) * 4, high=(255.0,) * 4)
     config = preset(preset_name, in_channels=4, clusters=6, normalisation=norm)
@@ -146,9 +150,6 @@ def _predict_rates(
     model: Path, folder: Path, out: Path, nproc: int, name: str, args: Any
 ) -> dict[str, float]:
     """Images/s for the whole job, and from the first finished image to the last."""
-    from acseg_core.inference.collection import PredictOptions, predict_collection
-    from acseg_core.inference.sources import iter_sources
-
     print(f"predicting {args.scaling_images} images: {name} ...", file=sys.stderr)
     options = PredictOptions(device=args.device)
     started = time.perf_counter()
@@ -166,9 +167,6 @@ def _predict_rates(
 
 
 def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> float:
-    from acseg_core.presets import preset
-    from acseg_core.training.config import TrainConfig
-
     print(f"training {args.scaling_steps} steps: {name} ...", file=sys.stderr)
     cfg = TrainConfig(
         inputs=(str(folder),),
@@ -196,9 +194,6 @@ def _train_rate(folder: Path, out: Path, nproc: int, name: str, args: Any) -> fl
 
 def _train_and_report(job: tuple[Any, Path]) -> int:
     """Train; rank 0 writes crops/s between the first and the last step."""
-    from acseg_core.training.distributed import is_main_process
-    from acseg_core.training.loop import train
-
     cfg, report = job
     ticks: list[tuple[int, float]] = []
     for progress in train(cfg):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import statistics
 import time
 from typing import Any
@@ -35,6 +36,8 @@ from acseg_core.benchmarks.reference import reference_forward
 from acseg_core.device import select_device
 from acseg_core.model.loss import mi_loss
 from acseg_core.model.nn import build_model, draw_orderings
+from acseg_core.model.readouts import readout_kind
+from acseg_core.model.readouts.kmeans import FIT_CROPS
 from acseg_core.presets import preset, training_defaults
 from acseg_core.training.config import TrainConfig
 from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_generator
@@ -147,15 +150,14 @@ def count_step_flops(trainer: Trainer, x: torch.Tensor) -> float:
 
 def time_readout_fit(model, cfg: TrainConfig, channels: int, device: torch.device) -> float:
     """Seconds of the k-means read-out fit that ends a run (0 for a head-only preset)."""
-    from acseg_core.model.readouts.kmeans import FIT_CROPS, fit_readout
-
-    if getattr(model, "readout", None) is None:
+    kind = readout_kind(cfg.model.readout.kind)
+    if not kind.after_training:
         return 0.0
     generator = torch.Generator().manual_seed(1)
     crops = synthetic_batch(generator, FIT_CROPS, channels, cfg.crop)
     valid = torch.ones(cfg.crop, cfg.crop, dtype=torch.bool)
     start = time.perf_counter()
-    fit_readout(model, [(crop, valid) for crop in crops], seed=0, device=device)
+    kind.fit_after_training(model, [(crop, valid) for crop in crops], seed=0, device=device)
     _sync(device)
     return time.perf_counter() - start
 
@@ -174,8 +176,6 @@ def bench_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import os
-
     device = select_device(args.device)
     cfg = bench_config(args)
     torch.manual_seed(0)

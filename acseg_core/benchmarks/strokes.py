@@ -7,7 +7,7 @@ wholly inside the class (seeded), on the first N images. On the same stroked pix
   (:mod:`acseg_core.benchmarks.ilastik`);
 * ``unsupervised`` — the trained model's default read-out with the Hungarian
   cluster→class map over the whole dataset (the best naming a user could give);
-* ``strokes`` — the strokes read-out fitted on the model (:mod:`acseg_core.inference.learn`),
+* ``strokes`` — the strokes read-out fitted on the model (:mod:`acseg_core.learning.fit`),
   with the model's majority filter as ``predict`` applies it (``strokes-raw``: without).
 
 All are scored as pixel accuracy on every labelled pixel of every image. Each seed
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
@@ -28,63 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from acseg_core.benchmarks.accuracy import _summary, settings_from_args, train_config
+from acseg_core.benchmarks import ilastik
+from acseg_core.benchmarks.accuracy import _replay, _score, _summary, settings_from_args
 from acseg_core.benchmarks.accuracy_settings import log_to_stderr
 from acseg_core.benchmarks.datasets import parse_spec
+from acseg_core.benchmarks.refit import time_refit
+from acseg_core.benchmarks.stroke_sim import model_for, read_labels, simulate_strokes
 from acseg_core.errors import AcsegError
-
-
-def simulate_strokes(labels: np.ndarray, per_class: int, radius: int, seed: int) -> np.ndarray:
-    """H×W uint8 stroke map: ``per_class`` disks per class inside it (255 elsewhere)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    disk = yy**2 + xx**2 <= radius**2
-    out = np.full(labels.shape, 255, np.uint8)
-    for c in np.unique(labels[labels >= 0]):
-        inside = ndimage.binary_erosion(labels == c, structure=disk, border_value=0)
-        centres = np.flatnonzero(inside)
-        if not len(centres):
-            continue
-        for centre in rng.choice(centres, min(per_class, len(centres)), replace=False):
-            r, col = divmod(int(centre), labels.shape[1])
-            out[r - radius : r + radius + 1, col - radius : col + radius + 1][disk] = c
-    return out
-
-
-def read_labels(folder: Any, index: int) -> np.ndarray:
-    pair = folder.pairs[index]
-    return folder.label_format.read(pair.label).astype(np.int64)
-
-
-def model_for(spec: Any, folder: Any, k: int, seed: int, settings: Any, root: Path,
-              log: Any) -> tuple[Path, float]:  # fmt: skip
-    """A trained model (reused from ``root`` if there) and its training seconds."""
-    from acseg_core.benchmarks.accuracy import train_for_budget
-
-    run_dir = root / f"{spec.name}-seed{seed}"
-    done = run_dir / "model.json"
-    if done.is_file():
-        record = json.loads(done.read_text())
-        return Path(record["model_path"]), float(record["train_s"])
-    log(f"{spec.name}: training the model (seed {seed})")
-    record = train_for_budget(train_config(spec, folder.images, k, seed, settings, run_dir),
-                              settings.minutes, log)  # fmt: skip
-    done.write_text(json.dumps(record))
-    return Path(record["model_path"]), float(record["train_s"])
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.labelling.classes import default_palette
+from acseg_core.learning.finetune import finetune_trunk, stroked_input
+from acseg_core.learning.fit import PSEUDO_PER_IMAGE, fit_strokes
+from acseg_core.learning.live import LiveImage
+from acseg_core.learning.strokes import StrokeSet
+from acseg_core.model.checkpoint import load_model
+from acseg_core.model.refine import decide, majority_filter
 
 
 def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) -> dict[str, Any]:
-    from acseg_core.benchmarks import ilastik
-    from acseg_core.evaluation import evaluate as ev
-    from acseg_core.inference.learn import PSEUDO_PER_IMAGE, fit_strokes
-    from acseg_core.inference.strokes import LiveImage
-    from acseg_core.labelling.classes import default_palette
-    from acseg_core.labelling.strokes import StrokeSet
-    from acseg_core.model.checkpoint import load_model
-    from acseg_core.model.refine import majority_filter, vote_shares
-
     folder = ev.open_labelled_folder(
         spec.images, spec.labels, spec.label_format, spec.merge, spec.keep, spec.class_column
     )
@@ -99,7 +60,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
         model_seed = seed if args.model_seed is None else args.model_seed
         model_path, train_s = model_for(spec, folder, k, model_seed, settings, root, log)
         loaded = load_model(model_path, device="cpu")
-        smooth = int(loaded.config.smooth)
+        smooth = int(loaded.config.readout.smooth)
         entry: dict[str, Any] = {"seed": seed, "model_seed": model_seed, "train_s": train_s}
         strokes = {s: {i: simulate_strokes(read_labels(folder, i), s, args.radius, seed + 97 * i)
                        for i in stroked} for s in args.per_class}  # fmt: skip
@@ -158,7 +119,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
             t0 = time.perf_counter()
             live = LiveImage(loaded, pair.image)
             trunk_s += time.perf_counter() - t0
-            cluster_maps.append(live._pass.base.numpy())
+            cluster_maps.append(live.network.base.numpy())
             t0 = time.perf_counter()
             feats_i = ilastik.pixel_features(pair.image)
             feat_i_s = time.perf_counter() - t0
@@ -171,7 +132,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                 t0 = time.perf_counter()
                 ids = raw
                 if smooth > 1:
-                    ids = vote_shares(probs[None], smooth)[0].argmax(dim=0).numpy()
+                    ids = decide(probs, smooth)[1].numpy()
                 seconds[f"strokes{s}"] += time.perf_counter() - t0
                 correct[f"strokes{s}"] += int((ids == truth)[mask].sum())
                 t0 = time.perf_counter()
@@ -199,8 +160,6 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
         # (b): the default read-out (with its filter) and the Hungarian map
         t0 = time.perf_counter()
         maps = [majority_filter(m, k, smooth) if smooth > 1 else m for m in cluster_maps]
-        from acseg_core.benchmarks.accuracy import _replay, _score
-
         scored = _score(ev, folder, _replay(maps), k)
         entry["unsupervised"] = {
             "pixel_accuracy": scored["pixel_accuracy"],
@@ -223,11 +182,6 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
 def finetune_fit(loaded: Any, folder: Any, stroked: list[int], maps: dict[int, np.ndarray],
                  steps: int, names: list[str], colours: list[Any], seed: int) -> Any:  # fmt: skip
     """Fine-tune the trunk ``steps`` MI + CE steps on the strokes, then fit the read-out."""
-    from acseg_core.inference.finetune import finetune_trunk, stroked_input
-    from acseg_core.inference.learn import fit_strokes
-    from acseg_core.inference.strokes import LiveImage
-    from acseg_core.labelling.strokes import StrokeSet
-
     sets = {i: StrokeSet.from_map(maps[i]) for i in stroked}
     items = [stroked_input(loaded, str(folder.pairs[i].image), sets[i]) for i in stroked]
     model = finetune_trunk(loaded, items, len(names), steps, seed=seed)
@@ -238,8 +192,6 @@ def finetune_fit(loaded: Any, folder: Any, stroked: list[int], maps: dict[int, n
 def score_model(fitted: Any, folder: Any, smooth: int) -> tuple[int, float]:
     """Correct labelled pixels of a strokes model over the folder (with its filter) and
     the seconds it took (network pass included)."""
-    from acseg_core.inference.strokes import LiveImage
-
     hits, t0 = 0, time.perf_counter()
     for i, pair in enumerate(folder.pairs):
         truth = read_labels(folder, i)
@@ -277,8 +229,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
-    from acseg_core.benchmarks.refit import time_refit
-
     if min(args.per_class) < 1 or args.radius < 1 or args.images < 1:
         raise AcsegError("--per-class, --radius and --images must be at least 1")
     settings = settings_from_args(args)

@@ -23,13 +23,18 @@ import importlib
 import json
 from typing import Any
 
+from acseg_core.presets import PRESETS, default_preset
+
 MODES = ("speed", "predict", "accuracy", "strokes", "scaling")
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("bench", help="measure training/prediction speed and accuracy")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
-    parser.add_argument("--preset", default="cpu-small", help="model preset (default cpu-small)")
+    parser.add_argument(
+        "--preset", choices=tuple(PRESETS),
+        help="model preset (default: by device, as train: cpu-small on a CPU, repro-4 on a GPU)",
+    )  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
     for mode in MODES:
         _module(mode).add_arguments(parser)
@@ -41,6 +46,7 @@ def _module(mode: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.preset = args.preset or default_preset(args.device)  # as train picks it
     if getattr(args, "predict_size", None):
         mode = "predict"
     elif getattr(args, "accuracy", None):

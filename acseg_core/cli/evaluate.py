@@ -11,8 +11,14 @@ import json
 import sys
 from typing import Any
 
+import numpy as np
+
 from acseg_core.errors import AcsegError
-from acseg_core.model.readouts import KINDS
+from acseg_core.evaluation import evaluate as ev
+from acseg_core.evaluation.evaluate import format_table
+from acseg_core.jobs import run_to_end
+from acseg_core.model.checkpoint import load_model
+from acseg_core.model.readouts import KINDS, READOUTS, ReadOut
 
 FORMAT_HELP = (
     "index | index:IGNORE[,IGNORE] | potsdam | colors:FILE (r,g,b,class_name lines) | "
@@ -56,15 +62,14 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--readout",
         choices=KINDS,
-        help="model only: head = plain AC, kmeans = the k-means read-out (default: the model's)",
+        help="model only: " + "; ".join(f"{n} = {READOUTS[n].label}" for n in KINDS)
+        + " (default: the model's)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from acseg_core.evaluation import evaluate as ev
-
     method = args.method or ("model" if args.model else None)
     if method is None:
         raise AcsegError("give a MODEL file or --method kmeans")
@@ -88,13 +93,8 @@ def run(args: argparse.Namespace) -> int:
         seeds = range(args.seed, args.seed + args.runs)
         evaluations = list(zip(seeds, ev.kmeans_baseline(folder, seeds, k), strict=True))
     else:
-        from acseg_core.model.checkpoint import load_model
-
         loaded = load_model(args.model, device=args.device)
         k = int(loaded.config.clusters)
-        from acseg_core.inference.readout import ReadOut
-        from acseg_core.jobs import run_to_end
-
         readout = ReadOut(args.readout, args.smooth).resolve(loaded)
         job = ev.score_folder(folder, ev.model_source(loaded, readout=readout), k)
         evaluations.append((None, run_to_end(job)))
@@ -104,10 +104,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(args: argparse.Namespace, method: str, evaluations: list[tuple[Any, Any]]) -> None:
-    import numpy as np
-
-    from acseg_core.evaluation.evaluate import format_table
-
     if args.json:
         results = []
         for seed, evaluation in evaluations:

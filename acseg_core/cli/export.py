@@ -16,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError
+from acseg_core.inference.cache import prediction_key
+from acseg_core.inference.predict import PredictOptions
+from acseg_core.jobs import run_to_end
+from acseg_core.labelling.export import ExportItem, parse_formats
+from acseg_core.labelling.export_job import STEPS, export_images, model_predictor
+from acseg_core.labelling.project import Project
+from acseg_core.model.checkpoint import load_model
+from acseg_core.model.readouts import MODEL_DEFAULT
 
 
 def register(sub: Any) -> None:
@@ -38,14 +46,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acseg_core.inference.cache import prediction_key
-    from acseg_core.inference.readout import MODEL_DEFAULT
-    from acseg_core.jobs import run_to_end
-    from acseg_core.labelling.export import ExportItem, parse_formats
-    from acseg_core.labelling.export_job import export_images, model_predictor
-    from acseg_core.labelling.project import Project
-    from acseg_core.model.checkpoint import load_model
-
     formats = parse_formats(args.format)
     project = Project.load(args.project)
     for warning in project.warnings:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = predictor = key = None
     if project.model is not None:
         loaded = load_model(project.model, device=args.device)
-        predictor = model_predictor(loaded, MODEL_DEFAULT, args.tile)
+        predictor = model_predictor(loaded, PredictOptions(tile=args.tile))
         key = prediction_key(loaded, MODEL_DEFAULT)
     items = []
     for entry in project.images:
@@ -92,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _progress_printer() -> Any:
     """One line per finished image on stderr."""
-    from acseg_core.labelling.export_job import STEPS
-
     def show(progress: Any) -> None:
         if progress.message.endswith(" written"):
             done, total = progress.done // STEPS, progress.total // STEPS

@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.io.raster import open_raster
+from acseg_core.jobs import CancelToken, ctrl_c_cancels, run_to_end
+from acseg_core.labelling.classes import ClassMap, default_palette
+from acseg_core.labelling.project import Project
+from acseg_core.labelling.teaching import Lesson, edited_strokes
+from acseg_core.learning.fit import learn, save_learned, stroked_pixels
+from acseg_core.learning.strokes import read_stroke_file, stroke_file_for
+from acseg_core.model.checkpoint import load_model
 
 
 def register(sub: Any) -> None:
@@ -36,8 +44,6 @@ def register(sub: Any) -> None:
 
 def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], list[int] | None]:
     """(names, colours, cluster→class index or None) from a ``--classes`` file."""
-    from acseg_core.labelling.classes import ClassMap, default_palette
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -54,7 +60,8 @@ def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], lis
             cmap = ClassMap.from_dict(data.get("class_map", data))
         except AcsegError as exc:
             raise InputError(path, f"bad class map ({exc})") from None
-        return class_map_classes(cmap)
+        lesson = Lesson.of(cmap)
+        return list(lesson.names), list(lesson.colours), list(lesson.cluster_positions)
     if isinstance(data, list) and all(isinstance(n, str) for n in data):
         return list(data), [tuple(int(v) for v in palette[i]) for i in range(len(data))], None
     names, colours = [], []
@@ -77,18 +84,7 @@ def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], lis
     return names, colours, None  # type: ignore[return-value]
 
 
-def class_map_classes(cmap: Any) -> tuple[list[str], list[tuple[int, int, int]], list[int]]:
-    """Names, colours and cluster → class position of a ClassMap (−1 unassigned)."""
-    position = {c.id: i for i, c in enumerate(cmap.classes)}
-    mapping = [position.get(a, -1) for a in cmap.assignment]
-    return [c.name for c in cmap.classes], [tuple(c.color) for c in cmap.classes], mapping
-
-
 def run(args: argparse.Namespace) -> int:
-    from acseg_core.inference.learn import learn, save_learned, stroked_pixels
-    from acseg_core.jobs import CancelToken, ctrl_c_cancels, run_to_end
-    from acseg_core.model.checkpoint import load_model
-
     if args.out is None:
         raise AcsegError("--out NEW_MODEL is required")
     class_ids = None
@@ -122,9 +118,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_folder(images: list[Path], folder: Path, classes: Any) -> dict[Path, Any]:
-    from acseg_core.io.raster import open_raster
-    from acseg_core.labelling.strokes import read_stroke_file, stroke_file_for
-
     if not folder.is_dir():
         raise InputError(folder, "strokes folder not found")
     count = len(classes[0]) if classes else None
@@ -139,8 +132,6 @@ def _from_folder(images: list[Path], folder: Path, classes: Any) -> dict[Path, A
 
 
 def _default_classes(strokes: dict[Path, Any]) -> tuple[list[str], list[Any], None]:
-    from acseg_core.labelling.classes import default_palette
-
     top = max((int(s.classes.max()) for s in strokes.values() if len(s)), default=-1)
     if top < 1:
         raise AcsegError("strokes of at least two classes are needed to learn from")
@@ -149,21 +140,13 @@ def _default_classes(strokes: dict[Path, Any]) -> tuple[list[str], list[Any], No
 
 
 def _from_project(path: Path) -> tuple[Path, dict[Path, Any], Any, list[int]]:
-    from acseg_core.labelling.project import Project
-    from acseg_core.labelling.strokes import from_edits
-
     project = Project.load(path)
     if project.model is None:
         raise InputError(path, "the project has no model")
-    strokes = {}
-    for entry in project.images:
-        layer = project.get_edits(entry)
-        if layer is not None and not layer.is_empty:
-            if not entry.exists:
-                raise InputError(entry.path, "image not found")
-            strokes[entry.path] = from_edits(layer, project.class_map)
+    layers = [(entry.path, project.get_edits(entry)) for entry in project.images]
+    strokes = edited_strokes(layers, project.class_map)
     if not strokes:
         raise InputError(path, "the project has no hand edits to learn from")
-    classes = class_map_classes(project.class_map)
-    return project.model, strokes, classes, [c.id for c in project.class_map.classes]
-
+    lesson = Lesson.of(project.class_map)
+    classes = (list(lesson.names), list(lesson.colours), list(lesson.cluster_positions))
+    return project.model, strokes, classes, list(lesson.class_ids)

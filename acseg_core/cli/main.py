@@ -12,8 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from acseg_core import __version__
 from acseg_core.errors import AcsegError
+from acseg_core.version import __version__
 
 COMMANDS = ("train", "learn", "predict", "evaluate", "export", "bench")
 

@@ -19,8 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.model.readouts import KINDS
+from acseg_core.inference.collection import RUNNING, predict_collection
+from acseg_core.inference.predict import PredictOptions, check_options
+from acseg_core.inference.sources import count_sources, iter_sources
+from acseg_core.io.folders import make_output_folder
+from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
+from acseg_core.model.checkpoint import load_model
+from acseg_core.model.readouts import KINDS, READOUTS, ReadOut
+
+OPTION_FIELDS = ("tile", "batch", "device", "precision")
 
 
 def register(sub: Any) -> None:
@@ -60,37 +69,20 @@ def register(sub: Any) -> None:
         help="worker processes sharing the files (1); one GPU each round-robin on CUDA, "
         "cores/N threads each on the CPU",
     )
-    parser.add_argument(
-        "--tile", type=int, default=512, metavar="PX", help="tile size in pixels (512)"
-    )
-    parser.add_argument(
-        "--batch",
-        type=int,
-        default=4,
-        metavar="B",
-        help="tiles in memory at once (4); on the CPU shared by one forward pass per core",
-    )
-    parser.add_argument(
-        "--device", default="auto", metavar="DEV", help="auto|cpu|cuda (default auto)"
-    )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32 (default auto)",
-    )
+    add_field_options(parser, PredictOptions, OPTION_FIELDS, metavars={"tile": "PX", "batch": "B"})
     parser.add_argument(
         "--smooth",
         type=int,
         metavar="PX",
         help="majority filter over PX×PX pixels (odd; 0 = the network's plain argmax; "
-        "default: the model's own, 25 for cpu-small models)",
+        "default: the model's own)",
     )
     parser.add_argument(
         "--readout",
         choices=KINDS,
-        help="head: the network's own cluster head (plain AC); kmeans: k-means on the "
-        "learned features and pixel values, fitted after training (default: the model's)",
+        help="; ".join(f"{name}: {READOUTS[name].label}" for name in KINDS)
+        + " (default: the model's own; a model has the head and the read-out it was "
+        "fitted with)",
     )
     parser.add_argument(
         "--confidence",
@@ -100,18 +92,19 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from acseg_core.inference.collection import PredictOptions, predict_collection
-    from acseg_core.inference.predict import check_settings
-    from acseg_core.inference.readout import ReadOut
-    from acseg_core.inference.sources import count_sources, iter_sources
-    from acseg_core.io.folders import make_output_folder
-    from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
-    from acseg_core.model.checkpoint import load_model
+def options_of(args: argparse.Namespace) -> PredictOptions:
+    """The PredictOptions the arguments describe (the defaults for what is not given)."""
+    return PredictOptions(
+        readout=ReadOut(args.readout, args.smooth),
+        with_confidence=args.confidence,
+        **given(args, OPTION_FIELDS),
+    )
 
+
+def run(args: argparse.Namespace) -> int:
+    options = options_of(args)
     # a bad model is one fatal line; with --nproc the workers load their own copies
-    device = args.device if args.nproc == 1 else "cpu"
-    loaded = load_model(args.model, device=device)
+    loaded = load_model(args.model, device=options.device if args.nproc == 1 else "cpu")
     if args.out is None:
         raise AcsegError("--out DIR is required")
     if not args.inputs and args.list is None:
@@ -120,17 +113,8 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--nproc must be at least 1")
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
-    readout = ReadOut(args.readout, args.smooth)
-    check_settings(loaded, args.tile, args.batch, readout)
+    check_options(loaded, options)
     make_output_folder(args.out)
-    options = PredictOptions(
-        readout=readout,
-        tile=args.tile,
-        batch=args.batch,
-        with_confidence=args.confidence,
-        precision=args.precision,
-        device=args.device,
-    )
     total = count_sources(args.inputs, args.list)
     token = CancelToken()
     job = predict_collection(
@@ -144,13 +128,12 @@ def run(args: argparse.Namespace) -> int:
         cancel=token,
         total=total,
         loaded=loaded if args.nproc == 1 else None,
-        show_file_progress=args.nproc == 1 and sys.stderr.isatty(),
     )
     if args.nproc > 1:
         del loaded
     stopping = "stopping: dropping the files in progress (Ctrl+C again to abort)"
     with ctrl_c_cancels(token, stopping), sigterm_cancels(token):
-        summary = _drain(job)
+        summary = _drain(job, sys.stderr.isatty())
     if summary.cancelled:
         print(
             f"acseg-core predict: interrupted after {summary.ok} written, "
@@ -167,14 +150,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drain(job: Iterator[Any]) -> Any:
-    """Print one line per finished file; return the job's Summary."""
+def _drain(job: Iterator[Any], tiles_on_terminal: bool) -> Any:
+    """Print one line per finished file (and, on a terminal, the tiles of the file in
+    progress on one self-erasing line); return the job's Summary."""
     while True:
         try:
             progress = next(job)
         except StopIteration as stop:
+            if tiles_on_terminal:
+                print("\r\033[K", end="", file=sys.stderr)
             return stop.value
         status = progress.metrics["status"]
+        if status == RUNNING:
+            if tiles_on_terminal:
+                eta = f", {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
+                print(f"\r  {progress.message}{eta}   ", end="", file=sys.stderr, flush=True)
+            continue
+        if tiles_on_terminal:
+            print("\r\033[K", end="", file=sys.stderr)
         if status == "ok":
             print(progress.message, flush=True)
         elif status == "error":

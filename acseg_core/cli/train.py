@@ -14,10 +14,24 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from acseg_core.model.readouts import KINDS
-from acseg_core.presets import PRESETS
+from acseg_core.cli.options import add_field_options, given
+from acseg_core.errors import AcsegError
+from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
+from acseg_core.model.config import ModelConfig
+from acseg_core.model.readouts import READOUTS, TRAINABLE, ReadOut
+from acseg_core.presets import PRESETS, default_preset, preset
+from acseg_core.training import distributed
+from acseg_core.training.config import TrainConfig
+from acseg_core.training.loop import train
+from acseg_core.training.state import resume_config
 
 SUMMARY = "train an AC model on images or folders"
+# TrainConfig fields offered as options (their help and defaults come from the field)
+RUN_FIELDS = (
+    "epochs", "steps", "steps_per_epoch", "crop", "batch", "lr", "displacement", "scale",
+    "small_images", "device", "workers", "seed",
+)  # fmt: skip
+MODEL_FIELDS = ("clusters", "overclusters", "heads")
 
 
 def register(sub: Any) -> None:
@@ -25,62 +39,26 @@ def register(sub: Any) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     model = parser.add_argument_group("model")
-    model.add_argument("--preset", help=" | ".join(PRESETS) + " (default: by device)")
-    model.add_argument("--clusters", type=int, metavar="K", help="clusters (default 5)")
     model.add_argument(
-        "--overcluster",
-        type=int,
-        metavar="K2",
-        help="overclustering head size (default 5×K; 0 = none)",
-    )
+        "--preset", choices=tuple(PRESETS),
+        help="default: by device (cpu-small on a CPU, repro-4 on a GPU); "
+        + "; ".join(f"{name}: {record.description}" for name, record in PRESETS.items()),
+    )  # fmt: skip
+    add_field_options(model, ModelConfig, MODEL_FIELDS, flags={"overclusters": "--overcluster"})
     model.add_argument(
-        "--heads",
-        type=int,
-        metavar="H",
-        help="IIC sub-heads trained side by side; the lowest-loss one is kept "
-        "(default: the preset's)",
-    )
+        "--readout", choices=TRAINABLE,
+        help="what predict reads clusters from: "
+        + "; ".join(f"{name} = {READOUTS[name].label}" for name in TRAINABLE)
+        + " (fitted right after training; default: the preset's)",
+    )  # fmt: skip
     model.add_argument(
-        "--readout",
-        choices=KINDS,
-        help="what predict reads clusters from: head = the network's head (plain AC), "
-        "kmeans = k-means on learned features + pixel values, fitted after training "
-        "(default: the preset's, kmeans for cpu-small)",
-    )
-    model.add_argument(
-        "--smooth",
-        type=int,
-        metavar="PX",
-        help="the model's read-out: majority filter over PX×PX pixels (odd; 0 = plain "
-        "argmax; default: the preset's, 25 for cpu-small); predict --smooth overrides it",
-    )
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, metavar="N", help="epochs (default 10)")
-    length.add_argument("--steps", type=int, metavar="N", help="total steps (instead of epochs)")
-    parser.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        metavar="N",
-        help="default: cpu-small 30, else one pass over the data's area",
-    )
-    parser.add_argument(
-        "--crop", type=int, metavar="PX", help="crop size (default: cpu-small 128, else 200)"
-    )
-    parser.add_argument("--batch", type=int, metavar="B", help="crops per step (default 8)")
-    parser.add_argument(
-        "--lr", type=float, help="learning rate (default: cpu-small 1e-4, else 4e-5)"
-    )
-    parser.add_argument("--displacement", type=int, metavar="T", help="loss window (default 10)")
-    parser.add_argument(
-        "--scale", type=float, help="input resampling factor (0.5 = half resolution)"
-    )
-    parser.add_argument(
-        "--small-images", choices=("pad", "skip"), help="images smaller than the crop"
-    )
-    parser.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
-    parser.add_argument("--workers", type=int, help="data-loading processes (default 1)")
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument(
+        "--smooth", type=int, metavar="PX",
+        help="the model's majority filter over PX×PX pixels (odd; 0 = plain argmax; "
+        "default: the preset's); predict --smooth overrides it",
+    )  # fmt: skip
+    run = parser.add_argument_group("run")
+    add_field_options(run, TrainConfig, RUN_FIELDS, metavars={"crop": "PX", "batch": "B"})
+    run.add_argument(
         "--nproc",
         type=int,
         default=1,
@@ -88,81 +66,45 @@ def register(sub: Any) -> None:
         help="data-parallel processes on this host (DDP: one GPU each, or gloo on the CPU; "
         "--batch is the global batch); several hosts: torchrun -m acseg_core train",
     )
-    parser.add_argument(
+    run.add_argument(
         "--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run_command)
 
 
-RUN_FIELDS = (
-    "epochs",
-    "steps",
-    "steps_per_epoch",
-    "crop",
-    "batch",
-    "lr",
-    "displacement",
-    "scale",
-    "small_images",
-    "device",
-    "workers",
-    "seed",
-)
-
-
-def build_config(args: argparse.Namespace) -> Any:
+def build_config(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig from the arguments; with ``--resume``, the stored run's plus overrides.
 
     Whatever is not given comes from the preset's record (:mod:`acseg_core.presets`),
     exactly as ``TrainConfig(model=preset(name))`` does from Python.
     """
-    from acseg_core.errors import AcsegError
-    from acseg_core.presets import default_preset_for, preset
-    from acseg_core.training.config import TrainConfig
-
-    given = {name: getattr(args, name) for name in RUN_FIELDS if getattr(args, name) is not None}
+    run_options = given(args, RUN_FIELDS)
     if args.epochs is not None:
-        given["steps"] = None  # --epochs replaces a stored --steps
+        run_options["steps"] = None  # --epochs replaces a stored --steps
     if args.inputs:
-        given["inputs"] = tuple(args.inputs)
-    model_options = {
-        name: value
-        for name, value in (
-            ("overclusters", args.overcluster),
-            ("smooth", args.smooth),
-            ("heads", args.heads),
-            ("readout", args.readout),
-            ("clusters", args.clusters),
-        )
-        if value is not None
-    }
+        run_options["inputs"] = tuple(args.inputs)
+    model_options = given(args, MODEL_FIELDS)
+    if args.readout is not None or args.smooth is not None:
+        model_options["readout"] = ReadOut(args.readout, args.smooth)
     if args.resume:
-        from acseg_core.training.state import resume_config
-
         if args.preset or model_options:
             raise AcsegError(
                 "--resume keeps the stored model: drop the model options "
                 "(--preset/--clusters/--overcluster/--heads/--readout/--smooth)"
             )
-        return resume_config(args.out, **given)
+        return resume_config(args.out, **run_options)
     if not args.inputs:
         raise AcsegError("give at least one input image or folder")
-    from acseg_core.device import select_device
-
-    name = args.preset or default_preset_for(select_device(args.device or "auto").type)
-    return TrainConfig(out_dir=args.out, model=preset(name, **model_options), **given)
+    name = args.preset or default_preset(args.device or "auto")
+    return TrainConfig(out_dir=args.out, model=preset(name, **model_options), **run_options)
 
 
-def run(args: argparse.Namespace) -> int:
-    from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
-    from acseg_core.training import distributed
-    from acseg_core.training.loop import train
-
+def run_command(args: argparse.Namespace) -> int:
     cfg = build_config(args)  # bad arguments fail here, once, before any rank starts
     nproc = getattr(args, "nproc", 1)
     if nproc > 1 and distributed.world_size_from_env() == 1:
         distributed.Context(world_size=nproc).local_batch(cfg.batch)  # must split evenly
-        return distributed.launch(run, args, nproc)  # each rank runs this function
+        return distributed.launch(run_command, args, nproc)  # each rank runs this function
     token = CancelToken()
     out = sys.stdout if distributed.is_main_process() else open(os.devnull, "w")  # noqa: SIM115
     bar = out.isatty()

@@ -18,9 +18,12 @@ import numpy as np
 
 from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.evaluation import metrics
+from acseg_core.evaluation.kmeans import cluster_images, fit_baseline
 from acseg_core.evaluation.pairs import Pair, check_pairs, pair_images, strips
-from acseg_core.io.labels import LabelFormat
+from acseg_core.inference.predict import predict_array
+from acseg_core.io.labels import LabelFormat, parse_label_format
 from acseg_core.jobs import CancelToken, Progress, run_to_end
+from acseg_core.model.checkpoint import LoadedModel
 
 ClusterSource = Callable[[Sequence[Path]], Iterator[np.ndarray]]
 
@@ -56,8 +59,6 @@ def open_labelled_folder(
     class_column: str | None = None,
 ) -> LabelledFolder:
     """Pair, check sizes and count classes: everything fails here, before clustering."""
-    from acseg_core.io.labels import parse_label_format
-
     fmt = (
         label_format
         if isinstance(label_format, LabelFormat)
@@ -213,20 +214,16 @@ def kmeans_source(
     """A cluster source: k-means fitted on the pooled images, then each image assigned."""
 
     def source(images: Sequence[Path]) -> Iterator[np.ndarray]:
-        from acseg_core.evaluation.kmeans import cluster_images, fit_baseline
-
         model = fit_baseline(images, k, seed=seed, cancel=cancel)
         yield from cluster_images(model, images, cancel)
 
     return source
 
 
-def model_source(loaded: Any, **predict_kwargs: Any) -> ClusterSource:
+def model_source(loaded: LoadedModel, **predict_kwargs: Any) -> ClusterSource:
     """A cluster source: a trained model's predictions (``acseg_core.inference.predict``)."""
 
     def source(images: Sequence[Path]) -> Iterator[np.ndarray]:
-        from acseg_core.inference.predict import predict_array
-
         for path in images:
             prediction = predict_array(loaded, path, **predict_kwargs)
             if prediction.clusters is None:

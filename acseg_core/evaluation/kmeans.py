@@ -8,7 +8,6 @@ unsupervised segmentation model is only worth training if it beats this.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,9 @@ import numpy as np
 from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.io.raster import NODATA, open_raster
 from acseg_core.jobs import CancelToken
+from acseg_core.model.clustering import fit_kmeans, nearest_centre
 
 DEFAULT_SAMPLES = 4_000_000  # pixels the centres are fitted on (all, if fewer)
-ITERATIONS = 10  # scipy's default; the shared README yardstick used it
 WINDOW = 1024
 
 
@@ -46,30 +45,6 @@ class KMeansModel:
         if valid is not None:
             out[~valid] = NODATA
         return out
-
-
-def nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre for each row of ``points`` (squared Euclidean)."""
-    distances = (
-        (points * points).sum(axis=1, keepdims=True)
-        - 2.0 * points @ centres.T
-        + (centres * centres).sum(axis=1)[None, :]
-    )
-    return np.argmin(distances, axis=1)
-
-
-def fit_kmeans(
-    points: np.ndarray, k: int, seed: int = 0, iterations: int = ITERATIONS
-) -> np.ndarray:
-    """k-means (scipy's ``kmeans2``, k-means++ start) on (n, d) points → (k, d) centres."""
-    from scipy.cluster.vq import kmeans2
-
-    if len(points) < k:
-        raise AcsegError(f"k-means needs at least {k} pixels, got {len(points)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an empty cluster only means fewer distinct colours
-        centres, _ = kmeans2(points, k, iter=iterations, minit="++", seed=seed)
-    return centres
 
 
 def sample_pixels(

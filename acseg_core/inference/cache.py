@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
 
-from acseg_core.inference.readout import ReadOut
+from acseg_core.inference.naming import is_geotiff
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.readouts.choice import ReadOut
 
 DIGEST_CHARS = 16
 
 
-def prediction_key(loaded: Any, readout: ReadOut) -> str:
+def prediction_key(loaded: LoadedModel, readout: ReadOut) -> str:
     """The cache key of maps ``loaded`` makes with ``readout`` (resolved here)."""
     digest = (getattr(loaded, "digest", "") or "unsaved")[:DIGEST_CHARS]
     return f"{digest}-{readout.resolve(loaded).key}"
@@ -28,8 +29,6 @@ def prediction_key(loaded: Any, readout: ReadOut) -> str:
 
 def cache_file(cache_dir: Path, image: Path, key: str) -> Path:
     """A stable, collision-free file name per source image and key (GeoTIFFs stay GeoTIFFs)."""
-    from acseg_core.inference.naming import is_geotiff
-
     path_digest = hashlib.sha1(str(image).encode("utf-8")).hexdigest()[:10]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", image.stem)[:60] or "image"
     suffix = ".tif" if is_geotiff(image) else ".png"

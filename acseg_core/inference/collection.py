@@ -14,28 +14,24 @@ hundred thousand: a generator (one :class:`Progress` per finished file, honourin
   ``resume`` such inputs are ``skipped``. Stale temps of a killed run are removed
   before their output is written again.
 * **Manifest.** One record per finished file (:mod:`.manifest`).
-* **Processes.** ``nproc > 1`` shares the files between spawned worker processes, each
-  loading the model once; on CUDA they take the GPUs round-robin, on the CPU each gets
-  ``cores // nproc`` torch threads. Workers ignore Ctrl+C (the parent cancels them
-  through a shared event) and die with the parent: the kernel kills them when it goes
-  (Linux), and each checks that its parent lives before every batch.
+* **Where outputs go.** ``<stem>_clusters.<tif|png>`` in ``out_dir`` by default; a
+  caller may name them itself (``name_output``: the app's label-all writes into the
+  project's prediction cache, named by model and read-out).
+* **Engines.** In this process (tile progress relayed), or ``nproc > 1`` worker
+  processes (:mod:`.pool`), each loading the model once. Every file's work is
+  :func:`~.files.predict_file`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import sys
 import time
-from collections.abc import Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.errors import AcsegError, InputError
+from acseg_core.inference.files import FileJob, FileResult, predict_file
 from acseg_core.inference.manifest import Manifest
 from acseg_core.inference.naming import (
     is_acseg_output,
@@ -43,48 +39,14 @@ from acseg_core.inference.naming import (
     is_geotiff,
     looks_like_output,
     output_path,
-    remove_stale_temps,
 )
-from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
+from acseg_core.inference.pool import run_pool
+from acseg_core.inference.predict import DEFAULT_OPTIONS, PredictOptions
 from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
+from acseg_core.model.checkpoint import LoadedModel, load_model
 
-_IN_FLIGHT_PER_PROCESS = 2  # queued files per worker: enough to never idle, bounded
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """Per-file prediction settings (what ``acseg-core predict`` exposes)."""
-
-    readout: ReadOut = MODEL_DEFAULT
-    tile: int = 512
-    batch: int = 4
-    with_confidence: bool = False
-    precision: str = "auto"
-    device: str = "auto"
-
-
-@dataclass
-class FileResult:
-    """Outcome of one input: ``ok`` (written), ``skipped`` (complete output already
-    there, with resume), ``error`` (with ``error``), ``cancelled`` (stopped midway;
-    nothing written, not recorded in the manifest)."""
-
-    image: Path
-    output: Path | None
-    status: str
-    seconds: float
-    error: str = ""
-
-    def record(self) -> dict[str, Any]:
-        """The manifest record (paths as strings)."""
-        return {
-            "input": str(self.image),
-            "output": str(self.output) if self.output is not None else "",
-            "status": self.status,
-            "seconds": round(self.seconds, 3),
-            "error": self.error,
-        }
+RUNNING = "running"  # Progress.metrics["status"] of a report from inside a file
 
 
 @dataclass(frozen=True)
@@ -98,54 +60,13 @@ class Summary:
     manifest: Path | None
 
 
-def predict_file(
-    loaded: Any,
-    image: Path,
-    out: Path,
-    options: PredictOptions,
-    *,
-    show_progress: bool = False,
-    cancel: Any = None,
-) -> FileResult:
-    """Predict one image to ``out``; expected failures are returned, not raised."""
-    from acseg_core.inference.predict import predict
-
-    started = time.perf_counter()
-    remove_stale_temps(out)
-    try:
-        for progress in predict(
-            loaded,
-            image,
-            out=out,
-            readout=options.readout,
-            tile=options.tile,
-            batch=options.batch,
-            with_confidence=options.with_confidence,
-            precision=options.precision,
-            cancel=cancel,
-        ):
-            if show_progress:
-                eta = f", {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
-                print(f"\r  {progress.message}{eta}   ", end="", file=sys.stderr, flush=True)
-    except CancelledError as exc:
-        return FileResult(image, None, "cancelled", time.perf_counter() - started, str(exc))
-    except AcsegError as exc:
-        return FileResult(image, None, "error", time.perf_counter() - started, str(exc))
-    finally:
-        if show_progress:
-            print("\r\033[K", end="", file=sys.stderr)
-    return FileResult(image, out, "ok", time.perf_counter() - started)
-
-
-@dataclass(frozen=True)
-class _Job:
-    image: Path
-    output: Path
-
-
 def _plan(
-    sources: Iterable[Path | InputError], out_dir: Path, resume: bool, with_confidence: bool
-) -> Iterator[_Job | FileResult]:
+    sources: Iterable[Path | InputError],
+    out_dir: Path,
+    resume: bool,
+    with_confidence: bool,
+    name_output: Callable[[Path], Path],
+) -> Iterator[FileJob | FileResult]:
     """Jobs to run, or the result for inputs that need no work (skipped, refused)."""
     claimed: dict[Path, Path] = {}  # output -> input: the only per-file state kept
     out_real = out_dir.resolve()
@@ -163,7 +84,7 @@ def _plan(
             yield refused(image, "an output of an earlier run in the output folder; skipped")
             continue
         try:
-            out = output_path(image, out_dir, is_geotiff(image))
+            out = name_output(image)
         except AcsegError as exc:
             yield FileResult(image, None, "error", 0.0, str(exc))
             continue
@@ -178,48 +99,60 @@ def _plan(
         if resume and is_complete(out, with_confidence):
             yield FileResult(image, out, "skipped", 0.0)
             continue
-        yield _Job(image, out)
+        yield FileJob(image, out)
 
 
 def predict_collection(
-    model_path: Path,
+    model_path: Path | None,
     sources: Iterable[Path | InputError],
     out_dir: Path,
     *,
-    options: PredictOptions = PredictOptions(),
+    options: PredictOptions = DEFAULT_OPTIONS,
     resume: bool = False,
     manifest: Path | None = None,
     nproc: int = 1,
     cancel: CancelToken | None = None,
     total: int | None = None,
-    loaded: Any = None,
-    show_file_progress: bool = False,
+    loaded: LoadedModel | None = None,
+    name_output: Callable[[Path], Path] | None = None,
+    on_result: Callable[[FileResult], Any] | None = None,
 ) -> Generator[Progress, None, Summary]:
-    """Predict every source into ``out_dir``; one Progress per finished file.
+    """Predict every source into ``out_dir``; one Progress per finished file, and (in
+    this process) the tiles' progress within a file, with ``status`` "running".
 
-    ``Progress.metrics``: ``status``, ``image``, ``output``, ``seconds``, ``error``,
-    running counts ``ok``/``skipped``/``failed`` and ``images_per_s``. ``loaded``
-    reuses a model already loaded (single process only). Cancel stops submitting
-    files, cancels those in flight (their outputs are not written) and returns.
+    ``Progress.metrics`` of a finished file: ``status``, ``image``, ``output``,
+    ``seconds``, ``error``, running counts ``ok``/``skipped``/``failed`` and
+    ``images_per_s``. ``loaded`` reuses a model already loaded (single process only).
+    ``on_result`` hears every file's result as it finishes (cancelled ones included).
+    Cancel stops submitting files, cancels those in flight (their outputs are not
+    written) and returns.
     """
     if nproc < 1:
         raise AcsegError("--nproc must be at least 1")
     out_dir = Path(out_dir)
     make_output_folder(out_dir)
+    naming = name_output or (lambda image: output_path(image, out_dir, is_geotiff(image)))
     log = Manifest(Path(manifest)) if manifest is not None else None
-    planned = _Exhaustible(_plan(sources, out_dir, resume, options.with_confidence))
+    planned = _Exhaustible(_plan(sources, out_dir, resume, options.with_confidence, naming))
     tally = _Tally(total)
     dropped = 0  # files stopped midway by a cancel
     try:
         if nproc == 1:
             if loaded is None:
-                from acseg_core.model.checkpoint import load_model
-
+                if model_path is None:
+                    raise AcsegError("no model to predict with")
                 loaded = load_model(model_path, device=options.device)
-            results = _run_here(loaded, planned, options, cancel, show_file_progress)
+            results = _run_here(loaded, planned, options, cancel, tally)
         else:
-            results = _run_pool(model_path, planned, options, nproc, cancel)
+            if model_path is None:
+                raise AcsegError("worker processes need the model file")
+            results = run_pool(model_path, planned, options, nproc, cancel)
         for result in results:
+            if isinstance(result, Progress):
+                yield result
+                continue
+            if on_result is not None:
+                on_result(result)
             if result.status == "cancelled":
                 dropped += 1
                 continue
@@ -257,6 +190,18 @@ class _Tally:
         self.ok = self.skipped = self.failed = 0
         self.started = time.perf_counter()
 
+    def within(self, job: FileJob, step: Progress) -> Progress:
+        """A report from inside a file: the tile counts, with an ETA over the whole run."""
+        done = self.ok + self.skipped + self.failed
+        fraction = step.fraction or 0.0
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        eta = None
+        if self.total is not None and done + fraction > 0:
+            eta = (self.total - done - fraction) * elapsed / (done + fraction)
+        metrics = {"status": RUNNING, "image": job.image, "output": job.output,
+                   "fraction": fraction}  # fmt: skip
+        return Progress(done, self.total, step.message, eta, metrics)
+
     def add(self, result: FileResult) -> Progress:
         if result.status == "ok":
             self.ok += 1
@@ -282,157 +227,27 @@ class _Tally:
 
 
 def _run_here(
-    loaded: Any,
-    planned: Iterator[_Job | FileResult],
+    loaded: LoadedModel,
+    planned: Iterator[FileJob | FileResult],
     options: PredictOptions,
     cancel: CancelToken | None,
-    show_file_progress: bool,
-) -> Iterator[FileResult]:
+    tally: _Tally,
+) -> Iterator[FileResult | Progress]:
+    """Each file in this process; the tiles' progress comes as "running" reports."""
     for item in planned:
         if cancel:
             return
         if isinstance(item, FileResult):
             yield item
             continue
-        yield _guarded(loaded, item, options, cancel, show_file_progress)
-
-
-def _run_pool(
-    model_path: Path,
-    planned: Iterator[_Job | FileResult],
-    options: PredictOptions,
-    nproc: int,
-    cancel: CancelToken | None,
-) -> Iterator[FileResult]:
-    """Share the jobs between ``nproc`` spawned workers, at most 2 each in flight."""
-    import multiprocessing
-
-    from acseg_core.device import usable_cores
-
-    context = multiprocessing.get_context("spawn")  # CUDA and threads survive only spawn
-    stop = context.Event()
-    slots = context.Queue()
-    for slot in range(nproc):
-        slots.put(slot)
-    threads = max(1, usable_cores() // nproc)
-    pool = ProcessPoolExecutor(
-        max_workers=nproc,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(str(model_path), options, threads, slots, stop, os.getpid()),
-    )
-    pending: dict[Future[FileResult], _Job] = {}
-    exhausted = False
-    try:
+        job = predict_file(loaded, item, options, cancel)
         while True:
-            while not exhausted and not cancel and len(pending) < nproc * _IN_FLIGHT_PER_PROCESS:
-                item = next(planned, None)
-                if item is None:
-                    exhausted = True
-                elif isinstance(item, FileResult):
-                    yield item
-                else:
-                    pending[pool.submit(_run_job, item)] = item
-            if cancel:
-                stop.set()
-            if not pending:
+            try:
+                step = next(job)
+            except StopIteration as stop:
+                yield stop.value
                 break
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in finished:
-                job = pending.pop(future)
-                try:
-                    yield future.result()
-                except BrokenProcessPool as exc:
-                    raise AcsegError(
-                        f"a prediction worker died while on {job.image} (out of memory?); "
-                        "rerun with --resume to continue"
-                    ) from exc
-    finally:
-        stop.set()  # on any exit, workers drop their half-done files before we wait
-        pool.shutdown(wait=True, cancel_futures=True)
+            yield tally.within(item, step)
 
 
-class _WorkerToken:
-    """A worker's cancel flag: the parent's shared event, or the parent gone."""
-
-    def __init__(self, event: Any, parent_pid: int) -> None:
-        self.event, self.parent_pid = event, parent_pid
-
-    @property
-    def cancelled(self) -> bool:
-        return os.getppid() != self.parent_pid or bool(self.event.is_set())
-
-    def __bool__(self) -> bool:
-        return self.cancelled
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def _init_worker(
-    model_path: str, options: PredictOptions, threads: int, slots: Any, stop: Any, parent: int
-) -> None:
-    """Per worker: die with the parent, ignore Ctrl+C, pick a device, size threads, load."""
-    _die_with_parent()
-    if os.getppid() != parent:  # the parent died before the kernel was told
-        os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    slot = slots.get()
-    device = options.device
-    if device in ("auto", "cuda") and torch.cuda.is_available():
-        device = f"cuda:{slot % torch.cuda.device_count()}"
-    else:
-        torch.set_num_threads(threads)
-        torch.set_num_interop_threads(1)
-    _WORKER["stop"] = _WorkerToken(stop, parent)
-    _WORKER["options"] = options
-    try:
-        from acseg_core.model.checkpoint import load_model
-
-        _WORKER["loaded"] = load_model(model_path, device=device)
-    except AcsegError as exc:  # reported per file rather than breaking the pool
-        _WORKER["error"] = str(exc)
-
-
-def _run_job(job: _Job) -> FileResult:
-    """One file in a worker process."""
-    stop = _WORKER["stop"]
-    if stop:
-        return FileResult(job.image, None, "cancelled", 0.0)
-    if "error" in _WORKER:
-        return FileResult(job.image, None, "error", 0.0, _WORKER["error"])
-    return _guarded(_WORKER["loaded"], job, _WORKER["options"], stop, False)
-
-
-def _guarded(
-    loaded: Any, job: _Job, options: PredictOptions, cancel: Any, show_progress: bool
-) -> FileResult:
-    """:func:`predict_file`; an unexpected error fails that file, not the collection."""
-    started = time.perf_counter()
-    try:
-        return predict_file(
-            loaded, job.image, job.output, options, show_progress=show_progress, cancel=cancel
-        )
-    except Exception as exc:  # one bad file must not stop a collection
-        seconds = time.perf_counter() - started
-        return FileResult(job.image, None, "error", seconds, f"{job.image}: {exc!r}")
-
-
-__all__ = [
-    "FileResult",
-    "PredictOptions",
-    "Summary",
-    "predict_collection",
-    "predict_file",
-]
+__all__ = ["RUNNING", "Summary", "predict_collection"]

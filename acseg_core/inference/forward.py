@@ -8,26 +8,19 @@ reduces each tile's probabilities to ids only over its kept centre.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import torch
 
 from acseg_core.device import use_amp
 from acseg_core.errors import AcsegError
-from acseg_core.inference.readout import ReadOut
 from acseg_core.inference.stages import StageTimes, measured
-from acseg_core.inference.tiling import Tile
-from acseg_core.model.refine import vote_counts
+from acseg_core.io.tiling import Tile
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.readouts.choice import ReadOut
+from acseg_core.model.refine import decide
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def input_scale(loaded: Any) -> float:
-    """The resampling factor the model was trained at (``train --scale``), default 1."""
-    scale = float(loaded.meta.get("input_scale", 1.0) or 1.0)
-    return scale if scale > 0 else 1.0
 
 
 class Forward:
@@ -35,7 +28,7 @@ class Forward:
 
     def __init__(
         self,
-        loaded: Any,
+        loaded: LoadedModel,
         readout: ReadOut,
         with_confidence: bool,
         precision: str,
@@ -45,7 +38,7 @@ class Forward:
             raise ValueError("Forward needs a resolved read-out")
         self.model = loaded.model
         self.readout = readout
-        self.scale = input_scale(loaded)
+        self.scale = loaded.input_scale
         self.device = loaded.device
         self.dtype = autocast_dtype(loaded.device, precision)
         self.with_confidence = with_confidence
@@ -78,25 +71,9 @@ class Forward:
         return ids, (confidence if self.with_confidence else None)
 
     def _centre(self, probs: torch.Tensor, i: int, t: Tile) -> tuple[torch.Tensor, torch.Tensor]:
-        """(confidence, id) over tile ``i``'s kept centre: the highest probability, or
-        with a majority window the winning id's share of the window's votes.
-
-        Votes are counted only over the centre plus half a window: the margin beyond
-        that cannot reach a kept pixel (the tile margin holds at least half a window).
-        """
+        """(confidence, id) over tile ``i``'s kept centre (the read-out's refinement)."""
         rows, cols = t.crop
-        size = self.readout.smooth
-        if size <= 1:
-            return probs[i, :, rows, cols].max(dim=0)
-        half = size // 2
-        height, width = probs.shape[-2:]
-        top, left = max(0, rows.start - half), max(0, cols.start - half)
-        bottom, right = min(height, rows.stop + half), min(width, cols.stop + half)
-        votes = probs[i : i + 1, :, top:bottom, left:right].max(dim=1).indices
-        counts = vote_counts(votes, probs.shape[1], size)[0]
-        inner = counts[:, rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
-        best, index = inner.max(dim=0)
-        return best / float(size * size), index
+        return decide(probs[i], self.readout.smooth, rows, cols)
 
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Probabilities at the tile's size, resampling as in training.
@@ -162,18 +139,4 @@ def cpu_workers(device: torch.device) -> int:
     return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
-@contextlib.contextmanager
-def intra_op_threads(count: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (process-wide); restore afterwards."""
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-__all__ = ["PRECISIONS", "Forward", "autocast_dtype", "cpu_workers", "input_scale"]
+__all__ = ["PRECISIONS", "Forward", "autocast_dtype", "cpu_workers"]

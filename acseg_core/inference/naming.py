@@ -12,7 +12,12 @@ import contextlib
 import warnings
 from pathlib import Path
 
+import rasterio
+from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning
+
 from acseg_core.inference.sinks import confidence_path_for
+from acseg_core.io.raster import probe
 from acseg_core.io.writers import MARKER_KEY, MARKER_VALUE
 
 OUTPUT_TAG = "_clusters"
@@ -26,8 +31,7 @@ def output_path(image: Path, out_dir: Path, georeferenced_tiff: bool) -> Path:
 
 
 def is_geotiff(image: Path) -> bool:
-    from acseg_core.io.raster import probe
-
+    """A TIFF with a georeference: its map is a GeoTIFF lined up with it."""
     return image.suffix.lower() in (".tif", ".tiff") and probe(image).georeferenced
 
 
@@ -41,13 +45,8 @@ def is_acseg_output(path: Path) -> bool:
     """Whether ``path`` is a map acseg wrote (it carries the marker); False if unreadable."""
     with contextlib.suppress(Exception):
         if path.suffix.lower() == ".png":
-            from PIL import Image
-
             with Image.open(path) as image:
                 return image.info.get(MARKER_KEY) == MARKER_VALUE
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as ds:

@@ -3,189 +3,151 @@
 The image is read tile by tile (``Raster.read`` windows), normalised with the model's
 stored statistics, run through :class:`~acseg_core.inference.forward.Forward` in
 batches of equal-shaped tiles, and the tiles' centres are stitched
-(:mod:`acseg_core.inference.tiling`: the result equals a one-shot prediction) into
+(:mod:`acseg_core.io.tiling`: the result equals a one-shot prediction) into
 memory or into files written by windows (:mod:`acseg_core.inference.sinks`). Memory is
 bounded by the tile size, the batch and one band of output rows, not by the image.
 
-Normalisation: the model's ``config.normalisation`` (measured on the training images).
-A model without it (a random-init model in a benchmark) falls back to per-image
-statistics from one downsampled preview read: per image, never per tile, since
-per-tile statistics would shift ids between tiles and show seams.
+Normalisation: the model's ``config.normalisation`` (measured on the training images;
+a model without it falls back to per-image statistics,
+:func:`acseg_core.io.normalise.image_normalisation`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from acseg_core.device import intra_op_threads
 from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
-from acseg_core.inference.forward import (
-    Forward,
-    autocast_dtype,
-    cpu_workers,
-    input_scale,
-    intra_op_threads,
-)
-from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
+from acseg_core.inference.forward import PRECISIONS, Forward, autocast_dtype, cpu_workers
 from acseg_core.inference.sinks import OUTPUT_SUFFIXES, BandAssembler, Prediction, open_sink
 from acseg_core.inference.stages import StageTimes, exit_measured, measured
-from acseg_core.inference.tiling import Tile, TileGrid, margin_for, plan_tiles
-from acseg_core.io.normalise import (
-    HIGH_PERCENTILE,
-    LOW_PERCENTILE,
-    Normalisation,
-    apply_normalisation,
-    band_percentiles,
-)
+from acseg_core.io.normalise import Normalisation, apply_normalisation, image_normalisation
 from acseg_core.io.raster import Raster, RasterInfo, open_raster
+from acseg_core.io.tiling import Tile, TileGrid
 from acseg_core.io.writers import bound_gdal_cache
 from acseg_core.jobs import CancelToken, Progress, run_to_end
-from acseg_core.model.config import ModelConfig
-
-DEFAULT_TILE = 512
-DEFAULT_BATCH = 4
-_PREVIEW_SIDE = 1024  # fallback normalisation statistics come from this preview
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.geometry import plan_for
+from acseg_core.model.readouts.choice import MODEL_DEFAULT, ReadOut
 
 
-def tile_margin(config: ModelConfig, scale: float = 1.0) -> int:
-    """Overlap margin (per side, source pixels) for tiles of this model.
+@dataclass(frozen=True)
+class PredictOptions:
+    """How images are predicted, whatever the front-end: the read-out, the tile size
+    (px, snapped to the stride) and batch (tiles per forward pass) that trade speed for
+    memory, a confidence raster beside each map, the precision, the device."""
 
-    At an input ``scale`` < 1 the network sees resampled pixels, so its receptive
-    field covers ``1/scale`` times as many source pixels.
-    """
-    from acseg_core.model.nn import receptive_field
-
-    stride = grid_stride(config, scale)
-    return margin_for(math.ceil(receptive_field(config) / scale), stride)
-
-
-def grid_stride(config: ModelConfig, scale: float = 1.0) -> int:
-    """The stem grid's step in source pixels (tiles snap to it so tiling stays exact)."""
-    return max(1, round(config.stride / scale))
-
-
-def smooth_margin(smooth: int, stride: int) -> int:
-    """Extra margin for a ``smooth`` px majority window: its half, rounded up to the stride."""
-    half = smooth // 2 if smooth > 1 else 0
-    return -(-half // stride) * stride
+    readout: ReadOut = MODEL_DEFAULT
+    tile: int = field(default=512, metadata={"help": "tile size in pixels"})
+    batch: int = field(
+        default=4, metadata={"help": "tiles in memory at once; on the CPU shared by one "
+                             "forward pass per core"}
+    )  # fmt: skip
+    with_confidence: bool = False
+    precision: str = field(
+        default="auto", metadata={"help": "auto: fp16 on CUDA, bf16 on CPUs with native bf16, "
+                                  "else fp32", "choices": PRECISIONS}
+    )  # fmt: skip
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps"})
 
 
-def plan_for(loaded: Any, width: int, height: int, tile: int, readout: ReadOut) -> TileGrid:
-    """The tile grid ``predict`` uses; raises AcsegError when ``tile`` is too small."""
-    scale = input_scale(loaded)
-    stride = grid_stride(loaded.config, scale)
-    margin = tile_margin(loaded.config, scale) + smooth_margin(readout.smooth or 0, stride)
-    return plan_tiles(width, height, tile=tile, margin=margin, stride=stride)
+DEFAULT_OPTIONS = PredictOptions()
 
 
-def check_settings(loaded: Any, tile: int, batch: int, readout: ReadOut) -> ReadOut:
-    """Refuse unusable settings once, before any image is read; the resolved read-out."""
-    if batch < 1:
+def check_options(loaded: LoadedModel, options: PredictOptions) -> ReadOut:
+    """Refuse unusable options once, before any image is read; the resolved read-out."""
+    if options.batch < 1:
         raise AcsegError("batch must be at least 1")
-    resolved = readout.resolve(loaded)
-    plan_for(loaded, tile, tile, tile, resolved)  # raises if the tile is too small
+    if options.tile < 1:
+        raise AcsegError(f"tile size must be a positive number of pixels, not {options.tile}")
+    autocast_dtype(loaded.device, options.precision)  # refuses an unknown precision
+    resolved = options.readout.resolve(loaded)
+    plan_for(loaded, options.tile, options.tile, options.tile, resolved)  # tile too small?
     return resolved
 
 
-def image_normalisation(raster: Raster) -> Normalisation:
-    """Per-image robust statistics from one preview read (fallback when the model has none)."""
-    preview, _ = raster.read_preview(_PREVIEW_SIDE)
-    low, high = band_percentiles(
-        preview, LOW_PERCENTILE, HIGH_PERCENTILE, raster.valid_mask(preview)
-    )
-    return Normalisation(
-        low=tuple(float(v) for v in low),
-        high=tuple(float(v) for v in high),
-        nodata=raster.info.nodata,
-    )
+def options_with(options: PredictOptions, overrides: dict[str, Any]) -> PredictOptions:
+    """``options`` with keyword overrides (``predict(..., readout=PLAIN_HEAD)``)."""
+    unknown = set(overrides) - {f.name for f in fields(PredictOptions)}
+    if unknown:
+        raise TypeError(f"unknown prediction option(s): {', '.join(sorted(unknown))}")
+    return replace(options, **overrides) if overrides else options
 
 
 def predict(
-    loaded: Any,
+    loaded: LoadedModel,
     image: str | Path,
     *,
     out: str | Path | None = None,
-    readout: ReadOut = MODEL_DEFAULT,
-    tile: int = DEFAULT_TILE,
-    batch: int = DEFAULT_BATCH,
+    options: PredictOptions = DEFAULT_OPTIONS,
     cancel: CancelToken | None = None,
-    with_confidence: bool = False,
-    precision: str = "auto",
     stages: StageTimes | None = None,
+    **overrides: Any,
 ) -> Generator[Progress, None, Prediction]:
     """Predict an id map for ``image``; yields progress per batch, returns the result.
 
     ``out`` = None returns the arrays in memory (the app, evaluation); a ``.tif`` /
-    ``.png`` path writes there instead, by windows. ``readout`` chooses the read-out
-    and the majority window (:class:`~acseg_core.inference.readout.ReadOut`; the
-    model's own by default); tiles overlap by half the window more, so tiled output
-    still equals one-shot output. ``tile`` (pixels, snapped to the stride) and
-    ``batch`` (tiles per forward pass) trade speed for memory. ``precision``: ``auto``
-    = fp16 on CUDA, bf16 on CPUs that have it natively, else fp32; ``fp32`` for
-    bit-stable output. Raises :class:`InputError` for unusable images (wrong band
-    count...), :class:`CancelledError` when ``cancel`` is set (checked every batch).
-    ``stages`` collects seconds per stage (:mod:`~acseg_core.inference.stages`).
+    ``.png`` path writes there instead, by windows. ``options``
+    (:class:`PredictOptions`, any field also as a keyword) choose the read-out and its
+    majority window (tiles overlap by half the window more, so tiled output still
+    equals one-shot output), tile, batch, precision and a confidence raster. Raises
+    :class:`InputError` for unusable images (another band count...),
+    :class:`CancelledError` when ``cancel`` is set (checked every batch). ``stages``
+    collects seconds per stage (:mod:`~acseg_core.inference.stages`).
     """
     image = Path(image)
-    autocast_dtype(loaded.device, precision)  # refuse an unknown precision before any work
+    options = options_with(options, overrides)
     if out is not None:
         out = Path(out)
         if out.suffix.lower() not in OUTPUT_SUFFIXES:
             raise AcsegError(f"{out}: output must end in .tif, .tiff or .png")
         if out.resolve() == image.resolve():
             raise InputError(image, "refusing to write the prediction over its source image")
-    resolved = check_settings(loaded, tile, batch, readout)
+    resolved = check_options(loaded, options)
     try:
-        return (yield from _predict(loaded, image, out, resolved, tile, batch, cancel,
-                                    with_confidence, precision, stages))  # fmt: skip
+        return (yield from _predict(loaded, image, out, resolved, options, cancel, stages))
     except OSError as exc:  # reading errors are InputErrors already: this is the output
         target = out if out is not None else image
         raise InputError(target, f"cannot write the prediction ({os_reason(exc)})") from exc
 
 
 def _predict(
-    loaded: Any,
+    loaded: LoadedModel,
     image: Path,
     out: Path | None,
     resolved: ReadOut,
-    tile: int,
-    batch: int,
+    options: PredictOptions,
     cancel: CancelToken | None,
-    with_confidence: bool,
-    precision: str,
     stages: StageTimes | None,
 ) -> Generator[Progress, None, Prediction]:
     started = time.perf_counter()
+    with_confidence = options.with_confidence
     with contextlib.ExitStack() as stack:
         raster = stack.enter_context(open_raster(image))
         info = raster.info
-        if info.count != loaded.config.in_channels:
-            raise InputError(
-                image,
-                f"has {info.count} band(s) but the model was trained on "
-                f"{loaded.config.in_channels}",
-            )
+        loaded.check_bands(image, info.count)
         norm = loaded.config.normalisation or image_normalisation(raster)
-        grid = plan_for(loaded, info.width, info.height, tile, resolved)
+        grid = plan_for(loaded, info.width, info.height, options.tile, resolved)
         itemsize = np.dtype(info.dtype).itemsize
         bound_gdal_cache(2 * (grid.tile + grid.margin) * info.width * info.count * itemsize)
         sink = stack.enter_context(
             exit_measured(open_sink(out, info, with_confidence), stages, "write")
         )
         bands = BandAssembler(grid, with_confidence, _timed(sink.write, stages, "write"))
-        forward = Forward(loaded, resolved, with_confidence, precision, stages)
+        forward = Forward(loaded, resolved, with_confidence, options.precision, stages)
         load = _timed(_tile_loader(raster, norm), stages, "read")
         # CPU: one forward pass per core, each single-threaded (see cpu_workers)
         workers = cpu_workers(loaded.device)
-        per_pass = max(1, batch // workers)
+        per_pass = max(1, options.batch // workers)
         stack.enter_context(intra_op_threads(1 if workers > 1 else None))
         # closed before the raster (LIFO), so no helper thread outlives it
         loaded_batches = stack.enter_context(
@@ -211,7 +173,7 @@ def _predict(
     return sink.result()
 
 
-def predict_array(loaded: Any, image: str | Path, **kwargs: Any) -> Prediction:
+def predict_array(loaded: LoadedModel, image: str | Path, **kwargs: Any) -> Prediction:
     """Run :func:`predict` to the end, ignoring progress; returns the Prediction."""
     return run_to_end(predict(loaded, image, **kwargs))
 
@@ -307,15 +269,11 @@ def _prefetched(
 
 
 __all__ = [
-    "DEFAULT_BATCH",
-    "DEFAULT_TILE",
+    "DEFAULT_OPTIONS",
+    "PredictOptions",
     "Prediction",
-    "check_settings",
-    "grid_stride",
-    "image_normalisation",
-    "plan_for",
+    "check_options",
+    "options_with",
     "predict",
     "predict_array",
-    "smooth_margin",
-    "tile_margin",
 ]

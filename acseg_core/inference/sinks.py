@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from acseg_core.inference.tiling import Tile, TileGrid
 from acseg_core.io.atomic import atomic_path
 from acseg_core.io.raster import NODATA, RasterInfo
+from acseg_core.io.tiling import Tile, TileGrid
 from acseg_core.io.writers import PngStream, RowWriter, geotiff_writer
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from acseg_core.errors import InputError, missing_reason
 from acseg_core.inference.naming import is_acseg_output, looks_like_output
+from acseg_core.io.raster import IMAGE_SUFFIXES
 
 
 def iter_sources(
@@ -24,8 +25,6 @@ def iter_sources(
     A list file holds one path per line (blank lines and ``#`` comments ignored),
     relative paths being relative to the list file's folder.
     """
-    from acseg_core.io.raster import IMAGE_SUFFIXES
-
     out_real = out_dir.resolve() if out_dir is not None else None
     for path in paths:
         if path.is_dir():

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from acseg_core.io.raster import Raster
+
 LOW_PERCENTILE, HIGH_PERCENTILE = 2.0, 98.0
 CLIP = 3.0  # normalised values are clipped to [-CLIP, CLIP]: outliers cannot dominate
+PREVIEW_SIDE = 1024  # per-image fallback statistics come from a preview this size
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,18 @@ def apply_normalisation(
     if valid is not None:
         out[:, ~valid] = 0.0
     return out
+
+
+def image_normalisation(raster: Raster) -> Normalisation:
+    """Per-image robust statistics from one downsampled preview read: the fallback for a
+    model that stores none (a random-init model in a benchmark). Per image, never per
+    tile: per-tile statistics would shift ids between tiles and show seams."""
+    preview, _ = raster.read_preview(PREVIEW_SIDE)
+    low, high = band_percentiles(
+        preview, LOW_PERCENTILE, HIGH_PERCENTILE, raster.valid_mask(preview)
+    )
+    return Normalisation(
+        low=tuple(float(v) for v in low),
+        high=tuple(float(v) for v in high),
+        nodata=raster.info.nodata,
+    )

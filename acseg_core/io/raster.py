@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from acseg_core.errors import InputError, missing_reason
 
@@ -269,8 +270,6 @@ class _PillowImage:
 
     @classmethod
     def try_open(cls, path: Path) -> _PillowImage | None:
-        from PIL import Image, UnidentifiedImageError
-
         try:
             image = Image.open(path)
         except (UnidentifiedImageError, OSError):

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import rasterio
+import rasterio.env
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+from rasterio.windows import Window
 
 from acseg_core.io.raster import RasterInfo
 
@@ -34,8 +39,6 @@ def bound_gdal_cache(wanted_bytes: int) -> None:
     full; ``max(64 MB, wanted_bytes)`` is set instead (callers ask for what one band of
     their windows needs).
     """
-    import rasterio.env
-
     wanted = max(GDAL_CACHE_FLOOR, int(wanted_bytes))
     if rasterio.env.get_gdal_config("GDAL_CACHEMAX") != wanted:
         rasterio.env.set_gdal_config("GDAL_CACHEMAX", wanted)
@@ -45,9 +48,6 @@ def bound_gdal_cache(wanted_bytes: int) -> None:
 def geotiff_writer(path: Path, info: RasterInfo, dtype: str, nodata: float) -> Iterator[RowWriter]:
     """A single-band tiled GeoTIFF lined up with ``info`` and marked as acseg's; yields
     ``write(row, band)``."""
-    import rasterio
-    from rasterio.windows import Window
-
     profile: dict[str, Any] = dict(
         driver="GTiff",
         width=info.width,
@@ -64,9 +64,6 @@ def geotiff_writer(path: Path, info: RasterInfo, dtype: str, nodata: float) -> I
     if dtype == "float32":
         profile["predictor"] = 3
     if info.georeferenced:
-        from affine import Affine
-        from rasterio.crs import CRS
-
         profile.update(crs=CRS.from_wkt(info.crs), transform=Affine(*info.transform))
     with rasterio.open(path, "w", **profile) as dst:
         dst.update_tags(**{MARKER_KEY: MARKER_VALUE})

@@ -296,11 +296,6 @@ def write_item(
             _to_png(tmp, finals[fmt])
 
 
-def _scratch_beside(target: Path) -> contextlib.AbstractContextManager[Path]:
-    """A temporary GeoTIFF beside ``target`` (same disk), removed whatever happens."""
-    return scratch_path(target.parent, f".{target.name}.", ".scratch.tif")
-
-
 def _to_png(tif: Path, png: Path) -> None:
     """Stream a GeoTIFF into a PNG (GDAL CreateCopy: line by line, colour table kept)."""
     try:

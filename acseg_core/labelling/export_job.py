@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
+from acseg_core.inference.naming import is_geotiff
+from acseg_core.inference.predict import DEFAULT_OPTIONS, PredictOptions, predict
 from acseg_core.io.atomic import scratch_path, write_text_atomic
 from acseg_core.io.folders import make_output_folder
+from acseg_core.io.raster import probe
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.labelling.classes import ClassMap
 from acseg_core.labelling.export import (
@@ -43,6 +46,7 @@ from acseg_core.labelling.export import (
     unique_name,
     write_item,
 )
+from acseg_core.model.checkpoint import LoadedModel
 
 STEPS = 1000  # progress units per image
 FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT}
@@ -50,15 +54,12 @@ FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT}
 Predictor = Callable[[Path, Path, CancelToken | None], Generator[Progress, None, Any]]
 
 
-def model_predictor(loaded: Any, readout: Any = None, tile: int = 512) -> Predictor:
-    """Predict missing maps with ``loaded`` and ``readout`` (the model's own by default)."""
-    from acseg_core.inference.predict import predict
-    from acseg_core.inference.readout import MODEL_DEFAULT
+def model_predictor(loaded: LoadedModel, options: PredictOptions = DEFAULT_OPTIONS) -> Predictor:
+    """Predict missing maps with ``loaded`` and ``options`` (the model's own read-out by
+    default)."""
 
     def run(image: Path, out: Path, cancel: CancelToken | None) -> Generator[Progress, None, Any]:
-        return predict(
-            loaded, image, out=out, readout=readout or MODEL_DEFAULT, tile=tile, cancel=cancel
-        )
+        return predict(loaded, image, out=out, options=options, cancel=cancel)
 
     return run
 
@@ -158,8 +159,6 @@ def _export_one(
 
 def _scratch_map(out_dir: Path, image: Path) -> contextlib.AbstractContextManager[Path]:
     """A temporary map file beside the outputs (same disk), removed whatever happens."""
-    from acseg_core.inference.naming import is_geotiff
-
     suffix = ".tif" if is_geotiff(image) else ".png"
     return scratch_path(out_dir, f".{image.stem}{SCRATCH_TAG}.", suffix)
 
@@ -209,8 +208,6 @@ def _all_exist(targets: dict[str, Path], item: ExportItem) -> bool:
 
 
 def _georeferenced(item: ExportItem) -> bool:
-    from acseg_core.io.raster import probe
-
     for path in (item.source, item.clusters if isinstance(item.clusters, Path) else None):
         if path is not None and Path(path).exists():
             with contextlib.suppress(AcsegError):

@@ -1,17 +1,25 @@
-"""The project file: images, model, classes, hand edits, display settings.
+"""The project: images, model, learnt model, classes, hand edits, cached maps, settings.
 
-A project is a JSON file (``*.acseg``) with a ``schema_version``. Every path in it is
+A project is a JSON file (``*.acseg``, :mod:`.project_file`). Every path in it is
 stored relative to the project file, so a folder holding the project and its images
-can be moved or copied whole. Hand edits live beside it in ``<stem>.edits/`` as one
-compressed sparse layer per image (:class:`~acseg_core.labelling.edits.EditLayer`).
+can be moved or copied whole. Beside it live what it owns: ``<stem>.edits/`` (one
+compressed sparse layer per image, :class:`~acseg_core.labelling.edits.EditLayer`),
+``<stem>.models/`` (the model learnt from the edits) and ``<stem>.cache/`` (maps
+predicted for its images; a temporary folder while the project is untitled, moved
+beside the file by the first save).
+
+The :class:`Project` is the one copy of this state: the app's models are views over it
+and change it through its methods, so :attr:`Project.dirty` is always right and a
+save needs no sync step. Display settings are view state: kept and saved, but a
+change of them alone is no unsaved work.
 
 Loading validates the file and raises one line naming the file and the problem;
 images that have gone missing are not an error — :meth:`Project.missing_images` lists
 them and :meth:`Project.relink` / :meth:`Project.relink_folder` repair them.
 
-Saving is atomic and transactional: changed edit layers are written to *new* files,
-then the JSON is replaced, then superseded edit files are removed. A failed save
-raises, removes what it wrote and leaves the project :attr:`~Project.dirty`.
+Saving is atomic and transactional: changed edit layers and a new learnt model are
+written to *new* files, then the JSON is replaced, then superseded files are removed.
+A failed save raises, removes what it wrote and leaves the project :attr:`dirty`.
 """
 
 from __future__ import annotations
@@ -19,56 +27,46 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import write_text_atomic
 from acseg_core.io.normalise import Normalisation
+from acseg_core.io.raster import open_raster
 from acseg_core.labelling import project_file
 from acseg_core.labelling.classes import ClassMap
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.labelling.project_file import FORMAT, SCHEMA_VERSION, SUFFIX, absolute
+from acseg_core.labelling.project_file import (
+    FORMAT,
+    SCHEMA_VERSION,
+    SUFFIX,
+    ImageEntry,
+    ProjectFields,
+    absolute,
+)
+from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.model.config import ModelConfig
 
 _UNLOADED: Any = object()  # an edit layer still on disk
 
 
-@dataclass
-class ImageEntry:
-    """One image of the project. Paths are absolute in memory, relative on disk."""
-
-    path: Path
-    # cached maps by what produced them (acseg_core.inference.cache.prediction_key)
-    predictions: dict[str, Path] = field(default_factory=dict)
-    edits_file: Path | None = None  # stored hand edits (managed by the project)
-
-    @property
-    def exists(self) -> bool:
-        return self.path.is_file()
-
-    @property
-    def name(self) -> str:
-        return self.path.stem
-
-
 class Project:
     """In-memory project; change it through methods so :attr:`dirty` stays true."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, fields: ProjectFields | None = None):
         self._path = absolute(Path(path)) if path is not None else None
-        self._images: list[ImageEntry] = []
-        self._model: Path | None = None
-        self._normalisation: Normalisation | None = None
-        self._class_map = ClassMap.empty(0)
-        self._display: dict[str, Any] = {}
+        self._fields = fields or ProjectFields()
         self._layers: dict[Path, EditLayer | None] = {}  # loaded or set edit layers by image
         self._saved_versions: dict[Path, int] = {}
-        self._dirty = False
-        self.warnings: list[str] = []  # non-fatal problems found by load()
+        self._learnt_pending: LoadedModel | None = None  # learnt, not saved yet
+        self._learnt_changed = False
+        self._temp_cache: Path | None = None
+        self._dirty = bool(self._fields.warnings)  # a repaired file is worth saving
 
     # -- state -----------------------------------------------------------------------
     @property
@@ -77,7 +75,12 @@ class Project:
 
     @property
     def edits_dir(self) -> Path | None:
-        return _edits_dir(self._path) if self._path else None
+        return project_file.edits_dir(self._path) if self._path else None
+
+    @property
+    def warnings(self) -> list[str]:
+        """Non-fatal problems found by :meth:`load`."""
+        return list(self._fields.warnings)
 
     @property
     def dirty(self) -> bool:
@@ -92,89 +95,116 @@ class Project:
     def mark_dirty(self) -> None:
         self._dirty = True
 
+    def mark_clean(self) -> None:
+        """Take the current state as the saved one (a bundled sample opened: nothing the
+        user did)."""
+        self._dirty = False
+        for key, layer in self._layers.items():
+            if layer is not None:
+                self._saved_versions[key] = layer.version
+
+    @property
+    def has_work(self) -> bool:
+        """Whether losing this project loses something a user made: a model, classes,
+        hand edits, a learnt model (images alone can be opened again)."""
+        edited = any(
+            (layer is not None and not layer.is_empty) for layer in self._layers.values()
+        ) or any(e.edits_file is not None for e in self._fields.images)
+        return bool(
+            self._fields.model or self._fields.class_map.classes or edited or self.learnt
+        )
+
     @property
     def images(self) -> tuple[ImageEntry, ...]:
-        return tuple(self._images)
+        return tuple(self._fields.images)
+
+    @property
+    def image_paths(self) -> list[Path]:
+        return [e.path for e in self._fields.images]
 
     @property
     def model(self) -> Path | None:
-        return self._model
+        """The unsupervised model (what a learn starts from)."""
+        return self._fields.model
+
+    @property
+    def learnt(self) -> Path | LoadedModel | None:
+        """The model learnt from the hand edits: a model not saved yet, else its file."""
+        return self._learnt_pending or self._fields.learnt
 
     @property
     def normalisation(self) -> Normalisation | None:
-        return self._normalisation
+        return self._fields.normalisation
 
     @property
     def class_map(self) -> ClassMap:
-        return self._class_map
+        return self._fields.class_map
 
     @property
     def display(self) -> dict[str, Any]:
         """Display settings owned by the app (a copy; change with :meth:`set_display`)."""
-        return json.loads(json.dumps(self._display))
+        return json.loads(json.dumps(self._fields.display))
 
     # -- changes ---------------------------------------------------------------------
     def set_class_map(self, class_map: ClassMap) -> None:
-        if class_map != self._class_map:
-            self._class_map = class_map
+        if class_map != self._fields.class_map:
+            self._fields.class_map = class_map
             self._dirty = True
 
     def set_display(self, settings: dict[str, Any]) -> None:
+        """Replace the display settings (view state: saved, never dirtying alone)."""
         try:
-            encoded = json.loads(json.dumps(settings))
+            self._fields.display = json.loads(json.dumps(settings))
         except (TypeError, ValueError) as exc:
             raise AcsegError(f"display settings must be JSON data ({exc})") from exc
-        if encoded != self._display:
-            self._display = encoded
-            self._dirty = True
 
     def set_model(self, path: str | Path | None, config: ModelConfig | None = None) -> None:
-        """Use another model (hand edits stay; cached maps are keyed by model, so another
-        model's are never shown). With ``config``, normalisation is copied and the class
-        map resized to K."""
-        self._model = absolute(Path(path)) if path is not None else None
+        """Use another unsupervised model (hand edits stay; cached maps are keyed by model,
+        so another model's are never shown; a learnt model of the previous one goes).
+        With ``config``, normalisation is copied and the class map resized to K."""
+        new = absolute(Path(path)) if path is not None else None
+        if new == self._fields.model and config is None:
+            return
+        self._fields.model = new
         if config is not None:
-            self._normalisation = config.normalisation
-            self._class_map = self._class_map.with_clusters(config.clusters)
+            self._fields.normalisation = config.normalisation
+            self._fields.class_map = self._fields.class_map.with_clusters(config.clusters)
+        self.set_learnt(None)
         self._dirty = True
 
-    def sync(
-        self,
-        images: Iterable[str | Path],
-        model: str | Path | None,
-        config: ModelConfig | None,
-        class_map: ClassMap,
-        display: dict[str, Any],
-    ) -> None:
-        """Make the project hold what a front-end shows: exactly ``images``, in that
-        order (entries of images that stay keep their edits and cached maps), the model
-        (with its config: normalisation and K), the class map and the display settings."""
-        wanted = [absolute(Path(p)) for p in images]
-        for entry in list(self._images):
+    def set_learnt(self, fitted: LoadedModel | None) -> None:
+        """The model learnt from the edits (None: back to the unsupervised model); its
+        file is written by the next save."""
+        if fitted is None and self.learnt is None:
+            return
+        self._learnt_pending = fitted
+        self._learnt_changed = True
+        self._dirty = True
+
+    def set_images(self, paths: Iterable[str | Path]) -> None:
+        """Hold exactly ``paths``, in that order; images that stay keep their edits and
+        cached maps."""
+        wanted = [absolute(Path(p)) for p in paths]
+        for entry in list(self._fields.images):
             if entry.path not in wanted:
                 self.remove_image(entry)
         self.add_images(wanted)
         order = {path: i for i, path in enumerate(wanted)}
-        ordered = sorted(self._images, key=lambda e: order[e.path])
-        if ordered != self._images:
-            self._images = ordered
+        ordered = sorted(self._fields.images, key=lambda e: order[e.path])
+        if ordered != self._fields.images:
+            self._fields.images = ordered
             self._dirty = True
-        model_path = absolute(Path(model)) if model is not None else None
-        if model_path != self._model:
-            self.set_model(model_path, config)
-        self.set_class_map(class_map)
-        self.set_display(display)
 
     def add_images(self, paths: Iterable[str | Path]) -> list[ImageEntry]:
         """Append images not already in the project; returns the new entries."""
-        known = {e.path for e in self._images}
+        known = {e.path for e in self._fields.images}
         added = []
         for p in paths:
             path = absolute(Path(p))
             if path not in known:
                 known.add(path)
                 entry = ImageEntry(path)
-                self._images.append(entry)
+                self._fields.images.append(entry)
                 added.append(entry)
         if added:
             self._dirty = True
@@ -182,25 +212,37 @@ class Project:
 
     def remove_image(self, image: Any) -> None:
         entry = self.image(image)
-        self._images.remove(entry)
+        self._fields.images.remove(entry)
         self._layers.pop(entry.path, None)
         self._dirty = True
 
     def image(self, image: Any) -> ImageEntry:
         """The entry for an index, a path or an entry; AcsegError when not in the project."""
+        images = self._fields.images
         if isinstance(image, ImageEntry):
-            if image in self._images:
+            if image in images:
                 return image
             image = image.path
         if isinstance(image, int) and not isinstance(image, bool):
-            if 0 <= image < len(self._images):
-                return self._images[image]
+            if 0 <= image < len(images):
+                return images[image]
             raise AcsegError(f"no image number {image} in the project")
         path = absolute(Path(image))
-        for entry in self._images:
+        for entry in images:
             if entry.path == path:
                 return entry
         raise AcsegError(f"{path}: not an image of this project")
+
+    # -- cached maps -------------------------------------------------------------------
+    @property
+    def cache_dir(self) -> Path:
+        """Where maps of this project's images are cached: ``<stem>.cache/`` beside the
+        file, or a temporary folder while untitled (moved beside the file on save)."""
+        if self._path is not None:
+            return project_file.cache_dir(self._path)
+        if self._temp_cache is None:
+            self._temp_cache = Path(tempfile.mkdtemp(prefix="acseg-cache-"))
+        return self._temp_cache
 
     def set_prediction(self, image: Any, key: str, path: str | Path | None) -> None:
         """Remember (or forget, with None) the cached map of an image made as ``key``."""
@@ -219,9 +261,15 @@ class Project:
             return None
         return file if file is not None and file.is_file() else None
 
+    def close(self) -> None:
+        """Drop the temporary cache folder of an untitled project (nothing else)."""
+        if self._temp_cache is not None:
+            shutil.rmtree(self._temp_cache, ignore_errors=True)
+            self._temp_cache = None
+
     # -- missing images ------------------------------------------------------------------
     def missing_images(self) -> list[ImageEntry]:
-        return [e for e in self._images if not e.exists]
+        return [e for e in self._fields.images if not e.exists]
 
     def relink(self, old: Any, new: str | Path) -> None:
         """Point an image entry at its new location (edits and prediction stay attached)."""
@@ -229,7 +277,7 @@ class Project:
         new_path = absolute(Path(new))
         if not new_path.is_file():
             raise InputError(new_path, "file not found")
-        if any(e.path == new_path and e is not entry for e in self._images):
+        if any(e.path == new_path and e is not entry for e in self._fields.images):
             raise InputError(new_path, "already an image of this project")
         layer = self._layers.pop(entry.path, None)
         version = self._saved_versions.pop(entry.path, None)
@@ -247,7 +295,9 @@ class Project:
         found = 0
         for entry in self.missing_images():
             candidate = folder / entry.path.name
-            if candidate.is_file() and not any(e.path == absolute(candidate) for e in self._images):
+            if candidate.is_file() and not any(
+                e.path == absolute(candidate) for e in self._fields.images
+            ):
                 self.relink(entry, candidate)
                 found += 1
         return found
@@ -268,8 +318,6 @@ class Project:
             self._layers[entry.path] = layer
             self._saved_versions[entry.path] = layer.version
         if layer is None and create:
-            from acseg_core.io.raster import open_raster
-
             with open_raster(entry.path) as raster:
                 layer = EditLayer(raster.info.height, raster.info.width)
             self._layers[entry.path] = layer
@@ -285,37 +333,20 @@ class Project:
 
     # -- save / load -----------------------------------------------------------------------
     def save(self, path: str | Path | None = None) -> Path:
-        """Write the project (and changed edit layers) atomically; ``path`` = Save As.
-
-        On failure: raises AcsegError, deletes the edit files it wrote, stays dirty.
-        """
+        """Write the project (and changed edit layers, a new learnt model) atomically;
+        ``path`` = Save As. On failure: raises AcsegError, deletes the files it wrote,
+        stays dirty."""
         target = absolute(Path(path)) if path is not None else self._path
         if target is None:
             raise AcsegError("the project has no file yet: choose where to save it")
         moving = target != self._path
-        edits_dir = _edits_dir(target)
+        self._adopt_temp_cache(project_file.cache_dir(target))
         written: list[Path] = []
-        new_refs: dict[Path, Path | None] = {}
         try:
-            for entry in self._images:
-                key = entry.path
-                layer = self._layers.get(key, _UNLOADED)
-                changed = layer is not _UNLOADED and (
-                    layer is None or layer.version != self._saved_versions.get(key)
-                )
-                if not changed and not (moving and entry.edits_file is not None):
-                    continue
-                if layer is _UNLOADED:  # Save As: carry stored edits to the new place
-                    layer = EditLayer.load(entry.edits_file)  # type: ignore[arg-type]
-                if layer is None or layer.is_empty:
-                    new_refs[key] = None
-                    continue
-                file = edits_dir / f"{_safe_stem(entry.path)}-{uuid.uuid4().hex[:10]}.npz"
-                written.append(file)
-                layer.save(file)
-                new_refs[key] = file
-            refs = {e.path: new_refs.get(e.path, e.edits_file) for e in self._images}
-            document = project_file.to_json(self, target, refs)
+            new_refs = self._write_edits(target, moving, written)
+            learnt = self._write_learnt(target, moving, written)
+            refs = {e.path: new_refs.get(e.path, e.edits_file) for e in self._fields.images}
+            document = project_file.to_json(self._fields, target, refs, learnt)
             text = json.dumps(document, indent=2, ensure_ascii=False)
             write_text_atomic(target, text + "\n")
         except (OSError, AcsegError) as exc:
@@ -325,14 +356,67 @@ class Project:
             if isinstance(exc, AcsegError):
                 raise
             raise InputError(target, f"cannot save the project ({os_reason(exc)})") from exc
+        self._commit(target, moving, new_refs, learnt)
+        return target
 
+    def _write_edits(self, target: Path, moving: bool, written: list[Path]) -> dict[Path, Any]:
+        """New files for changed edit layers (all of them on Save As); image → file."""
+        edits_dir = project_file.edits_dir(target)
+        new_refs: dict[Path, Path | None] = {}
+        for entry in self._fields.images:
+            layer = self._layers.get(entry.path, _UNLOADED)
+            changed = layer is not _UNLOADED and (
+                layer is None or layer.version != self._saved_versions.get(entry.path)
+            )
+            if not changed and not (moving and entry.edits_file is not None):
+                continue
+            if layer is _UNLOADED:  # Save As: carry stored edits to the new place
+                layer = EditLayer.load(entry.edits_file)  # type: ignore[arg-type]
+            if layer is None or layer.is_empty:
+                new_refs[entry.path] = None
+                continue
+            file = edits_dir / f"{_safe_stem(entry.path)}-{uuid.uuid4().hex[:10]}.npz"
+            written.append(file)
+            layer.save(file)
+            new_refs[entry.path] = file
+        return new_refs
+
+    def _write_learnt(self, target: Path, moving: bool, written: list[Path]) -> Path | None:
+        """The learnt model's file under the target (written when new or moving)."""
+        stored = self._fields.learnt
+        if not self._learnt_changed and not (moving and stored is not None):
+            return stored
+        models = project_file.models_dir(target)
+        if self._learnt_pending is not None:
+            pending = self._learnt_pending
+            file = models / f"learnt-{pending.digest[:12]}-{uuid.uuid4().hex[:6]}.pt"
+            written.append(file)
+            save_checkpoint(file, pending.model, pending.config, meta=pending.meta)
+            return file
+        if stored is None or self._learnt_changed:
+            return None
+        file = models / f"{stored.stem}-{uuid.uuid4().hex[:6]}.pt"  # Save As: a copy
+        written.append(file)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stored, file)
+        return file
+
+    def _commit(
+        self, target: Path, moving: bool, new_refs: dict[Path, Any], learnt: Path | None
+    ) -> None:
+        """After a successful save: adopt the new files, drop the superseded ones."""
         superseded = []
-        for entry in self._images:
+        for entry in self._fields.images:
             if entry.path in new_refs:
                 old = entry.edits_file
                 if old is not None and not moving and old != new_refs[entry.path]:
                     superseded.append(old)
                 entry.edits_file = new_refs[entry.path]
+        old_learnt = self._fields.learnt
+        if old_learnt is not None and not moving and old_learnt != learnt:
+            superseded.append(old_learnt)
+        self._fields.learnt = learnt
+        self._learnt_pending, self._learnt_changed = None, False
         for key, layer in self._layers.items():
             if layer is not None:
                 self._saved_versions[key] = layer.version
@@ -342,7 +426,21 @@ class Project:
         for old in superseded:
             with contextlib.suppress(OSError):
                 old.unlink()
-        return target
+
+    def _adopt_temp_cache(self, cache: Path) -> None:
+        """Move maps cached while untitled into ``cache`` (beside the file being saved);
+        a map that cannot move is only a cache miss."""
+        temp, self._temp_cache = self._temp_cache, None
+        if temp is None:
+            return
+        for entry in self._fields.images:
+            for key, file in list(entry.predictions.items()):
+                if file.parent != temp or not file.is_file():
+                    continue
+                with contextlib.suppress(OSError):
+                    cache.mkdir(parents=True, exist_ok=True)
+                    entry.predictions[key] = Path(shutil.move(str(file), str(cache / file.name)))
+        shutil.rmtree(temp, ignore_errors=True)
 
     @classmethod
     def load(cls, path: str | Path) -> Project:
@@ -362,18 +460,13 @@ class Project:
             ) from exc
         except OSError as exc:
             raise InputError(path, f"cannot read ({os_reason(exc)})") from exc
-        project = cls(path)
         try:
-            project_file.from_json(project, data)
+            fields = project_file.from_json(path, data)
         except project_file.Invalid as exc:
             raise InputError(path, str(exc)) from None
         except RecursionError as exc:
             raise InputError(path, "not a project file (nested too deeply)") from exc
-        return project
-
-
-def _edits_dir(project_file: Path) -> Path:
-    return project_file.with_name(project_file.stem + ".edits")
+        return cls(path, fields)
 
 
 def _safe_stem(path: Path) -> str:

@@ -1,59 +1,91 @@
-"""The project file's JSON: writing it, and reading and validating it (schema 1 and 2).
+"""The project file's JSON: writing it, and reading and validating it (schemas 1–3).
 
 Schema 2 keys cached prediction maps by what produced them
 (``images[i].predictions = {key: path}``, :mod:`acseg_core.inference.cache`); schema 1
 had one ``prediction`` path per image that said nothing of the model or read-out that
 made it, so such entries are dropped on load (a cache: the maps are predicted again).
-Every path is stored relative to the project file.
+Schema 3 adds ``learnt``: the model learnt from the hand edits, a file in the project's
+own ``<stem>.models/`` folder. Every path is stored relative to the project file.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from acseg_core.errors import AcsegError
 from acseg_core.io.normalise import Normalisation
 from acseg_core.labelling.classes import ClassMap
 
-if TYPE_CHECKING:
-    from acseg_core.labelling.project import Project
-
 FORMAT = "acseg-project"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUFFIX = ".acseg"
 
 
-def to_json(project: Project, target: Path, edits: dict[Path, Path | None]) -> dict[str, Any]:
-    """The JSON document of ``project`` saved at ``target`` (``edits``: file per image)."""
+@dataclass
+class ImageEntry:
+    """One image of the project. Paths are absolute in memory, relative on disk."""
+
+    path: Path
+    # cached maps by what produced them (acseg_core.inference.cache.prediction_key)
+    predictions: dict[str, Path] = field(default_factory=dict)
+    edits_file: Path | None = None  # stored hand edits (managed by the project)
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+@dataclass
+class ProjectFields:
+    """What a project file holds, read and validated (paths absolute)."""
+
+    model: Path | None = None
+    normalisation: Normalisation | None = None
+    class_map: ClassMap = field(default_factory=lambda: ClassMap.empty(0))
+    images: list[ImageEntry] = field(default_factory=list)
+    display: dict[str, Any] = field(default_factory=dict)
+    learnt: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # non-fatal problems found on load
+
+
+def to_json(
+    fields: ProjectFields, target: Path, edits: dict[Path, Path | None], learnt: Path | None
+) -> dict[str, Any]:
+    """The JSON document of a project saved at ``target`` (``edits``: file per image,
+    ``learnt``: the learnt model's file)."""
     base = target.parent
-    norm = project.normalisation
+    norm = fields.normalisation
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
-        "model": relative(project.model, base),
+        "model": relative(fields.model, base),
+        "learnt": relative(learnt, base),
         "normalisation": None
         if norm is None
         else {"low": list(norm.low), "high": list(norm.high), "nodata": norm.nodata},
-        "class_map": project.class_map.to_dict(),
+        "class_map": fields.class_map.to_dict(),
         "images": [
             {
                 "path": relative(e.path, base),
                 "predictions": {k: relative(v, base) for k, v in sorted(e.predictions.items())},
                 "edits": relative(edits.get(e.path), base),
             }
-            for e in project.images
+            for e in fields.images
         ],
-        "display": project.display,
+        "display": fields.display,
     }
 
 
-def from_json(project: Project, data: Any) -> None:
-    """Fill an empty ``project`` (whose path is set) from its file's JSON; raises
+def from_json(path: Path, data: Any) -> ProjectFields:
+    """The fields of the project file at ``path`` from its JSON; raises
     :class:`Invalid` naming the field."""
-    from acseg_core.labelling.project import ImageEntry
-
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise Invalid("not an acseg project file")
     version = data.get("schema_version")
@@ -64,12 +96,14 @@ def from_json(project: Project, data: Any) -> None:
             f"schema_version {version} is newer than this acseg ({SCHEMA_VERSION}); "
             "update acseg to open it"
         )
-    assert project.path is not None
-    base = project.path.parent
-    project._model = path_field(data, "model", base)
-    project._normalisation = _normalisation(data.get("normalisation"))
+    base = path.parent
+    fields = ProjectFields(
+        model=path_field(data, "model", base),
+        normalisation=_normalisation(data.get("normalisation")),
+        learnt=path_field(data, "learnt", base),
+    )
     try:
-        project._class_map = ClassMap.from_dict(data.get("class_map", {}))
+        fields.class_map = ClassMap.from_dict(data.get("class_map", {}))
     except AcsegError as exc:
         raise Invalid(f"class_map: {exc}") from None
     images = data.get("images", [])
@@ -91,17 +125,40 @@ def from_json(project: Project, data: Any) -> None:
             raise Invalid(f"{where}.path repeats an earlier image ({item['path']})")
         seen.add(entry.path)
         if entry.edits_file is not None and not entry.edits_file.is_file():
-            project.warnings.append(
+            fields.warnings.append(
                 f"{where}: edits file {item['edits']} not found; "
                 f"hand edits of {entry.path.name} are lost"
             )
             entry.edits_file = None
-            project.mark_dirty()
-        project._images.append(entry)
+        fields.images.append(entry)
+    models = models_dir(path)
+    if fields.learnt is not None and fields.learnt.parent != models:
+        raise Invalid(f"learnt must be a file in the project's {models.name} folder")
+    if fields.learnt is not None and not fields.learnt.is_file():
+        fields.warnings.append(
+            f"learnt model {data['learnt']} not found; the unsupervised model is used"
+        )
+        fields.learnt = None
     display = data.get("display", {})
     if not isinstance(display, dict):
         raise Invalid("display must be an object")
-    project._display = display
+    fields.display = display
+    return fields
+
+
+def edits_dir(project_file: Path) -> Path:
+    """``<stem>.edits/`` beside the project file: its hand edits."""
+    return project_file.with_name(project_file.stem + ".edits")
+
+
+def models_dir(project_file: Path) -> Path:
+    """``<stem>.models/`` beside the project file: the model learnt from its edits."""
+    return project_file.with_name(project_file.stem + ".models")
+
+
+def cache_dir(project_file: Path) -> Path:
+    """``<stem>.cache/`` beside the project file: maps predicted for its images."""
+    return project_file.with_name(project_file.stem + ".cache")
 
 
 def _predictions(value: Any, base: Path, where: str) -> dict[str, Path]:
@@ -163,3 +220,20 @@ def _normalisation(value: Any) -> Normalisation | None:
     if nodata is not None and (not isinstance(nodata, int | float) or isinstance(nodata, bool)):
         raise Invalid("normalisation.nodata must be a number or null")
     return Normalisation(tuple(low), tuple(high), nodata)
+
+
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "SUFFIX",
+    "ImageEntry",
+    "Invalid",
+    "ProjectFields",
+    "absolute",
+    "cache_dir",
+    "edits_dir",
+    "from_json",
+    "models_dir",
+    "relative",
+    "to_json",
+]

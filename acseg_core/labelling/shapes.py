@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 Footprint = tuple[int, int, np.ndarray]  # (col, row, bool mask)
@@ -62,8 +63,6 @@ def polygon_mask(
     points: Sequence[tuple[float, float]], height: int, width: int
 ) -> Footprint | None:
     """Rasterised polygon (source-pixel vertices), drawn on its bounding box only."""
-    from PIL import Image, ImageDraw
-
     if len(points) < 3:
         return None
     xs = [p[0] for p in points]

@@ -20,9 +20,11 @@ from typing import Any
 
 import torch
 
-from acseg_core.errors import AcsegError, InputError, missing_reason, os_reason
+from acseg_core.device import select_device
+from acseg_core.errors import AcsegError, BandMismatch, InputError, missing_reason, os_reason
 from acseg_core.io.atomic import atomic_path
 from acseg_core.model.config import ModelConfig, from_dict, to_dict
+from acseg_core.model.nn.acnet import ACNet, build_model
 
 FORMAT = "acseg-model"
 VERSION = 1
@@ -30,13 +32,29 @@ VERSION = 1
 
 @dataclass
 class LoadedModel:
-    """A network ready for inference, with the config it was built from."""
+    """A network ready for inference, with the config it was built from: what
+    :func:`load_model` returns and every prediction, learning and export takes."""
 
-    model: torch.nn.Module
+    model: ACNet
     config: ModelConfig
     device: torch.device
     meta: dict[str, Any] = field(default_factory=dict)
     digest: str = ""  # SHA-256 of the model file: what keys cached predictions
+
+    @property
+    def input_scale(self) -> float:
+        """The resampling factor the model was trained at (``train --scale``), default 1."""
+        scale = float(self.meta.get("input_scale", 1.0) or 1.0)
+        return scale if scale > 0 else 1.0
+
+    @property
+    def bands(self) -> int:
+        return int(self.config.in_channels)
+
+    def check_bands(self, path: str | Path, count: int) -> None:
+        """Refuse an image of another band count than the model's (one line)."""
+        if count != self.bands:
+            raise BandMismatch(path, count, self.bands)
 
 
 def save_checkpoint(
@@ -127,9 +145,6 @@ def config_of(payload: dict[str, Any]) -> ModelConfig:
 
 def load_model(path: str | Path, device: str | torch.device = "auto") -> LoadedModel:
     """Rebuild the network from a checkpoint, in eval mode on ``device``."""
-    from acseg_core.device import select_device
-    from acseg_core.model.nn import build_model
-
     payload = load_checkpoint(path)
     try:
         config = config_of(payload)

@@ -2,37 +2,42 @@
 
 ``ModelConfig`` travels inside every model file beside the weights, so a model file
 alone is enough to rebuild the network, normalise new images the way it was trained
-and read clusters out the way it was shipped. Presets fill it in
-(:mod:`acseg_core.presets`).
+and read clusters out the way it was shipped (its :class:`ReadOut`). Presets fill it
+in (:mod:`acseg_core.presets`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from acseg_core.errors import AcsegError
 from acseg_core.io.normalise import Normalisation
-from acseg_core.model.readouts import KINDS
+from acseg_core.model.readouts.choice import PLAIN_HEAD, ReadOut
+from acseg_core.model.readouts.registry import READOUTS
 
 T = TypeVar("T")
 ENCODERS = ("ac", "lite0")
 
 
-
-
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of an AC network (DESIGN.md §1–2). Presets fill it in."""
+    """Architecture of an AC network and how it reads clusters out (docs/architecture.md,
+    "The method"). Presets fill it in."""
 
     in_channels: int = 3
-    clusters: int = 5
-    overclusters: int = 0  # 0 = no auxiliary overclustering head
+    clusters: int = field(default=5, metadata={"help": "clusters K"})
+    overclusters: int = field(
+        default=0, metadata={"help": "overclustering head size (presets: 5×K; 0 = none)"}
+    )  # fmt: skip
     # IIC's sub-heads: this many K-way heads train side by side on one trunk; the
     # one with the lowest loss is kept when the model file is written (heads = 1
     # there), which makes a bad start of one head cost nothing.
-    heads: int = 1
+    heads: int = field(
+        default=1, metadata={"help": "IIC sub-heads trained side by side; the lowest-loss "
+                             "one is kept"}
+    )  # fmt: skip
     blocks: int = 3
     base_width: int = 32
     attention: bool = False
@@ -42,12 +47,11 @@ class ModelConfig:
     # ImageNet-pretrained first stages (acseg_core.model.nn.pretrained, optional extra)
     encoder: str = "ac"
     encoder_trainable: bool = False  # lite0: fine-tune its convolutions (else frozen)
-    # Read-out: majority filter over a smooth×smooth px window of the cluster map
-    # (acseg_core.model.refine); 0 = the network's plain argmax. It lives here, beside the
-    # weights, so every front-end predicts with the window the model was shipped with.
-    smooth: int = 0
-    readout: str = "head"  # a kind of acseg_core.model.readouts; the head is always kept
-    # the strokes read-out's classes: its id i is classes[i], drawn in class_colours[i]
+    # The read-out the model applies by itself: its kind (acseg_core.model.readouts; the
+    # head is always kept beside it) and the majority-filter window (acseg_core.model.refine;
+    # 0 = plain argmax). It lives beside the weights, so every front-end predicts alike.
+    readout: ReadOut = PLAIN_HEAD
+    # a read-out that emits classes: its id i is classes[i], drawn in class_colours[i]
     classes: tuple[str, ...] = ()
     class_colours: tuple[tuple[int, int, int], ...] = ()
     normalisation: Normalisation | None = None
@@ -66,18 +70,16 @@ class ModelConfig:
             problems.append("overclusters must be 0 or between clusters+1 and 255")
         if self.blocks < 1:
             problems.append("blocks must be >= 1")
-        if self.readout not in KINDS:
-            problems.append(f"readout must be one of {', '.join(KINDS)}")
-        if self.readout == "strokes" and not 2 <= len(self.classes) <= 254:
-            problems.append("a strokes read-out needs 2-254 classes")
+        if not isinstance(self.readout, ReadOut) or not self.readout.is_resolved:
+            problems.append("readout must name a kind and a window")
+        elif READOUTS[self.readout.kind].emits_classes and not 2 <= len(self.classes) <= 254:
+            problems.append("a read-out that emits classes needs 2-254 classes")
         if len(self.class_colours) != len(self.classes):
             problems.append("class_colours needs one colour per class")
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in self.class_colours):
             problems.append("class colours must be 3 integers 0-255")
         if not 1 <= self.heads <= 16:
             problems.append("heads must be between 1 and 16")
-        if self.smooth < 0 or (self.smooth > 1 and self.smooth % 2 == 0):
-            problems.append("smooth must be 0 (off) or an odd number of pixels")
         if self.base_width < 4:
             problems.append("base_width must be >= 4")
         if self.stride not in (2, 4):
@@ -101,13 +103,17 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Rebuild a config dataclass from :func:`to_dict` output, refusing unknown keys."""
     if not isinstance(data, dict):
         raise AcsegError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    if cls is ModelConfig:
+        data = _upgrade_model_config(data)
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     unknown = set(data) - set(known)
     if unknown:
         raise AcsegError(f"{cls.__name__}: unknown key(s) {', '.join(sorted(unknown))}")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        if name == "normalisation" and isinstance(value, dict):
+        if name == "readout" and isinstance(value, dict):
+            value = ReadOut(value.get("kind"), value.get("smooth"))
+        elif name == "normalisation" and isinstance(value, dict):
             value = Normalisation(
                 low=tuple(value["low"]), high=tuple(value["high"]), nodata=value.get("nodata")
             )
@@ -120,6 +126,17 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         return cls(**kwargs)
     except TypeError as exc:
         raise AcsegError(f"{cls.__name__}: {exc}") from exc
+
+
+def _upgrade_model_config(data: dict[str, Any]) -> dict[str, Any]:
+    """Model files before the ReadOut field stored ``readout`` (a kind name) and
+    ``smooth`` side by side: read them as one ReadOut."""
+    if "smooth" not in data and not isinstance(data.get("readout"), str):
+        return data
+    data = dict(data)
+    smooth = data.pop("smooth", 0)
+    data["readout"] = {"kind": data.get("readout", PLAIN_HEAD.kind), "smooth": smooth}
+    return data
 
 
 __all__ = [

@@ -3,11 +3,12 @@
 Per-pixel decisions are noisy where two clusters are close; land cover comes in
 areas, not single pixels. Voting over a ``size``×``size`` window (each id's share of
 the window, the highest share wins, ties to the lower id) removes speckle and fills
-small holes. Inside prediction it runs on each tile's argmax (:func:`vote_shares`, a
-margin of ``size // 2`` keeps tiles seamless); on any hard map (the k-means control
-of the accuracy benchmark) it is :func:`majority_filter`. Both count votes with the
-same cumulative-sum box filter (a handful of adds per pixel and id, whatever the
-window), so the control gets exactly the refinement the model gets.
+small holes. Inside prediction and learning it runs on probabilities (:func:`decide`,
+on each tile's kept centre; a margin of ``size // 2`` keeps tiles seamless); on any
+hard map (the k-means control of the accuracy benchmark) it is :func:`majority_filter`.
+Both count votes with the same cumulative-sum box filter (a handful of adds per pixel
+and id, whatever the window), so the control gets exactly the refinement the model
+gets.
 """
 
 from __future__ import annotations
@@ -52,14 +53,30 @@ def vote_counts(ids: torch.Tensor, classes: int, size: int) -> torch.Tensor:
     return box_sum(votes[:, :classes], size // 2, replicate=True)
 
 
-def vote_shares(probs: torch.Tensor, size: int) -> torch.Tensor:
-    """B×K×H×W probabilities → each id's share of the ``size``×``size`` window of
-    per-pixel argmax votes (float32); its argmax is the window's majority id."""
-    check_window(size)
+def decide(
+    probs: torch.Tensor, size: int, rows: slice | None = None, cols: slice | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(confidence, id) per pixel of ``probs`` (K×H×W) inside ``rows``×``cols`` (all by
+    default): the highest probability and its id, or with a ``size`` px majority window
+    the winning id's share of the window's votes and that id (ties to the lower id).
+
+    The one refinement prediction and learning apply. Votes are counted only over the
+    region plus half a window: pixels further out cannot reach it.
+    """
+    rows = rows if rows is not None else slice(0, probs.shape[-2])
+    cols = cols if cols is not None else slice(0, probs.shape[-1])
     if size <= 1:
-        return probs
+        return probs[:, rows, cols].max(dim=0)
+    half = size // 2
+    height, width = probs.shape[-2:]
+    top, left = max(0, rows.start - half), max(0, cols.start - half)
+    bottom, right = min(height, rows.stop + half), min(width, cols.stop + half)
     # max().indices, not argmax(): the same ids, several times faster over channels here
-    return vote_counts(probs.max(dim=1).indices, probs.shape[1], size) / float(size * size)
+    votes = probs[None, :, top:bottom, left:right].max(dim=1).indices
+    counts = vote_counts(votes, probs.shape[0], size)[0]
+    inner = counts[:, rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
+    best, index = inner.max(dim=0)
+    return best / float(size * size), index
 
 
 def majority_filter(ids: np.ndarray, n_ids: int, size: int) -> np.ndarray:
@@ -76,4 +93,4 @@ def majority_filter(ids: np.ndarray, n_ids: int, size: int) -> np.ndarray:
     return np.where(ids != NODATA, best, ids).astype(np.uint8)
 
 
-__all__ = ["box_sum", "check_window", "majority_filter", "vote_counts", "vote_shares"]
+__all__ = ["box_sum", "check_window", "decide", "majority_filter", "vote_counts"]

@@ -1,4 +1,9 @@
-"""``TrainConfig``: one training run, with the preset's defaults for what is not given."""
+"""``TrainConfig``: one training run, with the preset's defaults for what is not given.
+
+The one config of training: the Python API builds it, the CLI derives its options and
+their help from its fields (:func:`acseg_core.cli.options.add_dataclass_options`), the
+app's wizard fills it from its widgets, the bench from its settings.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from typing import Any
 
 from acseg_core.errors import AcsegError
 from acseg_core.model.config import ModelConfig
-from acseg_core.presets import CPU_PRESET, preset, training_defaults
+from acseg_core.presets import default_preset, preset, training_defaults
+from acseg_core.training.augment import ViewAugment
 
 FROM_PRESET: Any = "preset"  # a field left to the model's preset (resolved on creation)
 _PRESET_FIELDS = ("lr", "crop", "epochs", "steps_per_epoch")
@@ -17,9 +23,12 @@ _PRESET_FIELDS = ("lr", "crop", "epochs", "steps_per_epoch")
 class TrainConfig:
     """One training run. Paths are strings so the config serialises as JSON.
 
-    ``lr``, ``crop``, ``epochs`` and ``steps_per_epoch`` left unset take the values of
-    ``model.preset`` (:mod:`acseg_core.presets`), so ``TrainConfig(model=preset(name))``
-    trains exactly as the CLI and the app do. ``steps`` (total optimiser steps)
+    ``model`` left unset is the preset for the run's device
+    (:func:`acseg_core.presets.default_preset`: ``cpu-small`` on a CPU, ``repro-4`` on a
+    GPU), as the CLI and the app choose it. ``lr``, ``crop``, ``epochs`` and
+    ``steps_per_epoch`` left unset take the values of ``model.preset``
+    (:mod:`acseg_core.presets`), so ``TrainConfig(model=preset(name))`` trains exactly
+    as the CLI and the app do. ``steps`` (total optimiser steps)
     overrides ``epochs``. An epoch is ``steps_per_epoch`` steps, or when None as many
     as it takes to draw the training set's area once in crops. ``scale`` is the input
     resampling factor (0.5 = the net sees pixels twice as large); prediction applies
@@ -28,20 +37,32 @@ class TrainConfig:
 
     inputs: tuple[str, ...] = ()
     out_dir: str = "run"
-    model: ModelConfig = field(default_factory=lambda: preset(CPU_PRESET))
-    epochs: int = FROM_PRESET
-    steps: int | None = None  # total steps; overrides epochs when set
-    steps_per_epoch: int | None = FROM_PRESET  # None: one pass over the data's area
-    crop: int = FROM_PRESET
-    batch: int = 8
-    lr: float = FROM_PRESET
-    displacement: int = 10
-    device: str = "auto"
-    seed: int = 0
+    model: ModelConfig = None  # type: ignore[assignment]  # None: the device's preset
+    epochs: int = field(default=FROM_PRESET, metadata={"help": "epochs"})
+    steps: int | None = field(
+        default=None, metadata={"help": "total steps (instead of epochs)"}
+    )  # fmt: skip
+    steps_per_epoch: int | None = field(
+        default=FROM_PRESET, metadata={"help": "steps per epoch (none: one pass over the "
+                                       "data's area)"}
+    )  # fmt: skip
+    crop: int = field(default=FROM_PRESET, metadata={"help": "crop size in pixels"})
+    batch: int = field(default=8, metadata={"help": "crops per step (the global batch)"})
+    lr: float = field(default=FROM_PRESET, metadata={"help": "learning rate"})
+    displacement: int = field(default=10, metadata={"help": "IIC loss window T (displacements)"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
     resume: bool = False
-    workers: int = 1  # data-loading processes; 0 loads in the training thread
-    scale: float = 1.0  # input resampling factor
-    small_images: str = "pad"  # images smaller than the crop: "pad" or "skip"
+    workers: int = field(
+        default=1, metadata={"help": "data-loading processes (0: in the training thread)"}
+    )  # fmt: skip
+    scale: float = field(
+        default=1.0, metadata={"help": "input resampling factor (0.5 = half resolution)"}
+    )  # fmt: skip
+    small_images: str = field(
+        default="pad", metadata={"help": "images smaller than the crop",
+                                 "choices": ("pad", "skip")}
+    )  # fmt: skip
     # IIC's λ on the marginals' entropy in the MI loss; 1 = exact −MI
     entropy_weight: float = 1.0
     # IIC's view augmentation (acseg_core.training.augment): view 2 colour-jittered
@@ -55,13 +76,13 @@ class TrainConfig:
     plateau_tol: float = 0.0
 
     @property
-    def view_augment(self) -> Any:
+    def view_augment(self) -> ViewAugment:
         """The :class:`~acseg_core.training.augment.ViewAugment` these fields describe."""
-        from acseg_core.training.augment import ViewAugment
-
         return ViewAugment(tuple(self.view_jitter), self.view_flip, self.jitter_bands)
 
     def __post_init__(self) -> None:
+        if self.model is None:
+            object.__setattr__(self, "model", preset(default_preset(self.device)))
         defaults = training_defaults(self.model.preset)
         for name in _PRESET_FIELDS:
             if getattr(self, name) == FROM_PRESET:

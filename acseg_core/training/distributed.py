@@ -51,7 +51,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from acseg_core.device import usable_cores
+from acseg_core.device import select_device, usable_cores
 from acseg_core.errors import AcsegError
 from acseg_core.jobs import handling
 
@@ -153,8 +153,6 @@ def setup(device_name: str = "auto") -> Context:
     Each rank takes GPU ``LOCAL_RANK`` on CUDA (NCCL), or ``cores / local ranks``
     threads on the CPU (gloo).
     """
-    from acseg_core.device import select_device
-
     world = world_size_from_env()
     if world <= 1:
         return Context(device=select_device(device_name))

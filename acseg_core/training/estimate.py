@@ -13,8 +13,13 @@ import time
 from collections.abc import Generator
 from dataclasses import replace
 
+import torch
+
+from acseg_core.device import select_device
 from acseg_core.jobs import CancelToken, Progress
+from acseg_core.model.nn import build_model
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_loss
 
 MAX_PROBE_CROP = 256
 PROBE_STEPS = 2
@@ -24,12 +29,6 @@ def estimate_epoch_seconds(
     cfg: TrainConfig, bands: int, steps_per_epoch: int, cancel: CancelToken | None = None
 ) -> Generator[Progress, None, tuple[float, str]]:
     """Generator job; returns (seconds per epoch, device name)."""
-    import torch
-
-    from acseg_core.device import select_device
-    from acseg_core.model.nn import build_model
-    from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_loss
-
     device = select_device(cfg.device)
     probe = min(cfg.crop, MAX_PROBE_CROP)
     model = build_model(replace(cfg.model, in_channels=bands)).to(device).train()

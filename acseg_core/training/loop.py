@@ -25,6 +25,9 @@ from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.model.checkpoint import config_of
 from acseg_core.model.config import to_dict
+from acseg_core.model.nn import build_model
+from acseg_core.model.readouts.kmeans import FIT_CROPS
+from acseg_core.model.readouts.registry import HEAD, readout_kind
 from acseg_core.training import distributed
 from acseg_core.training import state as files
 from acseg_core.training.config import TrainConfig
@@ -93,8 +96,6 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
 def _train(
     cfg: TrainConfig, payload: dict[str, Any] | None, cancel: CancelToken | None
 ) -> Iterator[Progress]:
-    from acseg_core.model.nn import build_model
-
     out = Path(cfg.out_dir)
     make_output_folder(out, "run folder")
     ctx = distributed.setup(cfg.device)  # joins torchrun's process group, if any
@@ -150,7 +151,7 @@ def _train(
     cancelled = bool(cancel is not None and cancel.cancelled and run.step < run.steps_total)
     if run.saved_step != run.step:
         files.save_checkpoint_file(run, model, optimiser, scaler)
-    if model_cfg.readout != "head" and run.step > 0:  # every rank: replicas stay equal
+    if model_cfg.readout.kind != HEAD and run.step > 0:  # every rank: replicas stay equal
         metrics = {**_metrics(run, run.last_loss, None), "phase": "prepare"}
         yield Progress(run.step, run.steps_total, "fitting the read-out", 0.0, metrics)
         try:
@@ -299,11 +300,10 @@ def _fit_readout(
     run: Run, model: torch.nn.Module, dataset: CropDataset, device: torch.device
 ) -> dict[str, Any]:
     """Fit the model's read-out on seeded crops of the training images."""
-    from acseg_core.model.readouts.kmeans import FIT_CROPS, fit_readout
-
     net = getattr(model, "module", model)
     crops = [dataset[index] for index in range(FIT_CROPS)]
-    summary = fit_readout(net, crops, seed=run.cfg.seed, device=device)
+    kind = readout_kind(run.model_cfg.readout.kind)
+    summary = kind.fit_after_training(net, crops, seed=run.cfg.seed, device=device)
     net.train()
     return summary
 

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from acseg_core import __version__
 from acseg_core.errors import AcsegError, InputError
 from acseg_core.model.checkpoint import load_checkpoint, save_checkpoint
 from acseg_core.model.config import ModelConfig, from_dict, to_dict
 from acseg_core.training import distributed
 from acseg_core.training.config import TrainConfig
+from acseg_core.version import __version__
 
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 
 from acseg_core.device import use_amp
+from acseg_core.model import loss as losses
+from acseg_core.model.nn import draw_orderings
+from acseg_core.training.augment import ViewAugment, flip_where, second_view
 
 AUGMENT_STREAM = 0xA06  # the view augmentations' random stream (orderings: the default)
 
@@ -45,7 +48,7 @@ def step_loss(
     heads: int,
     dtype: torch.dtype | None,
     entropy_weight: float = 1.0,
-    augment: Any = None,
+    augment: ViewAugment | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-sub-head losses) of one step: both views share the stem and one
     batched g_ar pass; the loss is computed in float32 outside autocast.
@@ -54,10 +57,6 @@ def step_loss(
     jittered / flipped copy of the crops; its flip is undone on its output, so the
     loss compares the same pixels. ``entropy_weight``: IIC's λ (1 = exact −MI).
     """
-    from acseg_core.model import loss as losses
-    from acseg_core.model.nn import draw_orderings
-    from acseg_core.training.augment import flip_where, second_view
-
     first, second = draw_orderings(step_generator(seed, step))
     x2, flips = None, None
     if augment is not None and augment.active:

@@ -1,41 +1,33 @@
-"""Hand corrections: the active tool, class and brush size; strokes into the edit layer; undo.
+"""Hand corrections: the active tool, class and brush size, turned into core strokes.
 
-Edits go into the current image's :class:`~acseg_core.labelling.edits.EditLayer` (held by the
-project, so they are saved with it and exported) — never into the cluster map, so
-remapping clusters later keeps them. Every change goes through :meth:`_apply`, which
-records old values for undo, writes the layer and repaints only the changed
-rectangle of the edits item. One stroke, fill or polygon is one undo step.
+Edits go into the current image's :class:`~acseg_core.labelling.edits.EditLayer` (held by
+the project, so they are saved with it and exported) — never into the cluster map, so
+remapping clusters later keeps them. The rules (what a stroke may paint, the fill's
+region, one undo stack per image) are the core's (:mod:`acseg_core.labelling.painting`);
+this controller maps gestures onto them and repaints only the changed rectangle of
+the edits item. One stroke, fill or polygon is one undo step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError
 from acseg_core.io.raster import NODATA
-from acseg_core.labelling.classes import NO_EDIT, composite
+from acseg_core.labelling.classes import NO_EDIT
 from acseg_core.labelling.edits import EditLayer
-from acseg_core.labelling.shapes import (
-    Footprint,
-    RegionTooLarge,
-    flood_region,
-    polygon_mask,
-    segment_mask,
-)
-from acseg_core.labelling.undo import EditDiff, StrokeRecorder, UndoStack
+from acseg_core.labelling.painting import EditHistory, Stroke, displayed_values, fill_footprint
+from acseg_core.labelling.shapes import Footprint, RegionTooLarge, polygon_mask, segment_mask
+from acseg_core.labelling.undo import EditDiff, UndoStack
+from app.canvas import ImageCanvas
+from app.controllers.viewer import ImageViewController
+from app.models import ClassesModel, DocumentModel, ImageListModel, OverlayModel, SessionModel
 from app.tools.edits_item import EditsItem
 from app.tools.tools import TOOL_TYPES, Tool
-
-if TYPE_CHECKING:
-    from acseg_core.labelling.project import Project
-    from app.canvas import ImageCanvas
-    from app.controllers.viewer import ImageViewController
-    from app.models import ClassesModel, DocumentModel, ImageListModel, OverlayModel, SessionModel
 
 MIN_RADIUS, MAX_RADIUS, DEFAULT_RADIUS = 1, 500, 8
 TOOLS = ("pan", "brush", "eraser", "fill", "polygon", "name")
@@ -58,23 +50,21 @@ class EditingController(QObject):
         session: SessionModel,
         classes: ClassesModel,
         overlay: OverlayModel,
-        project_of: Callable[[], Project],
         document: DocumentModel,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.canvas, self.viewer, self.images, self.session = canvas, viewer, images, session
         self.classes, self.overlay, self.document = classes, overlay, document
-        self.project_of = project_of  # the open project (it changes on New/Open)
         self.item = EditsItem()
         canvas.scene().addItem(self.item)
         self.tools: dict[str, Tool] = {name: TOOL_TYPES[name](self) for name in TOOLS}
         self.tool_name = "pan"
         self.active_class = 0
         self.brush_radius = DEFAULT_RADIUS
-        self._stacks: dict[Path, UndoStack] = {}
-        self._doc: Any = project_of()
-        self._recorder: StrokeRecorder | None = None
+        self.history = EditHistory()
+        self._stroke: Stroke | None = None
+        document.replaced.connect(self._project_replaced)
 
         viewer.image_shown.connect(lambda _info: self.refresh_layer())
         images.current_changed.connect(lambda _i: self.refresh_layer())
@@ -141,11 +131,10 @@ class EditingController(QObject):
 
     def layer(self, create: bool = False) -> EditLayer | None:
         """The current image's edit layer (made on the first edit when ``create``)."""
-        self._check_project()
         image = self.image
         if image is None:
             return None
-        doc = self.project_of()
+        doc = self.document.project
         try:
             if not any(e.path == image for e in doc.images):
                 if not create:
@@ -174,15 +163,12 @@ class EditingController(QObject):
 
     def stack(self) -> UndoStack | None:
         image = self.image
-        if image is None:
-            return None
-        return self._stacks.setdefault(image, UndoStack())
+        return self.history.stack(image) if image is not None else None
 
-    def _check_project(self) -> None:
-        if self.project_of() is not self._doc:  # New/Open: old steps point at old layers
-            self._doc = self.project_of()
-            self._stacks.clear()
-            self._recorder = None
+    def _project_replaced(self) -> None:
+        """New/Open: old steps point at old layers."""
+        self.history.clear()
+        self._stroke = None
 
     # -- strokes (called by the tools) -------------------------------------------------
     def begin_stroke(self) -> bool:
@@ -191,21 +177,21 @@ class EditingController(QObject):
             return False
         if layer is not self.item.layer:
             self.item.set_layer(layer, layer.width, layer.height)
-        self._recorder = StrokeRecorder(layer)
+        self._stroke = Stroke(layer, self._clusters())
         return True
 
     def paint_segment(self, x0: float, y0: float, x1: float, y1: float, value: int) -> None:
-        if self._recorder is None:
+        if self._stroke is None:
             return
-        layer = self._recorder.layer
+        layer = self._stroke.layer
         footprint = segment_mask(x0, y0, x1, y1, self.brush_radius, layer.height, layer.width)
         self._apply(footprint, value)
 
     def end_stroke(self) -> EditDiff | None:
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
+        stroke, self._stroke = self._stroke, None
+        if stroke is None:
             return None
-        diff = recorder.finish()
+        diff = stroke.finish()
         if diff is not None:
             self._push(diff)
         return diff
@@ -246,17 +232,15 @@ class EditingController(QObject):
             return None
         if not self.begin_stroke():
             return None
-        assert self._recorder is not None
-        layer = self._recorder.layer
+        assert self._stroke is not None
+        layer = self._stroke.layer
+        by_class = self.overlay.mode == self.overlay.CLASSES
         try:
-            footprint = flood_region(
-                lambda w: self.displayed_values(clusters, layer, w),
-                (col, row),
-                layer.height,
-                layer.width,
+            footprint = fill_footprint(
+                clusters, layer, (col, row), self.classes.class_map, by_class
             )
         except RegionTooLarge as exc:
-            self._recorder = None
+            self._stroke = None
             self.message.emit(f"Not filled: {exc}; use the polygon or the brush")
             return None
         self._apply(footprint, value)
@@ -266,57 +250,37 @@ class EditingController(QObject):
         value = self.paint_value()
         if value is None or not self.begin_stroke():
             return None
-        assert self._recorder is not None
-        layer = self._recorder.layer
+        assert self._stroke is not None
+        layer = self._stroke.layer
         self._apply(polygon_mask(points, layer.height, layer.width), value)
         return self.end_stroke()
 
     def displayed_values(
         self, clusters: np.ndarray, layer: EditLayer, window: tuple[int, int, int, int]
     ) -> np.ndarray:
-        """What the overlay shows in ``window``: classes, or clusters with edits on top."""
-        col, row, w, h = window
-        cl = clusters[row : row + h, col : col + w]
-        edits = layer.read(window)
-        if self.overlay.mode == self.overlay.CLASSES:
-            return composite(self.classes.class_map.labels_from_clusters(cl), edits)
-        values = cl.astype(np.uint16)
-        edited = (edits != NO_EDIT) & (cl != NODATA)
-        values[edited] = 256 + edits[edited].astype(np.uint16)
-        return values
+        """What the overlay shows in ``window`` (the core's rule)."""
+        by_class = self.overlay.mode == self.overlay.CLASSES
+        return displayed_values(clusters, layer, window, self.classes.class_map, by_class)
 
     def _clusters(self) -> np.ndarray | None:
         image = self.image
         return self.session.prediction(image) if image is not None else None
 
     def _apply(self, footprint: Footprint | None, value: int) -> None:
-        """Write ``value`` under the footprint, recording old values and repainting."""
-        recorder = self._recorder
-        if footprint is None or recorder is None:
+        """Paint ``value`` under the footprint (the stroke's rules) and repaint."""
+        if self._stroke is None:
             return
-        col, row, mask = footprint
-        h, w = mask.shape
-        window = (col, row, w, h)
-        layer = recorder.layer
-        old = layer.read(window)
-        changed = mask & (old != value)
-        if value != NO_EDIT:
-            clusters = self._clusters()
-            if clusters is not None and clusters.shape == layer.shape:
-                changed &= clusters[row : row + h, col : col + w] != NODATA
-        if not changed.any():
-            return
-        recorder.add(col, row, changed, old)
-        layer.write(col, row, np.full((h, w), value, dtype=np.uint8), changed)
-        self.item.invalidate(window)
-        self.edited.emit(window)
+        window = self._stroke.paint(footprint, value)
+        if window is not None:
+            self.item.invalidate(window)
+            self.edited.emit(window)
 
     # -- undo ---------------------------------------------------------------------------
     def _push(self, diff: EditDiff) -> None:
         stack = self.stack()
         if stack is not None:
             stack.push(diff)
-        self.document.mark_dirty()
+        self.document.changed()
         self.undo_changed.emit()
 
     @property
@@ -336,9 +300,8 @@ class EditingController(QObject):
         return self._step(undo=False)
 
     def _step(self, undo: bool) -> EditDiff | None:
-        self._check_project()
         stack = self.stack()
-        if stack is None or self._recorder is not None:
+        if stack is None or self._stroke is not None:
             return None
         diff = stack.undo() if undo else stack.redo()
         if diff is None:
@@ -346,7 +309,7 @@ class EditingController(QObject):
         if diff.layer is self.item.layer:
             self.item.invalidate(diff.window)
         self.edited.emit(diff.window)
-        self.document.mark_dirty()
+        self.document.changed()
         self.undo_changed.emit()
         return diff
 

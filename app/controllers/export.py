@@ -9,17 +9,20 @@ Existing files are only replaced after the user agreed; sources are never writte
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
+from acseg_core.errors import AcsegError
+from acseg_core.inference.predict import PredictOptions
 from acseg_core.jobs import CancelToken, Progress
+from acseg_core.labelling.export import LABELMAP_NAME, ExportItem, output_paths
+from acseg_core.labelling.export_job import export_images, model_predictor
 from app.dialogs import ask_yes_no, show_info
 from app.export_dialog import ExportDialog, ExportRequest
-from app.models import ClassesModel, ImageListModel, SessionModel
+from app.models import ClassesModel, DocumentModel, ImageListModel, SessionModel
 from app.workers import JobRunner, JobWorker
 
 SETTINGS_KEY = "export/last"
@@ -28,8 +31,6 @@ SETTINGS_KEY = "export/last"
 def export_job(items: list[Any], class_map: Any, request: ExportRequest, overwrite: bool,
                predictor: Any) -> Any:  # fmt: skip
     def job(cancel: CancelToken) -> Any:
-        from acseg_core.labelling.export_job import export_images
-
         return (
             yield from export_images(
                 items,
@@ -47,7 +48,7 @@ def export_job(items: list[Any], class_map: Any, request: ExportRequest, overwri
 
 class ExportController(QObject):
     finished = Signal(object)  # ExportResult
-    failed = Signal(str, str)
+    failed = Signal(str, object)  # title, exception
 
     def __init__(
         self,
@@ -55,16 +56,13 @@ class ExportController(QObject):
         session: SessionModel,
         classes: ClassesModel,
         runner: JobRunner,
-        edits_for: Callable[[Path], Any],
-        cached_file: Callable[[Path, str], Path | None],
-        project_path: Callable[[], Path | None],
+        document: DocumentModel,
         settings: QSettings,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.images, self.session, self.classes, self.runner = images, session, classes, runner
-        self.edits_for, self.cached_file, self.project_path = edits_for, cached_file, project_path
-        self.settings = settings
+        self.document, self.settings = document, settings
         self.worker: JobWorker | None = None
 
     def images_for(self, request: ExportRequest) -> list[Path]:
@@ -74,8 +72,6 @@ class ExportController(QObject):
 
     def targets(self, request: ExportRequest) -> list[Path]:
         """Files this export would write (labelmap included)."""
-        from acseg_core.labelling.export import LABELMAP_NAME, output_paths
-
         paths = []
         for image in self.images_for(request):
             paths.extend(output_paths(request.out_dir, image.stem, request.formats).values())
@@ -86,15 +82,17 @@ class ExportController(QObject):
     def items(self, images: list[Path]) -> list[Any]:
         """One export item per image: its map (on screen, cached, or None to predict)
         and a snapshot of its hand edits (painting may go on meanwhile)."""
-        from acseg_core.labelling.export import ExportItem
-
         key = self.session.key
+        project = self.document.project
         items = []
         for image in images:
             ids: Any = self.session.prediction(image)
             if ids is None and key is not None:
-                ids = self.cached_file(image, key)
-            layer = self.edits_for(image)
+                ids = project.prediction(image, key)
+            try:
+                layer = project.get_edits(image)
+            except AcsegError:  # not an image of the project
+                layer = None
             edits = layer.copy() if layer is not None else None
             items.append(ExportItem(image.stem, ids, source=image, edits=edits))
         return items
@@ -102,16 +100,17 @@ class ExportController(QObject):
     def run(self, request: ExportRequest, overwrite: bool = False) -> JobWorker | None:
         images = self.images_for(request)
         if not images:
-            self.failed.emit("Nothing to export", "open an image first")
+            self.failed.emit("Nothing to export", AcsegError("open an image first"))
             return None
         if not self.classes.classes:
-            self.failed.emit("Nothing to export", "add classes and map clusters to them first")
+            self.failed.emit(
+                "Nothing to export", AcsegError("add classes and map clusters to them first")
+            )
             return None
         predictor = None
         if self.session.loaded is not None:
-            from acseg_core.labelling.export_job import model_predictor
-
-            predictor = model_predictor(self.session.loaded, self.session.readout)
+            options = PredictOptions(readout=self.session.readout)
+            predictor = model_predictor(self.session.loaded, options)
         job = export_job(
             self.items(images), self.classes.class_map, request, overwrite, predictor
         )
@@ -126,7 +125,7 @@ class ExportController(QObject):
         """The previous export's choices, or defaults: all formats' usual pair, and a
         folder beside the project file (the home folder for an untitled project)."""
         stored = self.settings.value(SETTINGS_KEY)
-        project = self.project_path()
+        project = self.document.path
         default_dir = (
             project.with_name(project.stem + "_labels")
             if project is not None

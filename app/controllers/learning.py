@@ -1,24 +1,35 @@
-"""Learn from edits: the hand edits of every image teach a strokes read-out.
+"""Learn from edits: the hand edits of every image teach a read-out, in the worker.
 
 The unsupervised model the user loaded stays the *base*: every fit starts from it
-(``acseg_core.inference.learn``), so undoing a stroke and learning again gives the
-earlier model exactly. The learnt model replaces the session's model; its maps hold
-class positions, so the class map becomes "position i → class i" and the overlay
-shows classes. Other images' cached maps belong to the old model's key and are never
-shown again ("Label all" predicts them anew). In live mode a fit starts a moment
+(:mod:`acseg_core.learning.fit`), so undoing a stroke and learning again gives the
+earlier model exactly. What a learn is taught comes from the core
+(:mod:`acseg_core.labelling.teaching`: strokes from the edits, the base's named
+clusters for pseudo-samples). The learnt model is shown and kept by the project (it
+is saved with it and comes back on reopen); its maps hold class positions, which the
+classes model shows as the project's classes. Other images' cached maps belong to
+the old model's key and are never shown again. In live mode a fit starts a moment
 after the last stroke, in the worker, never blocking the canvas.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.models import ClassesModel, ImageListModel, OverlayModel, SessionModel
-from app.workers import JobRunner
+from acseg_core.errors import AcsegError
+from acseg_core.labelling.teaching import (
+    Lesson,
+    check_lesson,
+    edited_strokes,
+    learnt_class_ids,
+)
+from acseg_core.learning.fit import learn, stroked_pixels
+from acseg_core.learning.samples import Samples
+from acseg_core.model.checkpoint import LoadedModel, load_model
+from app.models import ClassesModel, DocumentModel, OverlayModel, SessionModel
+from app.workers import JobRunner, JobWorker
 
 LIVE_DELAY_MS = 1500  # after the last stroke, before a live refit starts
 
@@ -26,27 +37,25 @@ LIVE_DELAY_MS = 1500  # after the last stroke, before a live refit starts
 class LearnController(QObject):
     running_changed = Signal(bool)
     message = Signal(str)  # the status line: what was learnt from how many pixels
-    failed = Signal(str, str)
+    failed = Signal(str, object)  # title, exception
 
     def __init__(
         self,
         runner: JobRunner,
         session: SessionModel,
-        images: ImageListModel,
         classes: ClassesModel,
         overlay: OverlayModel,
-        edits_for: Callable[[Path], Any],
+        document: DocumentModel,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.runner, self.session, self.images = runner, session, images
-        self.classes, self.overlay, self.edits_for = classes, overlay, edits_for
-        self.base: Any = None  # the unsupervised model every fit starts from
+        self.runner, self.session, self.classes = runner, session, classes
+        self.overlay, self.document = overlay, document
+        self.base: LoadedModel | None = None  # the unsupervised model every fit starts from
         self.base_path: Path | None = None
-        self.base_class_map: Any = None  # its cluster → class map, for pseudo-samples
-        self.learnt: Any = None  # the model this controller put in the session
-        self.cache: dict[tuple[str, str], Any] = {}  # gathered samples per image
-        self.worker: Any = None
+        self.learnt: LoadedModel | None = None  # the model this controller put in the session
+        self.cache: dict[tuple[str, str], Samples] = {}  # gathered samples per image
+        self.worker: JobWorker | None = None
         self.live = False
         self._again = False  # an edit arrived during a fit: fit once more after it
         self._timer = QTimer(self)
@@ -74,14 +83,10 @@ class LearnController(QObject):
         if loaded is not None and loaded is self.learnt:
             return
         self.base, self.base_path, self.learnt = None, None, None  # another model: start over
-        self.base_class_map = None
         self.cache.clear()
 
     def learn(self) -> bool:
         """Fit on the edits of every image (in the worker); False when nothing to do."""
-        from acseg_core.inference.learn import learn
-        from acseg_core.labelling.strokes import from_edits
-
         if self.running:
             self._again = True
             return False
@@ -90,30 +95,21 @@ class LearnController(QObject):
             return False
         if self.base is None:
             self.base, self.base_path = self.session.loaded, self.session.model_path
-            self.base_class_map = self.classes.class_map
-        class_map = self.classes.class_map
-        if not class_map.classes:
-            self.message.emit("Add classes and paint with them first")
+        project = self.document.project
+        lesson = Lesson.of(project.class_map)
+        try:
+            layers = [(entry.path, project.get_edits(entry)) for entry in project.images]
+            strokes = edited_strokes(layers, project.class_map)
+            check_lesson(lesson, strokes)
+        except AcsegError as exc:
+            self.message.emit(str(exc))
             return False
-        strokes = {}
-        for image in self.images.images:
-            layer = self.edits_for(image)
-            if layer is not None:
-                stroke_set = from_edits(layer, class_map)
-                if len(stroke_set):
-                    strokes[image] = stroke_set
-        if not strokes:
-            self.message.emit("No hand edits with a class yet: paint a few strokes per class")
-            return False
-        names = [c.name for c in class_map.classes]
-        colours = [c.color for c in class_map.classes]
-        ids = [c.id for c in class_map.classes]
-        cluster_classes = self._base_cluster_classes(ids)
         base, cache = self.base, self.cache
 
         def job(cancel: Any) -> Any:
-            return learn(base, strokes, names, colours, cluster_classes=cluster_classes,
-                         class_ids=ids, cancel=cancel, cache=cache)  # fmt: skip
+            return learn(base, strokes, lesson.names, lesson.colours,
+                         cluster_classes=lesson.cluster_positions, class_ids=lesson.class_ids,
+                         cancel=cancel, cache=cache)  # fmt: skip
 
         self.worker = self.runner.start(job, "learn")
         self.worker.succeeded.connect(self._learnt)
@@ -123,30 +119,35 @@ class LearnController(QObject):
         self.message.emit(f"Learning from the edits of {len(strokes)} image(s)…")
         return True
 
-    def _base_cluster_classes(self, ids: list[int]) -> list[int]:
-        """The base model's cluster → class position (−1 = unnamed)."""
-        positions = {class_id: i for i, class_id in enumerate(ids)}
-        base_map = self.base_class_map
-        if base_map is None:
-            return []
-        out = []
-        for cluster in range(base_map.clusters):
-            mapped = base_map.class_of_cluster(cluster)
-            out.append(positions.get(mapped.id, -1) if mapped is not None else -1)
-        return out
-
-    def _learnt(self, fitted: Any) -> None:
-        from acseg_core.inference.learn import stroked_pixels
-
-        self.learnt = fitted
-        ids = fitted.meta["strokes"]["class_ids"]
-        class_map = self.classes.class_map.with_clusters(0).with_clusters(len(ids))
-        class_map = class_map.assign_many({i: class_id for i, class_id in enumerate(ids)})
-        self.classes.set_class_map(class_map)
-        self.overlay.set_mode(OverlayModel.CLASSES)
-        self.session.set_model(fitted, self.base_path)
+    def _learnt(self, fitted: LoadedModel) -> None:
+        self.document.project.set_learnt(fitted)
+        self.show(fitted)
+        self.document.changed()
         counts = ", ".join(f"{name} {count} px" for name, count in stroked_pixels(fitted).items())
         self.message.emit(f"Learnt from strokes: {counts}")
+
+    def show(self, fitted: LoadedModel) -> None:
+        """Show a learnt model (its classes named by the project's class ids)."""
+        self.learnt = fitted
+        self.classes.show_learnt(learnt_class_ids(fitted) or ())
+        self.overlay.set_mode(OverlayModel.CLASSES)
+        self.session.set_model(fitted, self.base_path)
+
+    def restore(self, path: Path, problems: list[str]) -> bool:
+        """An opened project's learnt model over the base model the session shows."""
+        base = self.session.loaded
+        try:
+            fitted = load_model(path, device="cpu")
+        except AcsegError as exc:
+            problems.append(f"{exc}; the unsupervised model is used")
+            return False
+        made_from = (fitted.meta.get("strokes") or {}).get("base_digest")
+        if base is None or made_from != base.digest or learnt_class_ids(fitted) is None:
+            problems.append(f"{path.name} was learnt from another model; it is not used")
+            return False
+        self.base, self.base_path = base, self.session.model_path
+        self.show(fitted)
+        return True
 
     def _ended(self) -> None:
         self.running_changed.emit(False)
@@ -154,28 +155,14 @@ class LearnController(QObject):
             self._again = False
             self.learn()
 
-    def project_model(self) -> tuple[Path | None, Any, Any] | None:
-        """What a project file keeps while a learnt model is shown: the base model, and
-        today's classes with the base's cluster → class map (None: nothing learnt)."""
-        loaded = self.session.loaded
-        if self.learnt is None or loaded is not self.learnt or self.base_class_map is None:
-            return None
-        current, base_map = self.classes.class_map, self.base_class_map
-        kept = {c.id for c in current.classes}
-        assignment = {}
-        for cluster in range(base_map.clusters):
-            mapped = base_map.class_of_cluster(cluster)
-            assignment[cluster] = mapped.id if mapped is not None and mapped.id in kept else None
-        class_map = current.with_clusters(0).with_clusters(base_map.clusters)
-        return self.base_path, self.base.config, class_map.assign_many(assignment)
-
     def forget(self) -> None:
         """Back to the unsupervised model and its cluster → class map."""
         if self.base is None or self.learnt is None:
             return
-        base, path, class_map = self.base, self.base_path, self.base_class_map
+        base, path = self.base, self.base_path
+        self.document.project.set_learnt(None)
         self.learnt = None
+        self.classes.show_learnt(None)
         self.session.set_model(base, path)  # resets this controller's state
-        if class_map is not None:
-            self.classes.set_class_map(class_map)
+        self.document.changed()
         self.message.emit("Back to the unsupervised model")

@@ -10,26 +10,25 @@ cancelled when the next one is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from acseg_core.inference.readout import ReadOut
+from acseg_core.inference.predict import predict
+from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken
-from app.models import SessionModel
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.readouts import ReadOut
+from app.models import DocumentModel, SessionModel
 from app.workers import JobRunner, JobWorker
 
-CachedFile = Callable[[Path, str], "Path | None"]  # (image, key) -> a map file, if cached
 
-
-def predict_job(loaded: Any, image: Path, readout: ReadOut) -> Any:
+def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
     """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
-        from acseg_core.inference.predict import predict  # torch loads here, not at start
-
         return (yield from predict(loaded, image, readout=readout, cancel=cancel))
 
     return job
@@ -39,8 +38,6 @@ def load_job(path: Path) -> Any:
     """A job factory: read a cached map file (uint8 H×W)."""
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
-        from acseg_core.io.raster import open_raster
-
         with open_raster(path) as raster:
             return raster.read()[0]
         yield  # a generator, like every job
@@ -52,17 +49,17 @@ class PredictionController(QObject):
     started = Signal(object, str)  # Path, "cached" (a file read back) | "predict"
     progress = Signal(object)  # Progress
     finished = Signal(object)  # Path
-    failed = Signal(str, str)
+    failed = Signal(str, object)  # title, exception
 
     def __init__(
         self,
         session: SessionModel,
         runner: JobRunner,
-        cached_file: CachedFile,
+        document: DocumentModel,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.session, self.runner, self.cached_file = session, runner, cached_file
+        self.session, self.runner, self.document = session, runner, document
         self.worker: JobWorker | None = None
         self.current: tuple[Path, str] | None = None  # (image, key) of the running job
         self._queued: Path | None = None
@@ -90,7 +87,7 @@ class PredictionController(QObject):
 
     def _start(self, image: Path, key: str) -> None:
         session = self.session
-        cached = self.cached_file(image, key)
+        cached = self.document.project.prediction(image, key)
         job = (
             load_job(cached)
             if cached is not None
@@ -100,7 +97,7 @@ class PredictionController(QObject):
         self.worker, self.current = worker, (image, key)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(lambda result: self._done(image, key, result))
-        worker.failed.connect(lambda title, msg: self._fail(image, key, title, msg))
+        worker.failed.connect(lambda title, exc: self._fail(image, key, title, exc))
         worker.ended.connect(self._next)
         self.started.emit(image, "cached" if cached is not None else "predict")
 
@@ -110,9 +107,9 @@ class PredictionController(QObject):
             self.session.add_prediction(image, key, ids)
         self.finished.emit(image)
 
-    def _fail(self, image: Path, key: str, title: str, message: str) -> None:
+    def _fail(self, image: Path, key: str, title: str, error: BaseException) -> None:
         self._failed.add((image, key))  # do not retry (and re-show it) on every visit
-        self.failed.emit(title, message)
+        self.failed.emit(title, error)
 
     def _next(self) -> None:
         self.worker, self.current = None, None

@@ -1,27 +1,27 @@
 """Project commands: New/Open/Save/Save As, recent projects, autosave, relinking.
 
-The core's :class:`~acseg_core.labelling.project.Project` is the file (and holds the
-hand edits); :class:`~app.controllers.project_sync.ProjectSync` moves state between it
-and the models. Saving syncs, then saves atomically; a failed save leaves the document
-dirty and says why. Opening pushes the project into the models.
+The core's :class:`~acseg_core.labelling.project.Project` (held by the
+:class:`DocumentModel`) is the file and the one copy of the state: saving is the
+core's atomic save, nothing to copy first. A failed save leaves the document dirty
+and says why. Opening swaps the project in, then loads its model (and the model
+learnt from its edits) and its view settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from acseg_core.errors import AcsegError
-from acseg_core.inference.readout import MODEL_DEFAULT
 from acseg_core.labelling.project import SUFFIX, Project
+from acseg_core.model.readouts import MODEL_DEFAULT
+from app.controllers.learning import LearnController
 from app.controllers.model import ModelController
-from app.controllers.project_sync import ProjectSync
 from app.dialogs import ask_save_discard_cancel, show_error
-from app.models import ClassesModel, DocumentModel, ImageListModel, SessionModel
+from app.models import DocumentModel, ImageListModel, SessionModel, ViewState
 
 RECENT_KEY = "recent/projects"
 MAX_RECENT = 8
@@ -32,7 +32,6 @@ IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg);;All files (*)"
 
 class ProjectController(QObject):
     recent_changed = Signal()
-    about_to_save = Signal(object)  # Path: the file about to be written
     saved = Signal(object)  # Path
     save_failed = Signal(str)
     cleared = Signal()  # New project / Open: the previous project's state is gone
@@ -40,25 +39,29 @@ class ProjectController(QObject):
 
     def __init__(
         self,
-        sync: ProjectSync,
+        document: DocumentModel,
         images: ImageListModel,
         session: SessionModel,
-        classes: ClassesModel,
         models: ModelController,
-        document: DocumentModel,
+        learning: LearnController,
+        view: ViewState,
         settings: QSettings,
         dialog_parent: Callable[[], QWidget | None],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.sync, self.images, self.session, self.classes = sync, images, session, classes
-        self.models, self.document, self.settings = models, document, settings
+        self.document, self.images, self.session = document, images, session
+        self.models, self.learning, self.view, self.settings = models, learning, view, settings
         self.dialog_parent = dialog_parent
-        self.doc = Project()
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
+
+    @property
+    def doc(self) -> Project:
+        """The open project."""
+        return self.document.project
 
     # -- commands ----------------------------------------------------------------------
     def new(self) -> None:
@@ -67,14 +70,10 @@ class ProjectController(QObject):
 
     def reset(self) -> None:
         """An empty, untitled project: no images, no model, no classes."""
-        self.doc = Project()
         self.session.set_model(None, None)
         self.session.set_readout(MODEL_DEFAULT)
-        self.classes.set_class_map(self.doc.class_map)
-        self.images.set_images([])
+        self.document.replace(Project())
         self.cleared.emit()
-        self.document.set_path(None)
-        self.document.mark_clean()
 
     def ask_open(self) -> None:
         if not self.confirm_discard():
@@ -94,21 +93,21 @@ class ProjectController(QObject):
 
     def open(self, path: Path) -> list[str]:
         """Load ``path`` into the app; raises AcsegError (nothing changes then). Returns
-        the problems found (also shown in a dialog, except ``quiet`` front-ends)."""
-        doc = Project.load(path)
-        self.doc = doc
-        self.cleared.emit()
-        problems = list(doc.warnings)
+        the problems found (also shown in a dialog)."""
+        project = Project.load(path)
+        display = project.display  # before the views' first write-through
+        self.session.set_model(None, None)
         self.session.set_readout(MODEL_DEFAULT)  # the project's own, if it has one, below
-        if doc.model is None or not self.models.load_quietly(doc.model, problems):
-            self.session.set_model(None, None)
-        self.classes.set_class_map(doc.class_map)
-        self.images.set_images([e.path for e in doc.images])
-        self.sync.apply_display(doc.display)
-        self.document.set_path(doc.path)
-        self.document.mark_clean()
-        self.add_recent(doc.path)
-        missing = doc.missing_images()
+        self.document.replace(project)
+        self.cleared.emit()
+        problems = project.warnings
+        base = self.models.load_quietly(project.model, problems) if project.model else None
+        if base is not None and isinstance(project.learnt, Path):
+            self.learning.restore(project.learnt, problems)
+        self.view.apply(display)
+        self.document.changed()
+        self.add_recent(project.path)
+        missing = project.missing_images()
         if missing:
             problems.append(
                 f"{len(missing)} image(s) not found (e.g. {missing[0].path}); "
@@ -139,8 +138,6 @@ class ProjectController(QObject):
     def save_to(self, path: Path, quiet: bool = False) -> bool:
         """Save; on failure keep the document dirty and say why (a dialog unless ``quiet``)."""
         try:
-            self.sync.push(self.doc)
-            self.about_to_save.emit(path.resolve())
             saved = self.doc.save(path)
         except AcsegError as exc:
             message = f"Saving failed, your changes are kept: {exc}"
@@ -150,8 +147,7 @@ class ProjectController(QObject):
                 show_error(self.dialog_parent(), "Save failed", message)
             self.document.mark_dirty()
             return False
-        self.document.set_path(saved)
-        self.document.mark_clean()
+        self.document.changed()
         self.add_recent(saved)
         self.message.emit(f"Saved {saved}", 5000)
         self.saved.emit(saved)
@@ -174,17 +170,6 @@ class ProjectController(QObject):
             return self.save()
         return answer == "discard"
 
-    # -- what other controllers read ------------------------------------------------------
-    def project(self) -> Project:
-        return self.doc
-
-    def edits_for(self, image: Path) -> Any:
-        """The hand-edit layer of ``image`` (None when it has none or is not in the project)."""
-        try:
-            return self.doc.get_edits(image)
-        except AcsegError:
-            return None
-
     # -- missing images -------------------------------------------------------------------
     def offer_relink(self, missing: Path) -> None:
         chosen, _ = QFileDialog.getOpenFileName(
@@ -195,20 +180,19 @@ class ProjectController(QObject):
 
     def relink(self, missing: Path, new: Path) -> int:
         """Point ``missing`` at ``new``, and other missing images at the same folder."""
-        self.sync.push(self.doc)
+        before = self.doc.image_paths
         try:
             self.doc.relink(missing, new)
             self.doc.relink_folder(new.parent)
         except AcsegError as exc:
             show_error(self.dialog_parent(), "Cannot relink", str(exc))
             return 0
-        moved = 0
-        for old, fresh in zip(self.images.images, [e.path for e in self.doc.images], strict=False):
-            if old != fresh:
-                self.images.replace(old, fresh)
-                moved += 1
-        self.document.mark_dirty()
-        return moved
+        moved = [i for i, (old, now) in enumerate(zip(before, self.doc.image_paths,
+                                                      strict=True)) if old != now]  # fmt: skip
+        for index in moved:
+            self.images.relinked(index)
+        self.document.changed()
+        return len(moved)
 
     # -- recent projects ------------------------------------------------------------------
     def recent(self) -> list[Path]:

@@ -15,14 +15,13 @@ from PySide6.QtCore import QObject, Signal
 
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.loop import train
 from acseg_core.training.state import MODEL_FILE
 from app.workers import JobRunner, JobWorker
 
 
 def train_job(config: TrainConfig) -> Any:
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
-        from acseg_core.training.loop import train  # torch loads here, not at app start
-
         return (yield from train(config, cancel=cancel))
 
     return job
@@ -36,7 +35,7 @@ class TrainingController(QObject):
     progress = Signal(object)  # Progress
     warning = Signal(str)
     model_ready = Signal(object)  # Path of model.pt
-    failed = Signal(str, str)
+    failed = Signal(str, object)  # title, exception
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +88,6 @@ class TrainingController(QObject):
         if path is not None and path.is_file():
             self.model_ready.emit(path)
 
-    def _failed(self, title: str, message: str) -> None:
+    def _failed(self, title: str, error: BaseException) -> None:
         self._set_state(self.FAILED)
-        self.failed.emit(title, message)
+        self.failed.emit(title, error)

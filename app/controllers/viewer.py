@@ -26,7 +26,7 @@ PREVIEW_MAX_SIDE = 2048
 
 class ImageViewController(QObject):
     image_shown = Signal(object)  # RasterInfo
-    failed = Signal(str, str)  # title, message
+    failed = Signal(str, object)  # title, exception
 
     def __init__(self, canvas: ImageCanvas, display: DisplayModel, parent: QObject | None = None):
         super().__init__(parent)
@@ -55,7 +55,7 @@ class ImageViewController(QObject):
                 raster.close()
                 raise
         except AcsegError as exc:
-            self.failed.emit("Cannot open image", str(exc))
+            self.failed.emit("Cannot open image", exc)
             return False
         self.close()
         self._raster = raster

@@ -1,28 +1,51 @@
-"""The class map being edited (an immutable core value, swapped on every edit)."""
+"""The classes and the cluster→class map (a view over the core project's ClassMap).
+
+Classes are addressed by their stable *id* (what hand edits store), never by row.
+While a model learnt from strokes is shown, its "clusters" are the classes it was
+taught (position i → the class it learnt as i, :func:`class_map_for_learnt`): the
+project keeps the unsupervised model's cluster map underneath, which reappears when
+the user goes back to it. Edits the core refuses (a duplicate name...) raise
+``AcsegError`` and leave the map unchanged.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from acseg_core.errors import AcsegError
 from acseg_core.labelling.classes import ClassMap, LabelClass, default_cluster_colors
+from acseg_core.labelling.teaching import class_map_for_learnt
+from app.models.document import DocumentModel
 
 
 class ClassesModel(QObject):
-    """The current :class:`~acseg_core.labelling.classes.ClassMap` (an immutable value).
-
-    Classes are addressed by their stable *id* (what hand edits store), never by
-    row. Edits the core refuses (a duplicate name...) raise ``AcsegError`` and
-    leave the map unchanged.
-    """
-
     changed = Signal()
     shares_changed = Signal()  # each cluster's share of the current image
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, document: DocumentModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.class_map = ClassMap.empty(0)
+        self.document = document
+        self.learnt_ids: tuple[int, ...] | None = None  # a learnt model is shown
         self.shares: np.ndarray | None = None  # fraction of valid pixels per cluster
+        document.replaced.connect(self._replaced)
+
+    # -- the map shown
+    @property
+    def class_map(self) -> ClassMap:
+        base = self.document.project.class_map
+        if self.learnt_ids is not None:
+            return class_map_for_learnt(base, self.learnt_ids)
+        return base
+
+    def show_learnt(self, class_ids: Sequence[int] | None) -> None:
+        """A learnt model is shown (its positions' class ids), or None: the base again."""
+        ids = tuple(class_ids) if class_ids is not None else None
+        if ids != self.learnt_ids:
+            self.learnt_ids = ids
+            self.changed.emit()
 
     def set_cluster_shares(self, labels: np.ndarray | None) -> None:
         """Each cluster's share of the valid pixels of ``labels`` (the shown map)."""
@@ -37,9 +60,12 @@ class ClassesModel(QObject):
         self.shares_changed.emit()
 
     def set_class_map(self, class_map: ClassMap) -> None:
-        if class_map != self.class_map:
-            self.class_map = class_map
+        """Replace the project's map (the unsupervised model's clusters)."""
+        project = self.document.project
+        if class_map != project.class_map:
+            project.set_class_map(class_map)
             self.changed.emit()
+            self.document.changed()
 
     # -- queries
     @property
@@ -51,37 +77,43 @@ class ClassesModel(QObject):
         return self.class_map.classes
 
     def class_of(self, cluster: int) -> LabelClass | None:
-        if not 0 <= cluster < self.class_map.clusters:
+        if not 0 <= cluster < self.clusters:
             return None
         return self.class_map.class_of_cluster(cluster)
 
     def cluster_colours(self) -> list[tuple[int, int, int]]:
         return [tuple(int(v) for v in c) for c in default_cluster_colors(self.clusters)]  # type: ignore[misc]
 
-    # -- edits
+    # -- edits (of the project's map: class ids are shared with a learnt view)
     def set_clusters(self, count: int) -> None:
         """A model with ``count`` clusters is loaded; mappings of remaining clusters stay."""
-        self.set_class_map(self.class_map.with_clusters(count))
+        self.set_class_map(self.document.project.class_map.with_clusters(count))
 
     def add_class(self, name: str, colour: tuple[int, int, int] | None = None) -> int:
         """Add a class; returns its id."""
-        new = self.class_map.add_class(name.strip(), colour)
+        new = self.document.project.class_map.add_class(name.strip(), colour)
         self.set_class_map(new)
         return new.classes[-1].id
 
     def rename_class(self, class_id: int, name: str) -> None:
-        self.set_class_map(self.class_map.rename_class(class_id, name.strip()))
+        base = self.document.project.class_map
+        self.set_class_map(base.rename_class(class_id, name.strip()))
 
     def recolour_class(self, class_id: int, colour: tuple[int, int, int]) -> None:
-        self.set_class_map(self.class_map.recolor_class(class_id, colour))
+        self.set_class_map(self.document.project.class_map.recolor_class(class_id, colour))
 
     def remove_class(self, class_id: int) -> None:
         """Remove a class; its clusters become unassigned."""
-        self.set_class_map(self.class_map.remove_class(class_id))
+        self.set_class_map(self.document.project.class_map.remove_class(class_id))
 
     def assign(self, cluster: int, class_id: int | None) -> None:
         """Map ``cluster`` to class ``class_id`` (None: unassigned)."""
-        self.set_class_map(self.class_map.assign(cluster, class_id))
+        if self.learnt_ids is not None:
+            raise AcsegError(
+                "a model learnt from strokes names its own classes: go back to the "
+                "unsupervised model (Model menu) to map clusters"
+            )
+        self.set_class_map(self.document.project.class_map.assign(cluster, class_id))
 
     # -- lookup tables (cluster value → RGBA)
     def cluster_lut(self, hidden: frozenset[int] = frozenset()) -> np.ndarray:
@@ -94,3 +126,7 @@ class ClassesModel(QObject):
             if 0 <= k < 256:
                 lut[k] = 0
         return lut
+
+    def _replaced(self) -> None:
+        self.learnt_ids = None
+        self.changed.emit()

@@ -1,4 +1,4 @@
-"""The images of the session and which one is current."""
+"""The project's images (a view over the core project) and which one is current."""
 
 from __future__ import annotations
 
@@ -6,21 +6,24 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.models.document import DocumentModel
+
 
 class ImageListModel(QObject):
-    """The images of the session and which one is current."""
+    """The images of the open project, in order, and the current one (view state)."""
 
     images_changed = Signal()
     current_changed = Signal(int)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, document: DocumentModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._images: list[Path] = []
+        self.document = document
         self._current = -1
+        document.replaced.connect(self._reload)
 
     @property
     def images(self) -> list[Path]:
-        return list(self._images)
+        return self.document.project.image_paths
 
     @property
     def current_index(self) -> int:
@@ -28,49 +31,50 @@ class ImageListModel(QObject):
 
     @property
     def current(self) -> Path | None:
-        return self._images[self._current] if 0 <= self._current < len(self._images) else None
+        images = self.images
+        return images[self._current] if 0 <= self._current < len(images) else None
 
     def set_images(self, images: list[Path]) -> None:
-        self._images = list(images)
-        self._current = -1
-        self.images_changed.emit()
-        self.set_current(0 if self._images else -1)
+        self.document.project.set_images(images)
+        self._announce(0 if images else -1)
 
     def add_images(self, images: list[Path]) -> None:
-        new = [p for p in images if p not in self._images]
+        known = set(self.images)
+        new = [p for p in images if p not in known]
         if not new:
             return
-        first_new = len(self._images)
-        self._images.extend(new)
+        first_new = len(known)
+        self.document.project.add_images(new)
+        self._current = -1
         self.images_changed.emit()
+        self.document.changed()
         self.set_current(first_new)
 
     def remove(self, paths: list[Path]) -> None:
-        """Drop images from the list; the image shown becomes the one after them."""
-        gone = set(paths)
-        if not gone & set(self._images):
+        """Drop images; the image shown becomes the one after them."""
+        images = self.images
+        gone = set(paths) & set(images)
+        if not gone:
             return
         current = self.current
-        keep = [p for p in self._images if p not in gone]
+        keep = [p for p in images if p not in gone]
         if current is not None and current not in gone:
             following = keep.index(current)
         else:
-            before = self._images.index(current) if current is not None else 0
-            following = sum(1 for p in self._images[:before] if p not in gone)
-        self._images = keep
-        self._current = -1
-        self.images_changed.emit()
-        self.set_current(min(following, len(keep) - 1) if keep else -1)
+            before = images.index(current) if current is not None else 0
+            following = sum(1 for p in images[:before] if p not in gone)
+        for path in gone:
+            self.document.project.remove_image(path)
+        self._announce(min(following, len(keep) - 1) if keep else -1)
 
     def step(self, delta: int) -> None:
         """Next/previous image (clamped)."""
-        if self._images:
-            self.set_current(min(max(0, self._current + delta), len(self._images) - 1))
+        images = self.images
+        if images:
+            self.set_current(min(max(0, self._current + delta), len(images) - 1))
 
-    def replace(self, old: Path, new: Path) -> None:
-        """A relinked image: same place in the list, new path."""
-        index = self._images.index(old)
-        self._images[index] = new
+    def relinked(self, index: int) -> None:
+        """Images were relinked in the project: same places in the list, new paths."""
         self.images_changed.emit()
         if index == self._current:
             self.current_changed.emit(index)
@@ -80,3 +84,14 @@ class ImageListModel(QObject):
             return
         self._current = index
         self.current_changed.emit(index)
+
+    def _announce(self, current: int) -> None:
+        self._current = -1
+        self.images_changed.emit()
+        self.document.changed()
+        self.set_current(current)
+
+    def _reload(self) -> None:
+        self._current = -1
+        self.images_changed.emit()
+        self.set_current(0 if self.images else -1)

@@ -1,6 +1,6 @@
 """The loaded model, the read-out chosen for it, and the maps predicted with them.
 
-The read-out is one core value (:class:`~acseg_core.inference.readout.ReadOut`; the
+The read-out is one core value (:class:`~acseg_core.model.readouts.ReadOut`; the
 model's own by default). Maps are cached in memory by (image, key), the key naming the
 model file and the resolved read-out (:func:`~acseg_core.inference.cache.prediction_key`),
 so switching back to an earlier read-out shows its maps at once and a retrained model
@@ -11,27 +11,27 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from acseg_core.errors import AcsegError
-from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut, available_kinds
+from acseg_core.inference.cache import prediction_key
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.readouts import MODEL_DEFAULT, ReadOut, available_kinds
 
 
 class SessionModel(QObject):
     model_changed = Signal()
     readout_changed = Signal()
     prediction_ready = Signal(object)  # Path: a map of the current key arrived
-    predictions_stale = Signal()  # cached maps of this model were dropped (it changed)
 
     MAX_CACHED = 24  # maps
     MAX_CACHED_BYTES = 1 << 30  # uint8 H×W maps: 1 GiB ≈ ten 10000² images
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.loaded: Any = None  # acseg_core.model.checkpoint.LoadedModel
+        self.loaded: LoadedModel | None = None
         self.model_path: Path | None = None
         self.readout: ReadOut = MODEL_DEFAULT
         self._maps: OrderedDict[tuple[Path, str], np.ndarray] = OrderedDict()
@@ -45,7 +45,7 @@ class SessionModel(QObject):
     def bands(self) -> int:
         return int(self.loaded.config.in_channels) if self.loaded is not None else 0
 
-    def set_model(self, loaded: Any, path: Path | None) -> None:
+    def set_model(self, loaded: LoadedModel | None, path: Path | None) -> None:
         """A new model (or none); a read-out it does not have falls back to its own."""
         self.loaded = loaded
         self.model_path = path
@@ -57,11 +57,6 @@ class SessionModel(QObject):
     @property
     def available_kinds(self) -> tuple[str, ...]:
         return available_kinds(self.loaded) if self.loaded is not None else ()
-
-    @property
-    def effective_readout(self) -> ReadOut | None:
-        """What predictions are made with now (None without a model)."""
-        return self.readout.resolve(self.loaded) if self.loaded is not None else None
 
     @property
     def model_readout(self) -> ReadOut | None:
@@ -83,11 +78,13 @@ class SessionModel(QObject):
         """The cache key of maps made now (None without a model)."""
         if self.loaded is None:
             return None
-        from acseg_core.inference.cache import prediction_key
-
         return prediction_key(self.loaded, self.readout)
 
     # -- cached maps -------------------------------------------------------------------
+    def clear_maps(self) -> None:
+        """Another project: its images' maps are of no use, their memory is."""
+        self._maps.clear()
+
     def prediction(self, image: Path | None) -> np.ndarray | None:
         key = self.key
         if image is None or key is None:
@@ -112,9 +109,3 @@ class SessionModel(QObject):
             self._maps.popitem(last=False)  # least recently used first
         if key == self.key:
             self.prediction_ready.emit(image)
-
-    def drop_predictions(self, key_prefix: str = "") -> None:
-        """Forget cached maps (of keys starting with ``key_prefix``: one model's)."""
-        for entry in [k for k in self._maps if k[1].startswith(key_prefix)]:
-            del self._maps[entry]
-        self.predictions_stale.emit()

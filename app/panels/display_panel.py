@@ -18,8 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from acseg_core.inference.readout import ReadOut
-from acseg_core.model.readouts import LABELS
+from acseg_core.model.readouts import READOUTS, ReadOut
 from app.models import DISPLAY_PRESETS, DisplayModel, OverlayModel, SessionModel
 
 SMOOTH_DEFAULT, SMOOTH_OFF, SMOOTH_CUSTOM = "default", "off", "custom"
@@ -153,10 +152,10 @@ class DisplayPanel(QWidget):
         combo = self.readout_choice
         combo.clear()
         own = self.session.model_readout
-        label = "Model default" + (f" ({LABELS[own.kind]})" if own is not None else "")
+        label = "Model default" + (f" ({READOUTS[own.kind].label})" if own is not None else "")
         combo.addItem(label, READOUT_DEFAULT)
         for kind in self.session.available_kinds:
-            combo.addItem(LABELS[kind], kind)
+            combo.addItem(READOUTS[kind].label, kind)
         chosen = self.session.readout.kind
         combo.setCurrentIndex(max(0, combo.findData(READOUT_DEFAULT if chosen is None else chosen)))
 

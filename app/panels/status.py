@@ -65,7 +65,7 @@ class StatusReadout(QObject):
         text = f"model {path.name} ({config.preset}, K={config.clusters})"
         strokes = loaded.meta.get("strokes") if isinstance(loaded.meta, dict) else None
         if strokes:
-            from acseg_core.inference.learn import stroked_pixels
+            from acseg_core.learning.fit import stroked_pixels
 
             counts = ", ".join(f"{n} {c} px" for n, c in stroked_pixels(loaded).items())
             text = f"model {path.name} + strokes ({counts})"

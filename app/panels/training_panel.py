@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from acseg_core.jobs import Progress, format_eta
 from app.controllers.training import TrainingController
 from app.widgets.loss_plot import LossPlot
+from app.workers import message_of
 
 STATE_TEXT = {
     TrainingController.IDLE: "No training run",
@@ -63,7 +64,7 @@ class TrainingPanel(QWidget):
         controller.state_changed.connect(self._state)
         controller.progress.connect(self._progress)
         controller.warning.connect(self.log.appendPlainText)
-        controller.failed.connect(lambda _t, m: self.log.appendPlainText(m))
+        controller.failed.connect(lambda _t, exc: self.log.appendPlainText(message_of(exc)))
 
     def _state(self, state: str) -> None:
         text = STATE_TEXT.get(state, state)

@@ -174,11 +174,13 @@ def tiny_model(
     from acseg_core.io.raster import open_raster
     from acseg_core.model.checkpoint import LoadedModel
     from acseg_core.model.nn import build_model
+    from acseg_core.model.readouts import ReadOut
     from acseg_core.presets import preset
 
     norm = Normalisation(low=(0.0,) * bands, high=(255.0,) * bands)
     options = dict(in_channels=bands, clusters=clusters, base_width=width, normalisation=norm)
-    options["readout"] = "kmeans" if fit_on else "head"
+    smooth = config.pop("smooth", None)  # None: the preset's window
+    options["readout"] = ReadOut("kmeans" if fit_on else "head", smooth)
     model_config = preset("cpu-small", **{**options, **config})
     torch.manual_seed(seed)
     model = build_model(model_config)

@@ -23,12 +23,12 @@ from acseg_core.benchmarks import accuracy, datasets
 from acseg_core.cli import main
 from acseg_core.errors import AcsegError
 from acseg_core.inference.predict import predict_array
-from acseg_core.inference.readout import ReadOut
 from acseg_core.io.raster import NODATA
 from acseg_core.model.checkpoint import LoadedModel
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.nn import build_model
-from acseg_core.model.refine import majority_filter, vote_shares
+from acseg_core.model.readouts import ReadOut
+from acseg_core.model.refine import decide, majority_filter
 
 COLOURS = np.array([[210, 40, 40], [40, 190, 60], [50, 60, 200]], dtype=np.int16)
 
@@ -97,13 +97,13 @@ def test_bench_trains_with_the_shipped_defaults(tmp_path: Path) -> None:
     # cpu-small's record: lr 1e-4, 128 px crops, 10 × 30 steps, 5 × K head, 25 px filter
     assert (cfg.lr, cfg.crop, cfg.batch, cfg.seed) == (1e-4, 128, 8, 2)
     assert (cfg.model.clusters, cfg.model.overclusters) == (5, 25)
-    assert cfg.steps == 300 and cfg.model.smooth == 25
+    assert cfg.steps == 300 and cfg.model.readout.smooth == 25
     plain = accuracy.BenchSettings(overcluster_factor=0, lr=1e-3, crop=64)
     cfg = accuracy.train_config(spec, [tmp_path / "a.png"], 5, 0, plain, tmp_path)
     assert cfg.model.overclusters == 0 and cfg.lr == 1e-3 and cfg.crop == 64
     short = accuracy.BenchSettings(steps=7, smooth=0)
     cfg = accuracy.train_config(spec, [tmp_path / "a.png"], 5, 0, short, tmp_path)
-    assert cfg.steps == 7 and cfg.model.smooth == 0
+    assert cfg.steps == 7 and cfg.model.readout.smooth == 0
 
 
 # -- refinement ------------------------------------------------------------------------
@@ -123,13 +123,16 @@ def test_majority_filter_removes_speckle_and_keeps_nodata() -> None:
         majority_filter(clusters, 2, 4)
 
 
-def test_vote_shares_is_the_majority_filter_in_torch() -> None:
+def test_decide_is_the_majority_filter_in_torch() -> None:
     # two clusters and an odd window: no ties, so both forms must agree exactly
-    probs = torch.rand(1, 2, 33, 29, generator=torch.Generator().manual_seed(0))
-    hard = probs.argmax(dim=1)[0].numpy().astype(np.uint8)
-    shares = vote_shares(probs, 7)
-    assert torch.allclose(shares.sum(dim=1), torch.ones(1, 33, 29))
-    assert np.array_equal(shares.argmax(dim=1)[0].numpy(), majority_filter(hard, 2, 7))
+    probs = torch.rand(2, 33, 29, generator=torch.Generator().manual_seed(0))
+    hard = probs.argmax(dim=0).numpy().astype(np.uint8)
+    share, ids = decide(probs, 7)
+    assert np.array_equal(ids.numpy(), majority_filter(hard, 2, 7))
+    assert (share > 0.5).all() and (share <= 1).all()  # the winner of two has the majority
+    # a sub-window decides exactly what the whole map decides there
+    _, part = decide(probs, 7, slice(5, 20), slice(3, 11))
+    assert np.array_equal(part.numpy(), ids[5:20, 3:11].numpy())
 
 
 def test_smoothed_prediction_is_the_same_tiled_and_one_shot(tmp_path: Path) -> None:
@@ -145,7 +148,8 @@ def test_smoothed_prediction_is_the_same_tiled_and_one_shot(tmp_path: Path) -> N
     assert np.array_equal(one_shot, majority_filter(plain, 3, 9))
     # the model carries its read-out: with config.smooth = 9 the default is filtered,
     # and smooth=0 still gives the network's plain argmax
-    carried = LoadedModel(loaded.model, replace(config, smooth=9), torch.device("cpu"))
+    carried = LoadedModel(loaded.model, replace(config, readout=ReadOut("head", 9)),
+                          torch.device("cpu"))  # fmt: skip
     assert np.array_equal(predict_array(carried, image, precision="fp32").clusters, one_shot)
     off = predict_array(carried, image, precision="fp32", readout=ReadOut(None, 0))
     assert np.array_equal(off.clusters, plain)
@@ -153,9 +157,9 @@ def test_smoothed_prediction_is_the_same_tiled_and_one_shot(tmp_path: Path) -> N
 
 
 def test_model_config_refuses_an_even_smoothing_window() -> None:
-    with pytest.raises(AcsegError, match="smooth must be 0"):
-        ModelConfig(smooth=4)
-    assert ModelConfig(smooth=25).smooth == 25
+    with pytest.raises(AcsegError, match="smoothing window must be 0"):
+        ModelConfig(readout=ReadOut("head", 4))
+    assert ModelConfig(readout=ReadOut("head", 25)).readout.smooth == 25
 
 
 # -- the harness -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import torch
 
 from acseg_core.jobs import CancelToken
 from acseg_core.model.checkpoint import config_of, load_checkpoint
+from acseg_core.model.readouts import ReadOut
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
 from acseg_core.training.dataset import CropDataset, scan_inputs
@@ -50,7 +51,8 @@ def config(data: Path, out: Path) -> TrainConfig:
         inputs=(str(data),),
         out_dir=str(out),
         model=preset(
-            "cpu-small", clusters=3, overclusters=5, blocks=2, base_width=8, readout="head"
+            "cpu-small", clusters=3, overclusters=5, blocks=2, base_width=8,
+            readout=ReadOut("head")
         ),  # the reference loop below has no read-out fit
         steps=STEPS,
         steps_per_epoch=100,

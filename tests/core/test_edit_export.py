@@ -11,11 +11,11 @@ from PIL import Image
 
 from acseg_core.cli import main
 from acseg_core.inference.cache import prediction_key
-from acseg_core.inference.readout import MODEL_DEFAULT
 from acseg_core.labelling.classes import NO_EDIT, ClassMap
 from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.project import Project
 from acseg_core.model.checkpoint import load_model
+from acseg_core.model.readouts import MODEL_DEFAULT
 from tests.core.synthetic import make_regions_image, tiny_model_file
 
 SIZE = 40

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from acseg_core.errors import AcsegError
-from acseg_core.inference.finetune import StrokedInput, finetune_trunk, stroked_input
-from acseg_core.inference.learn import fit_strokes
-from acseg_core.inference.strokes import LiveImage
-from acseg_core.labelling.strokes import StrokeSet
+from acseg_core.learning.finetune import StrokedInput, finetune_trunk, stroked_input
+from acseg_core.learning.fit import fit_strokes
+from acseg_core.learning.live import LiveImage
+from acseg_core.learning.strokes import StrokeSet
 from tests.core.synthetic import make_regions_image, tiny_model
 
 NAMES = ["a", "b", "c"]
@@ -70,8 +70,8 @@ def test_finetune_without_strokes_refuses(scene) -> None:
 
 
 def test_a_cluster_map_inferred_from_strokes_names_only_pure_clusters() -> None:
-    from acseg_core.inference.learn import inferred_cluster_classes, training_labels
-    from acseg_core.inference.strokes import Samples
+    from acseg_core.learning.fit import inferred_cluster_classes, training_labels
+    from acseg_core.learning.samples import Samples
 
     # cluster 0: strokes all class 1; cluster 1: mixed 2/0; cluster 2: unstroked
     labels = np.array([1, 1, 1, 2, 0, -1, -1, -1], np.int16)
@@ -86,7 +86,7 @@ def test_a_cluster_map_inferred_from_strokes_names_only_pure_clusters() -> None:
 
 
 def test_infer_map_fit_teaches_unstroked_pixels_of_a_stroked_cluster(scene) -> None:
-    from acseg_core.inference.learn import fit_strokes as fit
+    from acseg_core.learning.fit import fit_strokes as fit
 
     image, labels, strokes, loaded = scene
     live = LiveImage(loaded, image)

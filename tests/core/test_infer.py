@@ -17,8 +17,10 @@ from acseg_core.errors import CancelledError, InputError
 from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import NODATA, Raster, open_raster
 from acseg_core.jobs import CancelToken
+from acseg_core.model import geometry
 from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.model.nn import build_model
+from acseg_core.model.readouts import PLAIN_HEAD, ReadOut
 from acseg_core.presets import preset
 from tests.core.synthetic import make_regions_image
 
@@ -48,7 +50,7 @@ def loaded(scene: Path) -> LoadedModel:
         in_channels=4,
         clusters=6,
         base_width=32,  # the network this test was tuned on; raw argmax, no filter
-        smooth=0,
+        readout=ReadOut(None, 0),
         normalisation=Normalisation(low=(0.0,) * 4, high=(255.0,) * 4),
     )
     model = build_model(config).eval()
@@ -79,7 +81,7 @@ def test_tiled_prediction_matches_one_shot_and_needs_the_overlap(
     np.testing.assert_allclose(tiled.confidence, whole.confidence, atol=1e-4)
 
     # the same tiling without overlap shows seams: the check above has teeth
-    monkeypatch.setattr(infer, "tile_margin", lambda config, scale=1.0: 0)
+    monkeypatch.setattr(geometry, "tile_margin", lambda config, scale=1.0, extra_cells=0: 0)
     seamy = infer.predict_array(loaded, scene, tile=128, batch=3, precision="fp32")
     assert (seamy.clusters == whole.clusters).mean() < 0.995
 
@@ -256,7 +258,7 @@ def test_an_image_not_a_multiple_of_the_stride_tiles_like_one_shot(tmp_path: Pat
     make_regions_image(scene, size=(301, 333), bands=3, classes=4, seed=2)
     torch.manual_seed(0)
     config = preset(
-        "cpu-small", in_channels=3, clusters=5, smooth=0, readout="head",
+        "cpu-small", in_channels=3, clusters=5, readout=PLAIN_HEAD,
         normalisation=Normalisation(low=(0.0,) * 3, high=(255.0,) * 3),
     )  # fmt: skip
     model = build_model(config).eval()

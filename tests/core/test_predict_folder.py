@@ -15,14 +15,17 @@ import pytest
 import torch
 
 from acseg_core.cli import main
-from acseg_core.inference.collection import FileResult, PredictOptions, predict_collection
+from acseg_core.inference.collection import RUNNING, predict_collection
+from acseg_core.inference.files import FileResult
 from acseg_core.inference.manifest import Manifest, read_manifest
+from acseg_core.inference.predict import PredictOptions
 from acseg_core.inference.sources import iter_sources
 from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken
 from acseg_core.model.checkpoint import save_checkpoint
 from acseg_core.model.nn import build_model
+from acseg_core.model.readouts import ReadOut
 from acseg_core.presets import preset
 from tests.core.synthetic import make_regions_image
 
@@ -50,7 +53,7 @@ def model_file(collection: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         "cpu-small",
         in_channels=3,
         clusters=5,
-        smooth=0,  # small tiles: the 25 px filter's margin would not fit
+        readout=ReadOut(None, 0),  # small tiles: the 25 px filter's margin would not fit
         normalisation=Normalisation(low=(0.0,) * 3, high=(255.0,) * 3),
     )
     model = build_model(config).eval()
@@ -78,9 +81,11 @@ def drain(job, cancel_after: int | None = None, token: CancelToken | None = None
     seen = 0
     while True:
         try:
-            next(job)
+            progress = next(job)
         except StopIteration as stop:
             return stop.value
+        if progress.metrics["status"] == RUNNING:  # a tile of a file, not a finished file
+            continue
         seen += 1
         if cancel_after is not None and seen == cancel_after and token is not None:
             token.cancel()
@@ -274,3 +279,47 @@ def test_an_output_folder_that_is_a_file_is_one_line(
     assert code == 1
     assert err == [f"acseg-core predict: error: {blocker}: exists and is not a folder"]
     assert blocker.read_text() == "not a folder"
+
+
+def test_caller_named_outputs_skip_bad_images_report_tiles_and_stop_at_cancel(
+    collection: Path, model_file: Path, tmp_path: Path
+) -> None:
+    """The app's label-all path: outputs named by the caller (a cache), results heard
+    as they finish, tile progress within a file, a bad file skipped, cancel stops."""
+    images = sorted(collection.glob("img*"))[:3]
+    bad = tmp_path / "broken_9.tif"
+    bad.write_bytes(b"not a tiff")
+    cache = tmp_path / "cache"
+    heard: list[FileResult] = []
+    token = CancelToken()
+    job = predict_collection(
+        model_file, [images[0], bad, images[1], images[2]], cache, options=OPTIONS,
+        resume=True, cancel=token, total=4, on_result=heard.append,
+        name_output=lambda image: cache / f"{image.stem}-map.png",
+    )  # fmt: skip
+    running = []
+    while True:
+        try:
+            progress = next(job)
+        except StopIteration as stop:
+            summary = stop.value
+            break
+        if progress.metrics["status"] == RUNNING:
+            running.append(progress)
+        elif sum(r.status == "ok" for r in heard) == 2:
+            token.cancel()
+    assert [(r.image, r.status) for r in heard] == [
+        (images[0], "ok"), (bad, "error"), (images[1], "ok")
+    ]
+    assert "broken_9.tif" in heard[1].error
+    assert sorted(p.name for p in cache.iterdir()) == ["img0-map.png", "img1-map.png"]
+    assert summary.cancelled and (summary.ok, summary.failed) == (2, 1)
+    assert running and all(r.eta_s is None or r.eta_s >= 0 for r in running)
+    assert {r.metrics["image"] for r in running} == {images[0], images[1]}
+    # resumed: what is there is skipped, the rest is done
+    again: list[FileResult] = []
+    drain(predict_collection(
+        model_file, images, cache, options=OPTIONS, resume=True, on_result=again.append,
+        name_output=lambda image: cache / f"{image.stem}-map.png",
+    ))  # fmt: skip
+    assert [r.status for r in again] == ["skipped", "skipped", "ok"]

@@ -17,6 +17,7 @@ from acseg_core.model.checkpoint import LoadedModel, load_model, save_checkpoint
 from acseg_core.model.loss import mi_loss
 from acseg_core.model.nn import build_model, receptive_field
 from acseg_core.model.nn.pretrained import PretrainedStem
+from acseg_core.model.readouts import PLAIN_HEAD
 from acseg_core.presets import preset
 from tests.core.synthetic import make_regions_image
 
@@ -122,7 +123,7 @@ def test_tiled_prediction_matches_one_shot(tmp_path: Path) -> None:
     scene = tmp_path / "scene.tif"
     make_regions_image(scene, size=(301, 333), bands=3, classes=4, seed=2)
     model = lite0(
-        clusters=5, smooth=0, readout="head",
+        clusters=5, readout=PLAIN_HEAD,
         normalisation=Normalisation(low=(0.0,) * 3, high=(255.0,) * 3),
     ).eval()  # fmt: skip
     with open_raster(scene) as raster:
@@ -147,7 +148,7 @@ def test_cli_trains_and_predicts_with_the_pretrained_preset(tmp_path: Path) -> N
     args = ["train", str(images), "--out", str(run), "--preset", "pretrained-lite0"]
     assert main([*args, "--steps", "3", "--clusters", "3"]) == 0
     loaded = load_model(run / "model.pt")
-    assert loaded.config.encoder == "lite0" and loaded.config.readout == "kmeans"
+    assert loaded.config.encoder == "lite0" and loaded.config.readout.kind == "kmeans"
     # the ImageNet stem came through training and the file unchanged (frozen)
     reference = lite0().stem.features.state_dict()
     assert all(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 from affine import Affine
 from PIL import Image
 
@@ -97,7 +98,7 @@ def test_validation_names_the_file_and_the_problem(tmp_path: Path) -> None:
         assert message.startswith(str(path) + ": ") and "\n" not in message
         return message
 
-    assert "schema_version 9 is newer than this acseg (2)" in load_with(
+    assert "schema_version 9 is newer than this acseg (3)" in load_with(
         lambda d: d.update(schema_version=9)
     )
     assert "images[1].path must be a string" in load_with(lambda d: d["images"][1].update(path=5))
@@ -236,20 +237,26 @@ def test_schema_1_files_load_and_drop_their_unkeyed_maps(tmp_path: Path) -> None
     assert json.loads((tmp_path / "old.acseg").read_text())["schema_version"] == SCHEMA_VERSION
 
 
-def test_sync_keeps_the_order_the_app_shows(tmp_path: Path) -> None:
+def test_set_images_keeps_the_order_the_app_shows_and_the_edits(tmp_path: Path) -> None:
     project = sample_project(tmp_path)
     first, second = (e.path for e in project.images)
+    layer = project.get_edits(first, create=True)
+    layer.write(0, 0, np.full((2, 2), 1, np.uint8))
     third = make_geotiff(tmp_path / "images" / "tile9.tif")
-    project.sync([third, second, first], project.model, None, project.class_map, {})
+    project.set_images([third, second, first])
     assert [e.path for e in project.images] == [third, second, first]
+    assert project.get_edits(first) is layer
+    project.set_images([third, first])
+    assert [e.path for e in project.images] == [third, first]
+    project.set_images([third, second, first])
     project.save(tmp_path / "p.acseg")
     assert [e.path for e in Project.load(tmp_path / "p.acseg").images] == [third, second, first]
 
 
 def test_cli_export_uses_cached_predictions_class_map_and_edits(tmp_path: Path, capsys) -> None:
     from acseg_core.inference.cache import prediction_key
-    from acseg_core.inference.readout import MODEL_DEFAULT
     from acseg_core.model.checkpoint import load_model
+    from acseg_core.model.readouts import MODEL_DEFAULT
     from tests.core.synthetic import tiny_model_file
 
     root = tmp_path / "survey"
@@ -340,3 +347,60 @@ def test_cli_export_predicts_images_without_a_cached_prediction(tmp_path: Path, 
     with rasterio.open(out / "a.tif") as ds:
         np.testing.assert_array_equal(ds.read(1), expected)
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "a.tif", "labelmap.txt"]
+
+
+def test_the_cache_folder_is_temporary_until_the_first_save_then_beside_the_file(
+    tmp_path: Path,
+) -> None:
+    project = sample_project(tmp_path / "survey")
+    temp = project.cache_dir
+    assert temp.is_dir() and temp.parent != tmp_path / "survey"
+    map_file = temp / "tile0-map.tif"
+    make_clusters(map_file)
+    project.set_prediction(0, "k1", map_file)
+    saved = project.save(tmp_path / "survey" / "s.acseg")
+    assert project.cache_dir == tmp_path / "survey" / "s.cache"
+    moved = project.prediction(0, "k1")
+    assert moved == tmp_path / "survey" / "s.cache" / "tile0-map.tif" and moved.is_file()
+    assert not temp.exists()
+    assert Project.load(saved).prediction(0, "k1") == moved
+
+
+def test_a_learnt_model_is_saved_with_the_project_and_comes_back(tmp_path: Path) -> None:
+    from acseg_core.model.checkpoint import load_model
+    from tests.core.synthetic import tiny_model
+
+    root = tmp_path / "survey"
+    project = sample_project(root)
+    fitted = tiny_model(seed=3)
+    project.set_learnt(fitted)
+    assert project.learnt is fitted and project.dirty
+    saved = project.save(root / "p.acseg")
+    stored = project.learnt
+    assert isinstance(stored, Path) and stored.parent == root / "p.models"
+    back = load_model(Project.load(saved).learnt, device="cpu")
+    for name, tensor in fitted.model.state_dict().items():
+        assert torch.equal(back.model.state_dict()[name], tensor), name
+    # replaced by another learn: the new file is written, the old one removed on save
+    project.set_learnt(tiny_model(seed=4))
+    project.save()
+    assert project.learnt != stored and not stored.exists() and project.learnt.exists()
+    # back to the unsupervised model: the file goes with the next save
+    latest = project.learnt
+    project.set_learnt(None)
+    project.save()
+    assert project.learnt is None and not latest.exists()
+    assert Project.load(saved).learnt is None
+
+
+def test_a_learnt_path_outside_the_models_folder_is_refused(tmp_path: Path) -> None:
+    project = sample_project(tmp_path)
+    saved = project.save(tmp_path / "p.acseg")
+    data = json.loads(saved.read_text())
+    elsewhere = tmp_path / "elsewhere.pt"
+    elsewhere.write_bytes(b"x")
+    data["learnt"] = "elsewhere.pt"
+    saved.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"learnt must be a file in the project's p\.models"):
+        Project.load(saved)
+    assert elsewhere.read_bytes() == b"x"

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from acseg_core.cli import main
 from acseg_core.errors import AcsegError
 from acseg_core.inference.predict import predict_array
-from acseg_core.inference.readout import ReadOut
 from acseg_core.model.checkpoint import load_model
 from acseg_core.model.config import ModelConfig
+from acseg_core.model.readouts import ReadOut
 from acseg_core.model.readouts.kmeans import BlockScaling, KMeansReadout
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
@@ -63,7 +63,7 @@ def tiny_data(tmp_path: Path) -> Path:
 def test_training_fits_the_readout_and_the_head_stays_selectable(
     tiny_data: Path, tmp_path: Path
 ) -> None:
-    model = preset("cpu-small", clusters=3, base_width=8, blocks=2, readout="kmeans", smooth=0)
+    model = preset("cpu-small", clusters=3, base_width=8, blocks=2, readout=ReadOut("kmeans", 0))
     cfg = TrainConfig(
         inputs=(str(tiny_data),), out_dir=str(tmp_path / "run"), model=model, steps=4,
         steps_per_epoch=2, crop=32, batch=2, lr=1e-3, displacement=2, device="cpu", workers=0,
@@ -72,7 +72,7 @@ def test_training_fits_the_readout_and_the_head_stays_selectable(
     assert "fitting the read-out" in messages
     assert any(r["event"] == "readout" for r in read_log(tmp_path / "run" / "train.jsonl"))
     loaded = load_model(tmp_path / "run" / "model.pt", device="cpu")
-    assert loaded.config.readout == "kmeans" and loaded.model.fitted_readout == "kmeans"
+    assert loaded.config.readout.kind == "kmeans" and loaded.model.fitted_readout == "kmeans"
     image = next(tiny_data.glob("*.tif"))
     kmeans = predict_array(loaded, image, precision="fp32").clusters
     head = predict_array(loaded, image, precision="fp32", readout=ReadOut("head")).clusters
@@ -98,5 +98,7 @@ def test_training_fits_the_readout_and_the_head_stays_selectable(
 
 
 def test_model_config_refuses_an_unknown_readout() -> None:
-    with pytest.raises(AcsegError, match="readout must be one of"):
-        ModelConfig(readout="median")
+    with pytest.raises(AcsegError, match="unknown read-out 'median'"):
+        ModelConfig(readout=ReadOut("median", 0))
+    with pytest.raises(AcsegError, match="readout must name a kind and a window"):
+        ModelConfig(readout=ReadOut("kmeans"))

@@ -9,16 +9,17 @@ import pytest
 from PIL import Image
 
 from acseg_core.cli import main
-from acseg_core.inference.learn import fit_strokes, save_learned
 from acseg_core.inference.predict import predict_array
-from acseg_core.inference.readout import ReadOut
-from acseg_core.inference.strokes import LiveImage, gather
 from acseg_core.jobs import run_to_end
 from acseg_core.labelling.classes import NO_EDIT, ClassMap
 from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.project import Project
-from acseg_core.labelling.strokes import StrokeSet
+from acseg_core.learning.fit import fit_strokes, save_learned
+from acseg_core.learning.live import LiveImage
+from acseg_core.learning.samples import gather
+from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import load_model
+from acseg_core.model.readouts import ReadOut
 from tests.core.synthetic import make_regions_image, tiny_model
 
 SIZE = (96, 120)
@@ -83,7 +84,7 @@ def test_strokes_model_round_trips_and_tiles_equal_one_shot(scene, tmp_path: Pat
     fitted = fit(loaded, image, stroke_map(labels, [0, 1, 2]))
     save_learned(tmp_path / "s.pt", fitted)
     back = load_model(tmp_path / "s.pt", device="cpu")  # weights_only load
-    assert back.config.readout == "strokes" and back.config.classes == tuple(NAMES)
+    assert back.config.readout.kind == "strokes" and back.config.classes == tuple(NAMES)
     assert back.config.class_colours == tuple(COLOURS)
     one_shot = predict(back, image)
     assert np.array_equal(one_shot, predict(fitted, image))

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from acseg_core.errors import AcsegError
-from acseg_core.inference.tiling import TileGrid, margin_for, plan_tiles
+from acseg_core.io.tiling import TileGrid, margin_for, plan_tiles
 
 SIZES = [(600, 600), (37, 53), (512, 512), (513, 1000), (1201, 97), (100, 433)]
 

@@ -23,6 +23,7 @@ from acseg_core.io.normalise import apply_normalisation
 from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken
 from acseg_core.model.checkpoint import load_checkpoint, load_model
+from acseg_core.model.readouts import ReadOut
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
 from acseg_core.training.dataset import CropDataset, measure_normalisation, scan_inputs
@@ -380,6 +381,6 @@ def test_cli_applies_the_preset_record_and_given_options_win(
     # the cpu-small record, written out here so a changed default is a deliberate change
     assert (cfg.lr, cfg.crop, cfg.epochs, cfg.steps_per_epoch) == (1e-4, 128, 10, 30)
     assert (cfg.model.clusters, cfg.model.overclusters) == (4, 20)
-    assert (cfg.model.readout, cfg.model.smooth, cfg.model.base_width) == ("kmeans", 25, 16)
+    assert (cfg.model.readout, cfg.model.base_width) == (ReadOut("kmeans", 25), 16)
     cfg = parse("--clusters", "4", "--overcluster", "0", "--crop", "64", "--lr", "0.01")
     assert (cfg.model.overclusters, cfg.crop, cfg.lr) == (0, 64, 0.01)

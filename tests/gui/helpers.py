@@ -49,7 +49,7 @@ def assert_hand_edits_survive(qtbot, window, switches) -> None:
         with qtbot.waitSignal(window.session.prediction_ready, timeout=60_000):
             switch()
     assert np.array_equal(window.editing.layer().to_array(), painted)
-    assert np.array_equal(window.project.edits_for(image).to_array(), painted)
+    assert np.array_equal(window.document.project.get_edits(image).to_array(), painted)
     assert len(window.editing.stack()) == undo_steps  # undo history kept too
     assert window.cursor_info.cluster_text(25, 30).endswith("→ roof (hand edit)")
 

@@ -12,8 +12,8 @@ from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, QSettings, Qt
 
 from acseg_core.labelling.classes import NO_EDIT
+from acseg_core.labelling.painting import EditHistory
 from acseg_core.labelling.shapes import RegionTooLarge, flood_region, polygon_mask, segment_mask
-from acseg_core.labelling.undo import UndoStack
 from app.export_dialog import ExportRequest
 from app.main_window import MainWindow
 from tests.gui.helpers import image_folder, show_map
@@ -198,7 +198,7 @@ def test_one_stroke_is_one_undo_step_and_undo_redo_are_exact(editing_window) -> 
 def test_undo_stack_keeps_to_its_byte_budget(editing_window) -> None:
     w = editing_window
     w.editing.set_tool("brush")
-    w.editing._stacks[w.images.current] = UndoStack(budget=2000)
+    w.editing.history = EditHistory(budget=2000)
     w.editing.set_brush_radius(6)  # ~113 px × 6 bytes per dab
     for i in range(6):
         stroke(w, [(8.0 + 8 * i, 50.0)])

@@ -209,7 +209,7 @@ def test_out_of_memory_during_training_is_a_dialog(
     qtbot, window, tmp_path, dialogs, monkeypatch
 ) -> None:
     from acseg_core.jobs import Progress
-    from acseg_core.training import loop as train_module
+    from app.controllers import training as train_module
 
     def exploding(config, cancel=None):
         yield Progress(1, 10, "step", metrics={"step": 1, "loss": -0.1})

@@ -47,7 +47,7 @@ def test_strokes_relabel_the_image_and_undo_restores_the_model(qtbot, window, tm
         stroke_inside(window, labels, 0, first, seed)
         stroke_inside(window, labels, 1, second, seed)
     learn_and_wait(qtbot, window)
-    assert window.session.loaded.config.readout == "strokes"
+    assert window.session.loaded.config.readout.kind == "strokes"
     shown = window.cursor_info.model.toolTip()  # the status bar's model label, in full
     assert "+ strokes (first" in shown and " px" in shown
     named = window.classes.class_map.labels_from_clusters(

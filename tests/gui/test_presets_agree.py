@@ -44,7 +44,8 @@ def test_python_cli_wizard_and_bench_train_the_same_run(qtbot, tmp_path: Path) -
     expected = recipe(python)
     # the record itself, written out so that a changed default is a deliberate change
     assert expected["lr"] == 1e-4 and expected["crop"] == 128 and expected["total_steps"] == 300
-    assert expected["model"]["overclusters"] == 5 * K and expected["model"]["smooth"] == 25
+    assert expected["model"]["overclusters"] == 5 * K
+    assert expected["model"]["readout"] == {"kind": "kmeans", "smooth": 25}
     assert recipe(cli) == expected
     assert recipe(wizard) == expected
     assert recipe(bench) == expected

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from acseg_core.inference.predict import predict_array
-from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
+from acseg_core.model.readouts import MODEL_DEFAULT, ReadOut
 from acseg_core.model.refine import majority_filter
 from app.export_dialog import ExportRequest
 from app.panels.display_panel import READOUT_DEFAULT, SMOOTH_CUSTOM, SMOOTH_DEFAULT, SMOOTH_OFF

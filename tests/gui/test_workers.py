@@ -8,7 +8,7 @@ import pytest
 
 from acseg_core.errors import CancelledError, InputError
 from acseg_core.jobs import CancelToken, Progress
-from app.workers import JobRunner, JobWorker
+from app.workers import JobRunner, JobWorker, message_of
 
 
 def counting(n: int, fail: BaseException | None = None):
@@ -49,8 +49,10 @@ def test_failures_become_one_line_messages(qtbot, error, title, needle) -> None:
     worker = JobWorker(counting(2, fail=error))
     with qtbot.waitSignal(worker.failed, timeout=5000) as blocker:
         worker.start()
-    got_title, message = blocker.args
+    got_title, exc = blocker.args
+    message = message_of(exc)
     assert got_title == title and needle in message and "\n" not in message
+    assert exc is error  # the exception itself crosses the thread, not a string
     worker.wait()
 
 

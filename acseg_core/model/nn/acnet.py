@@ -41,8 +41,9 @@ from acseg_core.model.nn.masked import MaskedConv3x3
 from acseg_core.model.nn.orderings import inverse_transform, transform, transformed_shape
 from acseg_core.model.nn.pretrained import RECEPTIVE_FIELD, PretrainedStem, load_pretrained
 from acseg_core.model.nn.stem import Stem, packed
-from acseg_core.model.nn.upsample import upsample_grid
-from acseg_core.model.readouts import HEAD, build_readout
+from acseg_core.model.readouts.base import GridInputs, ReadoutShape
+from acseg_core.model.readouts.registry import HEAD, readout_kind
+from acseg_core.model.upsample import upsample_grid
 
 Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
 
@@ -97,10 +98,14 @@ class ACNet(nn.Module):
         )
         self._init_weights()  # the pretrained layers get their weights in build_model
         # registered last and after the init: zero until fitted (acseg_core.model.readouts)
-        self.readout = build_readout(
-            cfg.readout, self.out_channels, cfg.in_channels, cfg.clusters, len(cfg.classes),
-            cfg.stride,
-        )
+        self.readout = readout_kind(cfg.readout.kind).build(self.readout_shape)
+
+    @property
+    def readout_shape(self) -> ReadoutShape:
+        """What this network's read-out modules are sized by."""
+        cfg = self.config
+        return ReadoutShape(self.out_channels, cfg.in_channels, cfg.clusters, len(cfg.classes),
+                            cfg.stride)  # fmt: skip
 
     def _init_weights(self) -> None:
         """Xavier-normal weights, zero biases (DESIGN §2)."""
@@ -202,17 +207,22 @@ class ACNet(nn.Module):
     def read_out(
         self, z: torch.Tensor, x: torch.Tensor, readout: str | None = None
     ) -> torch.Tensor:
-        """Probabilities at ``x``'s size from unmasked g_ar features ``z`` (inference):
-        ``"head"`` = the cluster head; None or the fitted read-out's kind = that read-out
-        (the head when the model has none)."""
-        if readout != HEAD and self.fitted_readout is not None:
-            if readout not in (None, self.fitted_readout):
-                raise ValueError(f"this model has no fitted {readout!r} read-out")
-            normed = self.head_norm(z)
-            if getattr(self.readout, "uses_head", False):
-                return self.readout(normed, x, self.head_logits(normed))
-            return self.readout(normed, x)
-        return self.decode(z, tuple(x.shape[-2:]))
+        """Probabilities at ``x``'s size from unmasked g_ar features ``z`` (inference)."""
+        return self.readout_probabilities(self.grid_inputs(z, x), readout)
+
+    def grid_inputs(self, z: torch.Tensor, x: torch.Tensor) -> GridInputs:
+        """What read-outs see of unmasked g_ar features ``z`` of input ``x``."""
+        return GridInputs(self, self.head_norm(z), x)
+
+    def readout_probabilities(self, inputs: GridInputs, readout: str | None = None) -> torch.Tensor:
+        """The read-out ``readout`` (a kind's name; None: the model's own, the head when it
+        has none fitted) applied to ``inputs``; a kind it has not fitted is refused."""
+        fitted = self.fitted_readout
+        kind = readout if readout is not None else (fitted or HEAD)
+        if kind != HEAD and kind != fitted:
+            raise ValueError(f"this model has no fitted {kind!r} read-out")
+        module = self.readout if kind != HEAD else None
+        return readout_kind(kind).probabilities(module, inputs)
 
     def head_probabilities(self, normed: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """The first sub-head's K probabilities at ``size`` (of head-normalised features)."""
@@ -227,9 +237,10 @@ class ACNet(nn.Module):
     @property
     def fitted_readout(self) -> str | None:
         """The kind of the fitted read-out this model carries (None: the head only)."""
-        if self.readout is None or not self.readout.is_fitted:
+        kind = self.config.readout.kind
+        if kind == HEAD or not readout_kind(kind).is_fitted(self.readout):
             return None
-        return self.config.readout
+        return kind
 
     # -- entry points --------------------------------------------------------------
     def forward(
@@ -324,8 +335,5 @@ def receptive_field(cfg: ModelConfig) -> int:
     first = cfg.stride // 2
     stem = 3 + 2 * first if cfg.encoder == "ac" else RECEPTIVE_FIELD
     rf = stem + 2 * cfg.stride * cfg.blocks + 2 * cfg.stride
-    if cfg.readout == "strokes":  # its local mean of the features, CONTEXT cells each side
-        from acseg_core.model.readouts.strokes import CONTEXT
-
-        rf += 2 * cfg.stride * CONTEXT
+    rf += 2 * cfg.stride * readout_kind(cfg.readout.kind).context_cells  # its grid context
     return rf + (2 if cfg.sobel else 0)

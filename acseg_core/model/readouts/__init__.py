@@ -1,45 +1,48 @@
 """Read-outs: how a trained network's outputs become one id per pixel.
 
-``head`` is the network's own K-way cluster head (plain AC). The others are fitted
-after training and stored in the model file beside the weights (``ModelConfig.readout``
-names the one a model carries): ``kmeans`` clusters [learned features, pixel values]
-(:mod:`.kmeans`). Front-ends list :data:`KINDS` with :data:`LABELS`, so a new read-out
-only needs an entry here and a module.
+One object per kind (:mod:`.base`), listed in :mod:`.registry`: ``head`` (the
+network's own K-way head, plain AC), ``kmeans`` (k-means on [learned features, pixel
+values], fitted after training, :mod:`.kmeans`), ``strokes`` (taught by a user's
+strokes, :mod:`.strokes`). :class:`~.choice.ReadOut` is the (kind, majority window)
+value a model file carries and a front-end chooses. A new read-out is one module
+with its kind and an entry in the registry.
 """
 
-from __future__ import annotations
+from acseg_core.model.readouts.base import GridInputs, LearnableKind, ReadoutKind, ReadoutShape
+from acseg_core.model.readouts.choice import (
+    MODEL_DEFAULT,
+    PLAIN_HEAD,
+    ReadOut,
+    available_kinds,
+    emits_classes,
+    fitted_kind,
+)
+from acseg_core.model.readouts.registry import (
+    HEAD,
+    KINDS,
+    LEARNT,
+    READOUTS,
+    TRAINABLE,
+    learnable_kind,
+    readout_kind,
+)
 
-from typing import Any
-
-HEAD = "head"
-KINDS = (HEAD, "kmeans", "strokes")
-LABELS = {
-    HEAD: "AC head (plain AC)",
-    "kmeans": "features + colour k-means",
-    "strokes": "learnt from strokes",
-}
-
-
-def build_readout(
-    kind: str,
-    feature_channels: int,
-    in_channels: int,
-    clusters: int,
-    classes: int = 0,
-    stride: int = 4,
-) -> Any:
-    """The (unfitted) module of a fitted read-out kind; None for the head."""
-    if kind == HEAD:
-        return None
-    if kind == "kmeans":
-        from acseg_core.model.readouts.kmeans import KMeansReadout
-
-        return KMeansReadout(feature_channels, in_channels, clusters, stride)
-    if kind == "strokes":
-        from acseg_core.model.readouts.strokes import StrokesReadout
-
-        return StrokesReadout(feature_channels, in_channels, clusters, classes, stride)
-    raise ValueError(f"unknown read-out {kind!r}")
-
-
-__all__ = ["HEAD", "KINDS", "LABELS", "build_readout"]
+__all__ = [
+    "HEAD",
+    "KINDS",
+    "LEARNT",
+    "MODEL_DEFAULT",
+    "PLAIN_HEAD",
+    "READOUTS",
+    "TRAINABLE",
+    "GridInputs",
+    "LearnableKind",
+    "ReadOut",
+    "ReadoutKind",
+    "ReadoutShape",
+    "available_kinds",
+    "emits_classes",
+    "fitted_kind",
+    "learnable_kind",
+    "readout_kind",
+]

@@ -30,7 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from acseg_core.errors import AcsegError
-from acseg_core.model.nn.upsample import upsample_grid
+from acseg_core.model.clustering import fit_kmeans
+from acseg_core.model.readouts.base import GridInputs, ReadoutKind, ReadoutShape
+from acseg_core.model.upsample import upsample_grid
 
 FIT_CROPS = 64  # crops the centres are fitted on (~65 k grid points at 128 px, stride 4)
 FIT_POINTS = 60_000  # k-means sample size
@@ -113,8 +115,6 @@ def fit_readout(
     """Fit ``model.readout`` by k-means on ``crops`` (``(x, valid)`` pairs, as
     ``CropDataset`` gives); returns a summary for the run log. ``model`` is an ACNet
     with a :class:`KMeansReadout`; it is left in eval mode."""
-    from acseg_core.evaluation.kmeans import fit_kmeans
-
     readout = getattr(model, "readout", None)
     if readout is None:
         raise AcsegError("this model has no k-means read-out to fit")
@@ -145,4 +145,28 @@ def fit_readout(
     return {"points": len(points), "clusters": k}
 
 
-__all__ = ["FIT_CROPS", "BlockScaling", "KMeansReadout", "fit_readout"]
+class KMeansKind(ReadoutKind):
+    """k-means on [features, pixel values], fitted after training (see the module)."""
+
+    name = "kmeans"
+    label = "features + colour k-means"
+    after_training = True
+
+    def build(self, shape: ReadoutShape) -> nn.Module:
+        return KMeansReadout(shape.feature_channels, shape.in_channels, shape.clusters,
+                             shape.stride)  # fmt: skip
+
+    def probabilities(self, module: nn.Module | None, inputs: GridInputs) -> torch.Tensor:
+        return module(inputs.features, inputs.x)  # type: ignore[misc]
+
+    def fit_after_training(
+        self,
+        net: Any,
+        crops: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        seed: int,
+        device: torch.device | str,
+    ) -> dict[str, Any]:
+        return fit_readout(net, crops, seed=seed, device=device)
+
+
+__all__ = ["FIT_CROPS", "BlockScaling", "KMeansKind", "KMeansReadout", "fit_readout"]

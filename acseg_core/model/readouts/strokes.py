@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from acseg_core.errors import AcsegError
-from acseg_core.model.nn.upsample import upsample_grid
+from acseg_core.model.readouts.base import GridInputs, LearnableKind, ReadoutShape
+from acseg_core.model.upsample import upsample_grid
 
 HIDDEN = 32  # hidden units of the MLP
 CONTEXT = 2  # local-mean radius in stem cells
@@ -72,8 +73,6 @@ def grid_stack(
 
 class StrokesReadout(nn.Module):
     """Class probabilities from the grid stack, its local mean and the bands."""
-
-    uses_head = True  # ACNet passes the head's logits on the grid as a third input
 
     def __init__(
         self, feature_channels: int, input_channels: int, clusters: int, classes: int,
@@ -264,10 +263,37 @@ def validate_classes(names: Sequence[str], colours: Sequence[Sequence[int]]) -> 
         raise AcsegError("one colour per class is needed")
 
 
+class StrokesKind(LearnableKind):
+    """The MLP read-out on AC's own features (see the module docstring)."""
+
+    name = "strokes"
+    label = "learnt from strokes"
+    context_cells = CONTEXT
+
+    def build(self, shape: ReadoutShape) -> nn.Module:
+        return StrokesReadout(shape.feature_channels, shape.in_channels, shape.clusters,
+                              shape.classes, shape.stride)  # fmt: skip
+
+    def probabilities(self, module: nn.Module | None, inputs: GridInputs) -> torch.Tensor:
+        return module(inputs.features, inputs.x, inputs.head_logits)  # type: ignore[misc]
+
+    def blocks(self, inputs: GridInputs) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        stack = grid_stack(inputs.features, inputs.x, inputs.head_logits, inputs.stride)
+        return {"grid": stack, "context": local_mean(stack)}, {"bands": inputs.x}
+
+    def fit(
+        self, shape: ReadoutShape, blocks: dict[str, np.ndarray], labels: np.ndarray, seed: int
+    ) -> nn.Module:
+        module = self.build(shape)
+        module.load_fit(fit_classifier(blocks, labels, shape.classes, seed))
+        return module
+
+
 __all__ = [
     "CONTEXT",
     "MAX_SAMPLES",
     "ClassifierFit",
+    "StrokesKind",
     "StrokesReadout",
     "balanced_subsample",
     "fit_classifier",

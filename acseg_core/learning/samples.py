@@ -8,32 +8,37 @@ upsampling gives), full-size blocks at the pixel. The result, :class:`Samples`, 
 small and depends only on the image, the model and the strokes, so a front-end
 caches it per image and strokes digest.
 
-:class:`LiveImage` holds the same blocks for a whole (visible) image, computed once,
-so a refit after a stroke needs no network pass: new samples are read from it and
-its new prediction is the read-out alone (a fraction of a second on a 1000² image).
+:class:`~acseg_core.learning.live.LiveImage` holds the same blocks for a whole
+(visible) image, computed once, so a refit after a stroke needs no network pass.
+
+Which blocks: the learnable read-out kind's own (:meth:`LearnableKind.blocks`), so the
+samples are what that kind's classifier sees at those pixels.
 
 Pseudo-samples: classes without strokes may be named by a cluster→class map; for
 those, ``pseudo`` seeded random pixels per image carry the base read-out's id, and
-the fit labels them through the map (:mod:`acseg_core.inference.learn`).
+the fit labels them through the map (:mod:`acseg_core.learning.fit`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from acseg_core.errors import CancelledError, InputError
-from acseg_core.io.raster import NODATA
+from acseg_core.io.normalise import apply_normalisation, image_normalisation
+from acseg_core.io.raster import Raster, open_raster
+from acseg_core.io.tiling import TileGrid, plan_tiles
 from acseg_core.jobs import CancelToken, Progress
-from acseg_core.labelling.strokes import StrokeSet
-from acseg_core.model.readouts.strokes import BLOCKS, grid_stack, local_mean
+from acseg_core.learning.strokes import StrokeSet
+from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.geometry import grid_stride, tile_margin
+from acseg_core.model.readouts.base import LearnableKind
+from acseg_core.model.readouts.registry import learnable_kind
 
 GATHER_TILE = 512
 
@@ -55,43 +60,35 @@ class Samples:
         parts = [p for p in parts if len(p)]
         if not parts:
             raise ValueError("no samples")
+        names = list(parts[0].blocks)
         return Samples(
-            {name: np.concatenate([p.blocks[name] for p in parts]) for name in BLOCKS},
+            {name: np.concatenate([p.blocks[name] for p in parts]) for name in names},
             np.concatenate([p.labels for p in parts]),
             np.concatenate([p.clusters for p in parts]),
         )
 
 
-class _Pass:
-    """The network's read-out inputs for one normalised input (1×C×H×W, source frame)."""
+class NetworkPass:
+    """The network's read-out inputs for one normalised input (1×C×H×W, source frame):
+    the learnable kind's blocks and the base read-out's ids, held for sampling."""
 
-    def __init__(self, loaded: Any, x: torch.Tensor, base: str | None) -> None:
-        from acseg_core.inference.forward import input_scale
-
+    def __init__(
+        self, loaded: LoadedModel, x: torch.Tensor, base: str | None, kind: LearnableKind
+    ) -> None:
         model = loaded.model
         self.size = tuple(x.shape[-2:])
-        scale = input_scale(loaded)
+        scale = loaded.input_scale
         if scale != 1.0:  # the network's frame, as Forward resamples
             small = tuple(max(1, round(s * scale)) for s in self.size)
             x = F.interpolate(x, size=small, mode="area" if scale < 1 else "bilinear")
         with torch.inference_mode():
-            z = model.encode(model.stem(x), None)
-            normed = model.head_norm(z)
-            frame = tuple(x.shape[-2:])
-            logits = model.head_logits(normed)
-            kind = model.fitted_readout if base != "head" else None
-            if kind is None:
-                base_probs = model.head_probabilities(normed, frame)
-            elif getattr(model.readout, "uses_head", False):
-                base_probs = model.readout(normed, x, logits)
-            else:
-                base_probs = model.readout(normed, x)
-            stack = grid_stack(normed, x, logits, model.config.stride)
-            self.inputs = (normed, x, logits)
-            self.grid = {"grid": stack[0], "context": local_mean(stack)[0]}
-            self.full = {"bands": x[0]}
+            self.inputs = model.grid_inputs(model.encode(model.stem(x), None), x)
+            base_probs = model.readout_probabilities(self.inputs, base)
+            grid, full = kind.blocks(self.inputs)
+            self.grid = {name: v[0] for name, v in grid.items()}
+            self.full = {name: v[0] for name, v in full.items()}
             self.base = base_probs[0].argmax(dim=0).to(torch.uint8)
-        self.frame = frame
+        self.frame = tuple(x.shape[-2:])
 
     def sample(
         self, rows: np.ndarray, cols: np.ndarray
@@ -134,7 +131,7 @@ def pseudo_pixels(
 
 
 def gather(
-    loaded: Any,
+    loaded: LoadedModel,
     image: str | Path,
     strokes: StrokeSet,
     *,
@@ -143,20 +140,17 @@ def gather(
     base: str | None = None,
     tile: int = GATHER_TILE,
     cancel: CancelToken | None = None,
+    kind: LearnableKind | None = None,
 ) -> Generator[Progress, None, Samples]:
     """Samples of one image at its stroked pixels (plus ``pseudo`` seeded unstroked
     ones); yields progress per tile. ``base``: the read-out whose ids the
-    pseudo-samples carry (None = the model's own, ``"head"`` = the head's)."""
-    from acseg_core.inference.predict import image_normalisation
-    from acseg_core.io.normalise import apply_normalisation
-    from acseg_core.io.raster import open_raster
-
+    pseudo-samples carry (None = the model's own, ``"head"`` = the head's). ``kind``:
+    the read-out the samples teach (the default learnt kind)."""
+    kind = kind or learnable_kind()
     image = Path(image)
     with open_raster(image) as raster:
         info = raster.info
-        if info.count != loaded.config.in_channels:
-            raise InputError(image, f"has {info.count} band(s) but the model was trained on "
-                             f"{loaded.config.in_channels}")  # fmt: skip
+        loaded.check_bands(image, info.count)
         if (info.height, info.width) != strokes.shape:
             raise InputError(image, f"is {info.width}×{info.height} px but its strokes are "
                              f"{strokes.width}×{strokes.height} px")  # fmt: skip
@@ -164,11 +158,11 @@ def gather(
         rows, cols = strokes.rows, strokes.cols
         labels = strokes.classes.astype(np.int16)
         if pseudo:
-            preview_valid = _valid_mask(raster)
+            preview_valid = valid_mask(raster)
             pr, pc = pseudo_pixels(preview_valid, strokes, pseudo, seed)
             rows, cols = np.concatenate([rows, pr]), np.concatenate([cols, pc])
             labels = np.concatenate([labels, np.full(len(pr), -1, np.int16)])
-        grid = _plan(loaded, info.width, info.height, tile)
+        grid = _plan(loaded, kind, info.width, info.height, tile)
         tiles = [t for t in grid if _inside(t.keep, rows, cols).any()]
         parts: list[Samples] = []
         order: list[np.ndarray] = []
@@ -182,34 +176,25 @@ def gather(
             local_r, local_c = rows[pick] - t.read[1], cols[pick] - t.read[0]
             ok = valid[local_r, local_c]
             pick, local_r, local_c = pick[ok], local_r[ok], local_c[ok]
-            blocks, ids = _Pass(loaded, x, base).sample(local_r, local_c)
+            blocks, ids = NetworkPass(loaded, x, base, kind).sample(local_r, local_c)
             parts.append(Samples(blocks, labels[pick], ids))
             order.append(pick)
             yield Progress(done, len(tiles), f"{image.name}: strokes tile {done}/{len(tiles)}")
     if not parts or not sum(len(p) for p in parts):
-        empty = {name: np.zeros((0, 0), np.float32) for name in BLOCKS}
-        return Samples(empty, np.zeros(0, np.int16), np.zeros(0, np.uint8))
+        return Samples({}, np.zeros(0, np.int16), np.zeros(0, np.uint8))
     joined = Samples.concat(parts)
     rank = np.argsort(np.concatenate(order), kind="stable")  # the strokes' own order
     return Samples({k: v[rank] for k, v in joined.blocks.items()}, joined.labels[rank],
                    joined.clusters[rank])  # fmt: skip
 
 
-def _plan(loaded: Any, width: int, height: int, tile: int) -> Any:
-    """The tiles of a strokes model of this network (its margin covers the local mean)."""
-    from acseg_core.inference.forward import input_scale
-    from acseg_core.inference.predict import grid_stride
-    from acseg_core.inference.tiling import margin_for, plan_tiles
-    from acseg_core.model.nn import receptive_field
-    from acseg_core.model.readouts.strokes import CONTEXT
-
-    config = loaded.config
-    scale = input_scale(loaded)
-    stride = grid_stride(config, scale)
-    field = receptive_field(config)
-    if config.readout != "strokes":
-        field += 2 * config.stride * CONTEXT
-    margin = margin_for(math.ceil(field / scale), stride)
+def _plan(loaded: LoadedModel, kind: LearnableKind, width: int, height: int,
+          tile: int) -> TileGrid:  # fmt: skip
+    """The tiles of the model with ``kind``'s context (the margins prediction of a model
+    with that read-out uses), so samples equal what prediction computes there."""
+    extra = 0 if loaded.config.readout.kind == kind.name else kind.context_cells
+    stride = grid_stride(loaded.config, loaded.input_scale)
+    margin = tile_margin(loaded.config, loaded.input_scale, extra)
     return plan_tiles(width, height, tile=max(tile, 2 * margin + stride), margin=margin,
                       stride=stride)  # fmt: skip
 
@@ -219,7 +204,7 @@ def _inside(window: tuple[int, int, int, int], rows: np.ndarray, cols: np.ndarra
     return (rows >= row) & (rows < row + height) & (cols >= col) & (cols < col + width)
 
 
-def _valid_mask(raster: Any) -> np.ndarray:
+def valid_mask(raster: Raster) -> np.ndarray:
     """Validity of every pixel (read by row bands, so memory stays one band of rows)."""
     info = raster.info
     if info.nodata is None and not np.issubdtype(np.dtype(info.dtype), np.floating):
@@ -232,68 +217,4 @@ def _valid_mask(raster: Any) -> np.ndarray:
     return out
 
 
-class LiveImage:
-    """One image's read-out inputs, held whole, for refits in a fraction of a second.
-
-    Build it once per visible image (one network pass, fp32); then :meth:`samples`
-    reads the strokes' samples from it and :meth:`predict` applies a fitted strokes
-    read-out without touching the network. Memory: the stem-grid features (two
-    blocks of 1/stride² of the image) plus bands and head probabilities per pixel.
-    """
-
-    def __init__(self, loaded: Any, image: str | Path, base: str | None = None) -> None:
-        from acseg_core.inference.predict import image_normalisation
-        from acseg_core.io.normalise import apply_normalisation
-        from acseg_core.io.raster import open_raster
-
-        self.image = Path(image)
-        with open_raster(self.image) as raster:
-            info = raster.info
-            if info.count != loaded.config.in_channels:
-                raise InputError(self.image, f"has {info.count} band(s) but the model was "
-                                 f"trained on {loaded.config.in_channels}")  # fmt: skip
-            norm = loaded.config.normalisation or image_normalisation(raster)
-            data = raster.read((0, 0, info.width, info.height))
-            self.valid = raster.valid_mask(data)
-        x = torch.from_numpy(apply_normalisation(data, norm, self.valid))[None].to(loaded.device)
-        self.loaded = loaded
-        self._pass = _Pass(loaded, x, base)
-        self.shape = (info.height, info.width)
-
-    def samples(self, strokes: StrokeSet, pseudo: int = 0, seed: int = 0) -> Samples:
-        """The same samples :func:`gather` gives for ``strokes``, from the held blocks."""
-        rows, cols = strokes.rows, strokes.cols
-        labels = strokes.classes.astype(np.int16)
-        if pseudo:
-            pr, pc = pseudo_pixels(self.valid, strokes, pseudo, seed)
-            rows, cols = np.concatenate([rows, pr]), np.concatenate([cols, pc])
-            labels = np.concatenate([labels, np.full(len(pr), -1, np.int16)])
-        ok = self.valid[rows, cols]
-        blocks, ids = self._pass.sample(rows[ok], cols[ok])
-        return Samples(blocks, labels[ok], ids)
-
-    def probabilities(self, fitted: Any) -> torch.Tensor:
-        """C×H×W class probabilities of a model with a fitted strokes read-out."""
-        readout = fitted.model.readout
-        with torch.inference_mode():
-            probs = readout(*self._pass.inputs)
-            if self._pass.frame != self._pass.size:
-                probs = F.interpolate(probs, size=self._pass.size, mode="bilinear",
-                                      align_corners=False)  # fmt: skip
-        return probs[0]
-
-    def predict(self, fitted: Any, smooth: int | None = None) -> np.ndarray:
-        """H×W uint8 class indices (255 = nodata), as ``predict`` gives for ``fitted``."""
-        from acseg_core.model.refine import vote_shares
-
-        window = int(fitted.config.smooth if smooth is None else smooth)
-        probs = self.probabilities(fitted)
-        with torch.inference_mode():
-            if window > 1:
-                probs = vote_shares(probs[None], window)[0]
-            ids = probs.argmax(dim=0).to(torch.uint8).numpy()
-        ids[~self.valid] = NODATA
-        return ids
-
-
-__all__ = ["LiveImage", "Samples", "gather", "pseudo_pixels"]
+__all__ = ["NetworkPass", "Samples", "gather", "pseudo_pixels", "valid_mask"]

@@ -5,9 +5,8 @@ so a few strokes on a huge image cost what the strokes cost. Class *indices* are
 positions 0..C−1 in the list of class names the read-out learns; ``NOT_STROKED``
 (255) marks pixels without a stroke in dense maps.
 
-Sources: a dense uint8 map (a stroke PNG, the app's brush), and a project's hand
-edits (:func:`from_edits`: edits hold class *ids*, mapped here to positions; edits
-that force "no class" teach nothing). :func:`read_stroke_file` checks a stroke PNG
+Sources: a dense uint8 map (a stroke PNG), and a project's hand edits
+(:mod:`acseg_core.labelling.teaching`). :func:`read_stroke_file` checks a stroke PNG
 against its image and the class count and names the file in one line when it does
 not fit.
 """
@@ -21,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from acseg_core.errors import InputError
-from acseg_core.labelling.classes import ClassMap
-from acseg_core.labelling.edits import EditLayer
+from acseg_core.io.raster import open_raster
 
 NOT_STROKED = 255
 STROKE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -63,11 +61,6 @@ class StrokeSet:
     def __len__(self) -> int:
         return len(self.classes)
 
-    def to_map(self) -> np.ndarray:
-        out = np.full(self.shape, NOT_STROKED, np.uint8)
-        out[self.rows, self.cols] = self.classes
-        return out
-
     def counts(self, classes: int) -> np.ndarray:
         """Stroked pixels per class index."""
         return np.bincount(self.classes, minlength=classes)[:classes]
@@ -79,28 +72,6 @@ class StrokeSet:
         for a in (self.rows, self.cols, self.classes):
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
-
-
-def from_edits(layer: EditLayer, class_map: ClassMap) -> StrokeSet:
-    """A project's hand edits as strokes: class id → its position in ``class_map``."""
-    lut = np.full(256, NOT_STROKED, np.uint8)
-    for position, c in enumerate(class_map.classes):
-        lut[c.id] = position
-    rows, cols, values = [], [], []
-    for (tr, tc), tile in layer.tiles():
-        r, c = np.nonzero(lut[tile] != NOT_STROKED)
-        r, c = r + tr * layer.tile, c + tc * layer.tile
-        inside = (r < layer.height) & (c < layer.width)
-        rows.append(r[inside])
-        cols.append(c[inside])
-        values.append(lut[tile[r[inside] - tr * layer.tile, c[inside] - tc * layer.tile]])
-    if not rows:
-        return StrokeSet.empty(layer.height, layer.width)
-    return StrokeSet(
-        layer.height, layer.width,
-        np.concatenate(rows).astype(np.int32), np.concatenate(cols).astype(np.int32),
-        np.concatenate(values).astype(np.uint8),
-    )  # fmt: skip
 
 
 def stroke_file_for(folder: Path, image: Path) -> Path:
@@ -116,8 +87,6 @@ def stroke_file_for(folder: Path, image: Path) -> Path:
 
 def read_stroke_file(path: Path, shape: tuple[int, int], classes: int | None) -> StrokeSet:
     """Read and check one stroke file: single band, the image's size, values < C or 255."""
-    from acseg_core.io.raster import open_raster
-
     try:
         with open_raster(path) as raster:
             info = raster.info
@@ -149,4 +118,4 @@ def read_stroke_file(path: Path, shape: tuple[int, int], classes: int | None) ->
     return StrokeSet.from_map(data)
 
 
-__all__ = ["NOT_STROKED", "StrokeSet", "from_edits", "read_stroke_file", "stroke_file_for"]
+__all__ = ["NOT_STROKED", "StrokeSet", "read_stroke_file", "stroke_file_for"]

@@ -10,7 +10,7 @@ features, upsampled) at the stroked pixels, and takes one Adam step. BatchNorm k
 its running statistics (eval mode): a few tiny batches would only corrupt them.
 
 The base model is never changed; the result is a LoadedModel with the new trunk and
-the base read-out, from which :func:`~acseg_core.inference.learn.fit_strokes` fits
+the base read-out, from which :func:`~acseg_core.learning.fit.fit_strokes` fits
 the strokes read-out as usual. A pure function of the inputs and the seed.
 This is a bench-measured option, not the default (docs/strokes.md).
 """
@@ -27,9 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from acseg_core.errors import AcsegError
-from acseg_core.labelling.strokes import StrokeSet
+from acseg_core.io.normalise import apply_normalisation, image_normalisation
+from acseg_core.io.raster import open_raster
+from acseg_core.learning.strokes import StrokeSet
+from acseg_core.model import loss as losses
 from acseg_core.model.checkpoint import LoadedModel
-from acseg_core.model.nn.upsample import upsample_grid
+from acseg_core.model.nn import draw_orderings
+from acseg_core.model.upsample import upsample_grid
+from acseg_core.training.step import step_generator
 
 FINETUNE_LR = 1e-4  # the cpu-small preset's training rate
 FINETUNE_CROP = 128  # the cpu-small preset's crop
@@ -79,10 +84,6 @@ def finetune_trunk(
     displacement: int = 10,
 ) -> LoadedModel:
     """A copy of ``loaded`` whose trunk took ``steps`` MI + CE steps on the strokes."""
-    from acseg_core.model import loss as losses
-    from acseg_core.model.nn import draw_orderings
-    from acseg_core.training.step import step_generator
-
     inputs = [i for i in inputs if len(i.strokes)]
     if not inputs:
         raise AcsegError("no stroked pixels to fine-tune on")
@@ -133,12 +134,7 @@ def finetune_trunk(
 
 def stroked_input(loaded: LoadedModel, image: str, strokes: StrokeSet) -> StrokedInput:
     """Read and normalise an image as prediction does (whole image; network frame 1:1)."""
-    from acseg_core.inference.forward import input_scale
-    from acseg_core.inference.predict import image_normalisation
-    from acseg_core.io.normalise import apply_normalisation
-    from acseg_core.io.raster import open_raster
-
-    if input_scale(loaded) != 1.0:
+    if loaded.input_scale != 1.0:
         raise AcsegError("fine-tuning needs a model that runs at the input's scale")
     with open_raster(image) as raster:
         info = raster.info

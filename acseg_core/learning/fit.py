@@ -1,12 +1,12 @@
-"""Learn from strokes: fit the strokes read-out on gathered samples, save the model.
+"""Learn from strokes: fit a learnable read-out on gathered samples, save the model.
 
 :func:`fit_strokes` turns the samples of any number of images into a new
-:class:`~acseg_core.model.checkpoint.LoadedModel` whose read-out is ``strokes``: the
-same trunk (copied, never changed), a fitted classifier, the class names and colours
-in its config. The model it starts from is left as it is, so a front-end keeps the
-unsupervised model and refits from it after every stroke; undoing a stroke and
-refitting gives the earlier read-out exactly (the fit is a pure function of the
-samples and the seed).
+:class:`~acseg_core.model.checkpoint.LoadedModel` whose read-out is the learnt kind
+(:data:`~acseg_core.model.readouts.registry.LEARNT`): the same trunk (copied, never
+changed), a fitted classifier, the class names and colours in its config. The model
+it starts from is left as it is, so a front-end keeps the unsupervised model and
+refits from it after every stroke; undoing a stroke and refitting gives the earlier
+read-out exactly (the fit is a pure function of the samples and the seed).
 
 Classes without strokes: with ``cluster_classes`` (the base read-out's id → class
 index, −1 = none: a cluster→class map) the pseudo-samples whose id maps to a class
@@ -27,19 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from acseg_core.device import intra_op_threads
 from acseg_core.errors import AcsegError
-from acseg_core.inference.forward import intra_op_threads
-from acseg_core.inference.strokes import Samples, gather
 from acseg_core.jobs import CancelToken, Progress
-from acseg_core.labelling.strokes import StrokeSet
+from acseg_core.learning.samples import Samples, gather
+from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
-from acseg_core.model.readouts.strokes import (
-    MAX_SAMPLES,
-    StrokesReadout,
-    balanced_subsample,
-    fit_classifier,
-    validate_classes,
-)
+from acseg_core.model.readouts.choice import ReadOut
+from acseg_core.model.readouts.registry import learnable_kind
+from acseg_core.model.readouts.strokes import MAX_SAMPLES, balanced_subsample, validate_classes
 
 PSEUDO_PER_IMAGE = 3000  # pseudo-samples per image when a cluster→class map is given
 Colour = tuple[int, int, int]
@@ -122,19 +118,18 @@ def fit_strokes(
     keep = np.flatnonzero(labels >= 0)
     keep = keep[balanced_subsample(labels[keep], MAX_SAMPLES, seed)]
     blocks = {name: v[keep] for name, v in data.blocks.items()}
+    kind = learnable_kind()
+    shape = replace(loaded.model.readout_shape, classes=count)
     # single-threaded: small matrices, and a shared CPU punishes thread barriers
     with intra_op_threads(1):
-        fit = fit_classifier(blocks, labels[keep], count, seed)
+        readout = kind.fit(shape, blocks, labels[keep], seed)
     config = replace(
-        loaded.config, readout="strokes", classes=tuple(class_names),
+        loaded.config, readout=ReadOut(kind.name, loaded.config.readout.smooth),
+        classes=tuple(class_names),
         class_colours=tuple(tuple(int(v) for v in c) for c in colours),
     )  # fmt: skip
     model = copy.deepcopy(loaded.model)
     model.config = config
-    readout = StrokesReadout(
-        model.out_channels, config.in_channels, config.clusters, count, config.stride
-    )
-    readout.load_fit(fit)
     model.readout = readout.to(loaded.device)
     model.eval()
     stroked = np.bincount(data.labels[data.labels >= 0].astype(np.int64), minlength=count)

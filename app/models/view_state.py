@@ -1,45 +1,44 @@
-"""Between the project file and what the app shows (no Qt, no dialogs).
+"""The project's view state: band mapping, stretch, overlay, read-out, current image.
 
-``push`` copies the models into the core :class:`~acseg_core.labelling.project.Project`
-(before a save or an export); ``apply_display`` brings a project's display settings
-back into the models when it is opened.
+Kept in the project (``Project.display``) and written through on every change, so a
+save needs no sync step; a change of view alone is no unsaved work (the core does not
+count it as dirty). :meth:`ViewState.apply` brings a project's settings back when it
+is opened; a bad value there is ignored (a convenience, not data).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from acseg_core.labelling.project import Project
-from app.models import ClassesModel, DisplayModel, ImageListModel, OverlayModel, SessionModel
+from PySide6.QtCore import QObject
+
+from acseg_core.errors import AcsegError
+from acseg_core.model.readouts import ReadOut
+from app.models.display import DisplayModel, OverlayModel
+from app.models.document import DocumentModel
+from app.models.images import ImageListModel
+from app.models.session import SessionModel
 
 
-class ProjectSync:
+class ViewState(QObject):
     def __init__(
         self,
+        document: DocumentModel,
         images: ImageListModel,
         session: SessionModel,
-        classes: ClassesModel,
         display: DisplayModel,
         overlay: OverlayModel,
-        learnt_base: Callable[[], tuple[Any, Any, Any] | None] = lambda: None,
+        parent: QObject | None = None,
     ) -> None:
-        self.images, self.session, self.classes = images, session, classes
+        super().__init__(parent)
+        self.document, self.images, self.session = document, images, session
         self.display, self.overlay = display, overlay
-        # (model path, config, class map) of the unsupervised model under a model learnt
-        # from edits: the project file keeps that one, never the session-only learnt one
-        self.learnt_base = learnt_base
+        self._applying = False
+        for signal in (display.changed, overlay.changed, session.readout_changed):
+            signal.connect(self.store)
+        images.current_changed.connect(lambda _i: self.store())
 
-    def push(self, project: Project) -> None:
-        """Make ``project`` hold what the app shows (images in list order, model, classes,
-        display settings)."""
-        loaded = self.session.loaded
-        model = (self.session.model_path, loaded.config if loaded is not None else None,
-                 self.classes.class_map)  # fmt: skip
-        model = self.learnt_base() or model
-        project.sync(self.images.images, *model, self.display_settings())
-
-    def display_settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         readout = self.session.readout
         return {
             "bands": list(self.display.bands),
@@ -50,15 +49,24 @@ class ProjectSync:
                 "mode": self.overlay.mode,
                 "hidden": sorted(self.overlay.hidden),
             },
-            "readout": {"kind": readout.kind, "smooth": readout.smooth},
+            "readout": readout.to_dict(),
             "current": self.images.current_index,
         }
 
-    def apply_display(self, settings: dict[str, Any]) -> None:
-        """Display settings of an opened project; a bad value is ignored (a convenience)."""
-        from acseg_core.errors import AcsegError
-        from acseg_core.inference.readout import ReadOut
+    def store(self) -> None:
+        if not self._applying:
+            self.document.project.set_display(self.settings())
 
+    def apply(self, settings: dict[str, Any]) -> None:
+        """An opened project's settings; a bad value is ignored."""
+        self._applying = True
+        try:
+            self._apply(settings)
+        finally:
+            self._applying = False
+        self.store()
+
+    def _apply(self, settings: dict[str, Any]) -> None:
         overlay = settings.get("overlay", {})
         try:
             self.overlay.set_opacity(float(overlay.get("opacity", self.overlay.opacity)))
