@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from acseg_core.device import available_devices
 from acseg_core.errors import AcsegError
-from acseg_core.presets import PRESETS, preset, training_defaults
+from acseg_core.model.config import field_default
+from acseg_core.presets import PRESETS, default_preset, preset, training_defaults
 from acseg_core.training.config import TrainConfig
 from acseg_core.training.dataset import scan_inputs
 from acseg_core.training.estimate import estimate_epoch_seconds, format_duration
@@ -92,14 +93,16 @@ class FolderPage(QWizardPage):
         if folder:
             self.set_folder(folder)
 
-    def set_folder(self, folder: str | Path, crop: int = 200) -> None:
+    def set_folder(self, folder: str | Path, crop: int | None = None) -> None:
+        """Scan ``folder`` for training images (``crop``: the run's crop size, which
+        decides which images are padded; the settings page's by default)."""
         self.folder_edit.setText(str(folder))
         self.folder_changed.emit(str(folder))
         self.images.clear()
         self.notes.clear()
         self.scan = None
         try:
-            self.scan = scan_inputs([Path(folder)], crop=crop)
+            self.scan = scan_inputs([Path(folder)], crop=crop or self._crop())
         except AcsegError as exc:
             self.summary.setText(f"<span style='color:#c0392b'>{exc}</span>")
         else:
@@ -115,6 +118,12 @@ class FolderPage(QWizardPage):
     def isComplete(self) -> bool:
         return self.scan is not None
 
+    def _crop(self) -> int:
+        wizard = self.wizard()
+        if isinstance(wizard, TrainWizard):
+            return wizard.settings_page.crop.value()
+        return int(training_defaults(default_preset("auto"))["crop"])
+
 
 class SettingsPage(QWizardPage):
     """Preset (with a measured time per epoch), K, epochs, device, output folder."""
@@ -127,6 +136,8 @@ class SettingsPage(QWizardPage):
         self.preset = QComboBox(self)
         for name, record in PRESETS.items():
             self.preset.addItem(f"{name} — {record.description}", name)
+        # as the CLI and the Python API choose it: by the device the run will use
+        self.preset.setCurrentIndex(self.preset.findData(default_preset("auto")))
         self.estimate_label = QLabel("", self)
         self.estimate_label.setWordWrap(True)
         self.estimate_button = QPushButton(qta.icon("fa5s.stopwatch"), "Estimate", self)
@@ -136,10 +147,9 @@ class SettingsPage(QWizardPage):
         estimate_row.addWidget(self.estimate_button)
         self.clusters = QSpinBox(self)
         self.clusters.setRange(2, 64)
-        self.clusters.setValue(preset(next(iter(PRESETS))).clusters)  # as the CLI
+        self.clusters.setValue(preset(self.preset.currentData()).clusters)  # as the CLI
         self.epochs = QSpinBox(self)
         self.epochs.setRange(1, 1000)
-        self.epochs.setValue(10)
         self.steps_per_epoch = QSpinBox(self)
         self.steps_per_epoch.setRange(0, 100000)
         self.steps_per_epoch.setSpecialValueText("auto (one pass over the images)")
@@ -147,10 +157,9 @@ class SettingsPage(QWizardPage):
         self.crop = QSpinBox(self)
         self.crop.setRange(16, 1024)
         self.crop.setSingleStep(8)
-        self.crop.setValue(200)
         self.batch = QSpinBox(self)
         self.batch.setRange(1, 256)
-        self.batch.setValue(8)
+        self.batch.setValue(field_default(TrainConfig, "batch"))
         self.device = QComboBox(self)
         self.device.addItem("Auto", "auto")
         for name in available_devices():

@@ -56,7 +56,8 @@ from acseg_core.model.readouts import ReadOut
 from acseg_core.model.refine import majority_filter
 from acseg_core.presets import overclusters_for, preset
 from acseg_core.training.config import TrainConfig
-from acseg_core.training.loop import train
+from acseg_core.training.dataset import scan_inputs
+from acseg_core.training.loop import steps_per_epoch_for, train
 
 METHODS = ("ac", "ac+smooth", "ac-kmeans", "ac-kmeans+smooth", "kmeans", "kmeans+smooth")
 MODEL_READOUTS = {"ac": "head", "ac-kmeans": "kmeans"}  # method -> predict(readout=)
@@ -91,7 +92,8 @@ def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
     overrides = dict(settings.train_overrides)
     if spec.jitter_bands is not None and "jitter_bands" not in overrides:
         overrides["jitter_bands"] = spec.jitter_bands
-    steps = settings.steps or default_steps(TrainConfig(model=model, **given))
+    steps = settings.steps or default_steps(TrainConfig(model=model, scale=settings.scale,
+                                                        **given), images)  # fmt: skip
     return TrainConfig(
         inputs=tuple(str(p) for p in images),
         out_dir=str(out_dir),
@@ -107,14 +109,15 @@ def train_config(spec: DatasetSpec, images: Sequence[Path], k: int, seed: int,
     )
 
 
-def default_steps(training: Any) -> int:
-    """The total steps ``acseg-core train`` runs with a preset's defaults, where the
-    preset fixes them (epochs × steps per epoch); else unbounded (the minutes cap ends it)."""
+def default_steps(training: TrainConfig, images: Sequence[Path]) -> int:
+    """The total steps ``acseg-core train`` runs on ``images`` with these defaults:
+    epochs × steps per epoch (a data-sized epoch when the preset leaves it open)."""
     if training.steps:
         return int(training.steps)
     if training.steps_per_epoch:
         return int(training.epochs * training.steps_per_epoch)
-    return 10**9  # data-sized epochs: the --minutes cap ends the run
+    scan = scan_inputs(images, crop=training.crop, small=training.small_images)
+    return int(training.epochs * steps_per_epoch_for(scan, training))
 
 
 # -- one dataset ---------------------------------------------------------------------

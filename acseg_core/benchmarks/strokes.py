@@ -41,7 +41,7 @@ from acseg_core.learning.finetune import finetune_trunk, stroked_input
 from acseg_core.learning.fit import PSEUDO_PER_IMAGE, fit_strokes
 from acseg_core.learning.live import LiveImage
 from acseg_core.learning.strokes import StrokeSet
-from acseg_core.model.checkpoint import load_model
+from acseg_core.model.checkpoint import LoadedModel, load_model
 from acseg_core.model.refine import decide, majority_filter
 
 
@@ -179,7 +179,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
             "stroked_images": len(stroked), "summary": summary, "per_seed": per_seed}  # fmt: skip
 
 
-def finetune_fit(loaded: Any, folder: Any, stroked: list[int], maps: dict[int, np.ndarray],
+def finetune_fit(loaded: LoadedModel, folder: Any, stroked: list[int], maps: dict[int, np.ndarray],
                  steps: int, names: list[str], colours: list[Any], seed: int) -> Any:  # fmt: skip
     """Fine-tune the trunk ``steps`` MI + CE steps on the strokes, then fit the read-out."""
     sets = {i: StrokeSet.from_map(maps[i]) for i in stroked}
@@ -189,7 +189,7 @@ def finetune_fit(loaded: Any, folder: Any, stroked: list[int], maps: dict[int, n
     return fit_strokes(model, samples, names, colours, seed=seed)
 
 
-def score_model(fitted: Any, folder: Any, smooth: int) -> tuple[int, float]:
+def score_model(fitted: LoadedModel, folder: Any, smooth: int) -> tuple[int, float]:
     """Correct labelled pixels of a strokes model over the folder (with its filter) and
     the seconds it took (network pass included)."""
     hits, t0 = 0, time.perf_counter()

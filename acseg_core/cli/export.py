@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError
 from acseg_core.inference.cache import prediction_key
 from acseg_core.inference.predict import PredictOptions
@@ -41,7 +42,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda for predicting")
-    parser.add_argument("--tile", type=int, default=512, help="prediction tile size (512)")
+    add_field_options(parser, PredictOptions, ("tile",), metavars={"tile": "PX"})
     parser.set_defaults(handler=run)
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = predictor = key = None
     if project.model is not None:
         loaded = load_model(project.model, device=args.device)
-        predictor = model_predictor(loaded, PredictOptions(tile=args.tile))
+        predictor = model_predictor(loaded, PredictOptions(**given(args, ("tile",))))
         key = prediction_key(loaded, MODEL_DEFAULT)
     items = []
     for entry in project.images:

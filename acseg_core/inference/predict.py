@@ -32,7 +32,7 @@ from acseg_core.inference.sinks import OUTPUT_SUFFIXES, BandAssembler, Predictio
 from acseg_core.inference.stages import StageTimes, exit_measured, measured
 from acseg_core.io.normalise import Normalisation, apply_normalisation, image_normalisation
 from acseg_core.io.raster import Raster, RasterInfo, open_raster
-from acseg_core.io.tiling import Tile, TileGrid
+from acseg_core.io.tiling import DEFAULT_TILE, Tile, TileGrid
 from acseg_core.io.writers import bound_gdal_cache
 from acseg_core.jobs import CancelToken, Progress, run_to_end
 from acseg_core.model.checkpoint import LoadedModel
@@ -47,7 +47,7 @@ class PredictOptions:
     memory, a confidence raster beside each map, the precision, the device."""
 
     readout: ReadOut = MODEL_DEFAULT
-    tile: int = field(default=512, metadata={"help": "tile size in pixels"})
+    tile: int = field(default=DEFAULT_TILE, metadata={"help": "tile size in pixels"})
     batch: int = field(
         default=4, metadata={"help": "tiles in memory at once; on the CPU shared by one "
                              "forward pass per core"}

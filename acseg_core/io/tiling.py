@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from acseg_core.errors import AcsegError
 
 Window = tuple[int, int, int, int]  # (col, row, width, height), like Raster.read
+DEFAULT_TILE = 512  # px: tiles of prediction and learning (a few MB of activations each)
 
 
 def margin_for(receptive_field: int, stride: int) -> int:
@@ -159,4 +160,4 @@ def plan_tiles(width: int, height: int, *, tile: int, margin: int, stride: int) 
     )
 
 
-__all__ = ["Tile", "TileGrid", "Window", "margin_for", "plan_tiles"]
+__all__ = ["DEFAULT_TILE", "Tile", "TileGrid", "Window", "margin_for", "plan_tiles"]

@@ -22,75 +22,27 @@ the previous value.
 
 from __future__ import annotations
 
-import colorsys
-import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from acseg_core.errors import AcsegError
 from acseg_core.io.raster import NODATA
+from acseg_core.labelling.palettes import (
+    MAX_CLASS_ID,
+    MAX_CLUSTERS,
+    Color,
+    default_cluster_colors,
+    default_palette,
+    first_unused_colour,
+)
 
 UNASSIGNED = 0  # label value: a pixel with no class
 NO_EDIT = 255  # edit-layer value: "not edited, use the cluster map"
-MAX_CLASS_ID = 254
-MAX_CLUSTERS = 255  # cluster values 0..254; 255 is nodata
 BACKGROUND_NAME = "background"
 BACKGROUND_COLOR = (0, 0, 0)
-
-Color = tuple[int, int, int]
-
-_PALETTE_FILE = Path(__file__).resolve().parents[2] / "resources" / "palettes" / "clusters.json"
-# New classes take these first: none of them is among the first cluster colours, so the
-# Clusters and Classes views never look alike by accident.
-CLASS_COLOURS: tuple[Color, ...] = (
-    (128, 0, 0), (0, 128, 128), (128, 128, 0), (0, 0, 128), (170, 110, 40),
-    (145, 30, 180), (250, 190, 212), (170, 255, 195), (255, 215, 180), (128, 128, 128),
-    (220, 190, 255), (0, 64, 0),
-)  # fmt: skip
-_CLUSTER_COLOURS_AVOIDED = 64  # the cluster palette's head, which small models show
-
-
-# -- palettes -------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def default_palette() -> np.ndarray:
-    """254 mutually distinct RGB colours (uint8, 254×3), none of them black.
-
-    Read from ``resources/palettes/clusters.json``; generated (golden-angle hues) when
-    that file is absent, so the core works from a bare checkout of ``acseg_core``.
-    """
-    try:
-        colours = json.loads(_PALETTE_FILE.read_text())["colors"]
-        palette = np.asarray(colours, dtype=np.uint8).reshape(-1, 3)
-        if len(palette) >= MAX_CLASS_ID:
-            palette.setflags(write=False)
-            return palette
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    rows = []
-    for i in range(MAX_CLASS_ID):
-        hue = (i * 0.618033988749895) % 1.0
-        sat = (0.95, 0.65, 0.8)[i % 3]
-        val = (0.95, 0.75, 0.55)[(i // 3) % 3]
-        rows.append([round(255 * v) for v in colorsys.hsv_to_rgb(hue, sat, val)])
-    palette = np.asarray(rows, dtype=np.uint8)
-    palette.setflags(write=False)
-    return palette
-
-
-def default_cluster_colors(clusters: int) -> np.ndarray:
-    """Distinct colours for clusters ``0..clusters-1`` (uint8, clusters×3)."""
-    if not 0 <= clusters <= MAX_CLUSTERS:
-        raise AcsegError(f"clusters must be between 0 and {MAX_CLUSTERS}, got {clusters}")
-    palette = default_palette()
-    reps = -(-clusters // len(palette)) if clusters else 1
-    return np.tile(palette, (reps, 1))[:clusters].copy()
 
 
 # -- value objects ----------------------------------------------------------------
@@ -180,12 +132,7 @@ class ClassMap:
     def suggest_color(self) -> Color:
         """The first class colour no class uses yet (never one of the cluster colours a
         small model shows, so a class is not mistaken for a cluster)."""
-        used = {c.color for c in self.classes}
-        tail = default_palette()[_CLUSTER_COLOURS_AVOIDED:]
-        for colour in (*CLASS_COLOURS, *(tuple(int(v) for v in rgb) for rgb in tail)):
-            if colour not in used:
-                return colour  # type: ignore[return-value]
-        return (128, 128, 128)
+        return first_unused_colour({c.color for c in self.classes})
 
     def remove_class(self, class_id: int) -> ClassMap:
         """Drop a class; its clusters become unassigned."""

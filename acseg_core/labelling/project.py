@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -49,10 +47,9 @@ from acseg_core.labelling.project_file import (
     ProjectFields,
     absolute,
 )
-from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
+from acseg_core.labelling.project_store import UNLOADED, write_edits, write_learnt
+from acseg_core.model.checkpoint import LoadedModel
 from acseg_core.model.config import ModelConfig
-
-_UNLOADED: Any = object()  # an edit layer still on disk
 
 
 class Project:
@@ -343,8 +340,14 @@ class Project:
         self._adopt_temp_cache(project_file.cache_dir(target))
         written: list[Path] = []
         try:
-            new_refs = self._write_edits(target, moving, written)
-            learnt = self._write_learnt(target, moving, written)
+            layers = {e.path: self._layers.get(e.path, UNLOADED) for e in self._fields.images}
+            new_refs = write_edits(self._fields.images, layers, self._saved_versions, target,
+                                   moving, written)  # fmt: skip
+            learnt = self._fields.learnt
+            if self._learnt_changed:
+                learnt = write_learnt(self._learnt_pending, None, target, written)
+            elif moving and learnt is not None:  # Save As: a copy beside the new file
+                learnt = write_learnt(None, learnt, target, written)
             refs = {e.path: new_refs.get(e.path, e.edits_file) for e in self._fields.images}
             document = project_file.to_json(self._fields, target, refs, learnt)
             text = json.dumps(document, indent=2, ensure_ascii=False)
@@ -358,48 +361,6 @@ class Project:
             raise InputError(target, f"cannot save the project ({os_reason(exc)})") from exc
         self._commit(target, moving, new_refs, learnt)
         return target
-
-    def _write_edits(self, target: Path, moving: bool, written: list[Path]) -> dict[Path, Any]:
-        """New files for changed edit layers (all of them on Save As); image → file."""
-        edits_dir = project_file.edits_dir(target)
-        new_refs: dict[Path, Path | None] = {}
-        for entry in self._fields.images:
-            layer = self._layers.get(entry.path, _UNLOADED)
-            changed = layer is not _UNLOADED and (
-                layer is None or layer.version != self._saved_versions.get(entry.path)
-            )
-            if not changed and not (moving and entry.edits_file is not None):
-                continue
-            if layer is _UNLOADED:  # Save As: carry stored edits to the new place
-                layer = EditLayer.load(entry.edits_file)  # type: ignore[arg-type]
-            if layer is None or layer.is_empty:
-                new_refs[entry.path] = None
-                continue
-            file = edits_dir / f"{_safe_stem(entry.path)}-{uuid.uuid4().hex[:10]}.npz"
-            written.append(file)
-            layer.save(file)
-            new_refs[entry.path] = file
-        return new_refs
-
-    def _write_learnt(self, target: Path, moving: bool, written: list[Path]) -> Path | None:
-        """The learnt model's file under the target (written when new or moving)."""
-        stored = self._fields.learnt
-        if not self._learnt_changed and not (moving and stored is not None):
-            return stored
-        models = project_file.models_dir(target)
-        if self._learnt_pending is not None:
-            pending = self._learnt_pending
-            file = models / f"learnt-{pending.digest[:12]}-{uuid.uuid4().hex[:6]}.pt"
-            written.append(file)
-            save_checkpoint(file, pending.model, pending.config, meta=pending.meta)
-            return file
-        if stored is None or self._learnt_changed:
-            return None
-        file = models / f"{stored.stem}-{uuid.uuid4().hex[:6]}.pt"  # Save As: a copy
-        written.append(file)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(stored, file)
-        return file
 
     def _commit(
         self, target: Path, moving: bool, new_refs: dict[Path, Any], learnt: Path | None
@@ -446,31 +407,7 @@ class Project:
     def load(cls, path: str | Path) -> Project:
         """Read and validate a project file; InputError names the file and the problem."""
         path = absolute(Path(path))
-        if not path.is_file():
-            raise InputError(path, "project file not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except RecursionError as exc:
-            raise InputError(path, "not a project file (nested too deeply)") from exc
-        except UnicodeDecodeError as exc:
-            raise InputError(path, "not a project file (not text)") from exc
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from exc
-        except OSError as exc:
-            raise InputError(path, f"cannot read ({os_reason(exc)})") from exc
-        try:
-            fields = project_file.from_json(path, data)
-        except project_file.Invalid as exc:
-            raise InputError(path, str(exc)) from None
-        except RecursionError as exc:
-            raise InputError(path, "not a project file (nested too deeply)") from exc
-        return cls(path, fields)
-
-
-def _safe_stem(path: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)[:60] or "image"
+        return cls(path, project_file.read(path))
 
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "SUFFIX", "ImageEntry", "Project"]

@@ -10,12 +10,13 @@ own ``<stem>.models/`` folder. Every path is stored relative to the project file
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acseg_core.errors import AcsegError
+from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.normalise import Normalisation
 from acseg_core.labelling.classes import ClassMap
 
@@ -81,6 +82,31 @@ def to_json(
         ],
         "display": fields.display,
     }
+
+
+def read(path: Path) -> ProjectFields:
+    """The validated fields of the project file at ``path``; InputError names the file
+    and the problem."""
+    if not path.is_file():
+        raise InputError(path, "project file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError as exc:
+        raise InputError(path, "not a project file (nested too deeply)") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, "not a project file (not text)") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({os_reason(exc)})") from exc
+    try:
+        return from_json(path, data)
+    except Invalid as exc:
+        raise InputError(path, str(exc)) from None
+    except RecursionError as exc:
+        raise InputError(path, "not a project file (nested too deeply)") from exc
 
 
 def from_json(path: Path, data: Any) -> ProjectFields:
@@ -234,6 +260,7 @@ __all__ = [
     "edits_dir",
     "from_json",
     "models_dir",
+    "read",
     "relative",
     "to_json",
 ]

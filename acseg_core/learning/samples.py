@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from acseg_core.errors import CancelledError, InputError
 from acseg_core.io.normalise import apply_normalisation, image_normalisation
 from acseg_core.io.raster import Raster, open_raster
-from acseg_core.io.tiling import TileGrid, plan_tiles
+from acseg_core.io.tiling import DEFAULT_TILE, TileGrid, plan_tiles
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import LoadedModel
@@ -40,7 +40,7 @@ from acseg_core.model.geometry import grid_stride, tile_margin
 from acseg_core.model.readouts.base import LearnableKind
 from acseg_core.model.readouts.registry import learnable_kind
 
-GATHER_TILE = 512
+GATHER_TILE = DEFAULT_TILE
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,17 @@ class ModelConfig:
             raise AcsegError("invalid model config: " + "; ".join(problems))
 
 
+def field_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of a config dataclass (what a front-end shows first)."""
+    for f in fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+    raise KeyError(f"{cls.__name__} has no field {name!r} with a default")
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of any config dataclass (tuples become lists)."""
     return dataclasses.asdict(config)
@@ -142,6 +153,7 @@ def _upgrade_model_config(data: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "ModelConfig",
     "Normalisation",
+    "field_default",
     "from_dict",
     "to_dict",
 ]

@@ -1,4 +1,4 @@
-"""IIC mutual-information loss between two views' cluster maps (DESIGN.md §1).
+"""IIC mutual-information loss between two views' cluster maps.
 
 The joint distribution over (cluster in view 1, cluster in view 2) is
 ``P = Σ_b Σ_p Σ_δ y1(p) y2(p+δ)ᵀ`` over a (2T+1)² window of displacements δ

@@ -1,4 +1,4 @@
-"""AC network: masked convolutions, D4 orderings, causal attention (DESIGN.md §1)."""
+"""AC network: masked convolutions, D4 orderings, causal attention."""
 
 from acseg_core.model.nn.acnet import ACNet, build_model, receptive_field
 from acseg_core.model.nn.orderings import (

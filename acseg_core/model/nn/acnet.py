@@ -1,4 +1,4 @@
-"""The AC network ``F = d ∘ g_ar ∘ h`` (DESIGN.md §1).
+"""The AC network ``F = d ∘ g_ar ∘ h``.
 
 - h, :class:`Stem`: conv 3×3 (+ BN + ReLU) and max-pool 3×3/2; output stride 2 or 4.
   Not causal: causality holds on the stem's grid. Or, with ``encoder="lite0"``,
@@ -108,7 +108,7 @@ class ACNet(nn.Module):
                             cfg.stride)  # fmt: skip
 
     def _init_weights(self) -> None:
-        """Xavier-normal weights, zero biases (DESIGN §2)."""
+        """Xavier-normal weights, zero biases (the paper's init)."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.xavier_normal_(module.weight)

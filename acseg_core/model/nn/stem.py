@@ -1,4 +1,4 @@
-"""AC's own stem h: conv 3×3 + BN + ReLU + max-pool 3×3/2 (DESIGN.md §1).
+"""AC's own stem h: conv 3×3 + BN + ReLU + max-pool 3×3/2.
 
 Also the learnt branch of the pretrained stem for bands beyond RGB
 (:mod:`acseg_core.model.nn.pretrained`).
