@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from acseg_core.device import intra_op_threads
 from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
+from acseg_core.features.for_model import feature_root, model_features
+from acseg_core.features.grid import grid_features
+from acseg_core.features.store import FeatureStore
 from acseg_core.inference.forward import PRECISIONS, Forward, autocast_dtype, cpu_workers
 from acseg_core.inference.sinks import OUTPUT_SUFFIXES, BandAssembler, Prediction, open_sink
 from acseg_core.inference.stages import StageTimes, exit_measured, measured
@@ -36,7 +40,7 @@ from acseg_core.io.tiling import DEFAULT_TILE, Tile, TileGrid
 from acseg_core.io.writers import bound_gdal_cache
 from acseg_core.jobs import CancelToken, Progress, run_to_end
 from acseg_core.model.checkpoint import LoadedModel
-from acseg_core.model.geometry import plan_for
+from acseg_core.model.geometry import grid_stride, plan_for
 from acseg_core.model.readouts.choice import MODEL_DEFAULT, ReadOut
 
 
@@ -91,6 +95,7 @@ def predict(
     options: PredictOptions = DEFAULT_OPTIONS,
     cancel: CancelToken | None = None,
     stages: StageTimes | None = None,
+    feature_cache: Path | None = None,
     **overrides: Any,
 ) -> Generator[Progress, None, Prediction]:
     """Predict an id map for ``image``; yields progress per batch, returns the result.
@@ -102,7 +107,9 @@ def predict(
     equals one-shot output), tile, batch, precision and a confidence raster. Raises
     :class:`InputError` for unusable images (another band count...),
     :class:`CancelledError` when ``cancel`` is set (checked every batch). ``stages``
-    collects seconds per stage (:mod:`~acseg_core.inference.stages`).
+    collects seconds per stage (:mod:`~acseg_core.inference.stages`). A model that
+    reads a feature bank first computes the image's bank features (or finds them in
+    ``feature_cache``; a temporary folder by default).
     """
     image = Path(image)
     options = options_with(options, overrides)
@@ -114,7 +121,10 @@ def predict(
             raise InputError(image, "refusing to write the prediction over its source image")
     resolved = check_options(loaded, options)
     try:
-        return (yield from _predict(loaded, image, out, resolved, options, cancel, stages))
+        with feature_root(feature_cache) as root:
+            store = yield from model_features(loaded, image, root, cancel)
+            return (yield from _predict(loaded, image, out, resolved, options, cancel, stages,
+                                        store))  # fmt: skip
     except OSError as exc:  # reading errors are InputErrors already: this is the output
         target = out if out is not None else image
         raise InputError(target, f"cannot write the prediction ({os_reason(exc)})") from exc
@@ -128,6 +138,7 @@ def _predict(
     options: PredictOptions,
     cancel: CancelToken | None,
     stages: StageTimes | None,
+    store: FeatureStore | None,
 ) -> Generator[Progress, None, Prediction]:
     started = time.perf_counter()
     with_confidence = options.with_confidence
@@ -144,7 +155,8 @@ def _predict(
         )
         bands = BandAssembler(grid, with_confidence, _timed(sink.write, stages, "write"))
         forward = Forward(loaded, resolved, with_confidence, options.precision, stages)
-        load = _timed(_tile_loader(raster, norm), stages, "read")
+        step = grid_stride(loaded.config, loaded.input_scale)
+        load = _timed(_tile_loader(raster, norm, store, step), stages, "read")
         # CPU: one forward pass per core, each single-threaded (see cpu_workers)
         workers = cpu_workers(loaded.device)
         per_pass = max(1, options.batch // workers)
@@ -158,8 +170,8 @@ def _predict(
         )
         in_flight: deque[tuple[list[Tile], list[np.ndarray | None], Future[Any]]] = deque()
         done = 0
-        for tiles, x, masks in loaded_batches:
-            in_flight.append((tiles, masks, pool.submit(forward, x, tiles)))
+        for tiles, x, masks, bank in loaded_batches:
+            in_flight.append((tiles, masks, pool.submit(forward, x, tiles, bank)))
             if len(in_flight) < workers:
                 continue
             done += _stitch(bands, *in_flight.popleft())
@@ -178,7 +190,7 @@ def predict_array(loaded: LoadedModel, image: str | Path, **kwargs: Any) -> Pred
     return run_to_end(predict(loaded, image, **kwargs))
 
 
-TileBatch = tuple[list[Tile], np.ndarray, list[np.ndarray | None]]
+TileBatch = tuple[list[Tile], np.ndarray, list[np.ndarray | None], torch.Tensor | None]
 
 
 def _timed(
@@ -195,8 +207,11 @@ def _timed(
     return timed
 
 
-def _tile_loader(raster: Raster, norm: Normalisation) -> Callable[[list[Tile]], TileBatch]:
-    """Reads and normalises a batch of tiles (with their validity, where not all valid)."""
+def _tile_loader(
+    raster: Raster, norm: Normalisation, store: FeatureStore | None, step: int
+) -> Callable[[list[Tile]], TileBatch]:
+    """Reads and normalises a batch of tiles (with their validity, where not all valid,
+    and their bank features on the model's grid, for a model that reads a bank)."""
     info = raster.info
     check_nodata = info.nodata is not None or np.issubdtype(np.dtype(info.dtype), np.floating)
 
@@ -207,7 +222,10 @@ def _tile_loader(raster: Raster, norm: Normalisation) -> Callable[[list[Tile]], 
             valid = raster.valid_mask(data) if check_nodata else None
             arrays.append(apply_normalisation(data, norm, valid))
             masks.append(None if valid is None or valid.all() else valid)
-        return tiles, np.stack(arrays), masks
+        bank = None
+        if store is not None:
+            bank = torch.stack([grid_features(store, t.read, step) for t in tiles])
+        return tiles, np.stack(arrays), masks, bank
 
     return load
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from acseg_core.errors import AcsegError
 from acseg_core.io.normalise import Normalisation
+from acseg_core.model.bankconfig import BankConfig
 from acseg_core.model.readouts.choice import PLAIN_HEAD, ReadOut
 from acseg_core.model.readouts.registry import READOUTS
 
@@ -55,6 +56,9 @@ class ModelConfig:
     classes: tuple[str, ...] = ()
     class_colours: tuple[tuple[int, int, int], ...] = ()
     normalisation: Normalisation | None = None
+    # the pretrained feature bank the network or its read-out reads (None: none);
+    # the model file's meta["bank_digest"] records its weights (acseg_core.features)
+    bank: BankConfig | None = None
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -124,6 +128,8 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     for name, value in data.items():
         if name == "readout" and isinstance(value, dict):
             value = ReadOut(value.get("kind"), value.get("smooth"))
+        elif name == "bank" and isinstance(value, dict):
+            value = from_dict(BankConfig, value)
         elif name == "normalisation" and isinstance(value, dict):
             value = Normalisation(
                 low=tuple(value["low"]), high=tuple(value["high"]), nodata=value.get("nodata")

@@ -41,13 +41,17 @@ class ReadoutShape:
 
 class GridInputs:
     """What a read-out sees of one batch: head-normalised g_ar features on the stem grid
-    (``features``), the network input at full size (``x``), and the head's K logits on
-    the grid (computed on first use, once)."""
+    (``features``), the network input at full size (``x``), the feature bank's
+    features on the same grid (``bank``, raw channels; None for a model without a
+    bank) and the head's K logits on the grid (computed on first use, once)."""
 
-    def __init__(self, net: Any, features: torch.Tensor, x: torch.Tensor) -> None:
+    def __init__(
+        self, net: Any, features: torch.Tensor, x: torch.Tensor, bank: torch.Tensor | None = None
+    ) -> None:
         self.net = net
         self.features = features
         self.x = x
+        self.bank = bank
         self._head_logits: torch.Tensor | None = None
 
     @property
