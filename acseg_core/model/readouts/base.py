@@ -127,5 +127,10 @@ class LearnableKind(ReadoutKind):
         0..``shape.classes``−1); a pure function of its inputs and the seed."""
         raise NotImplementedError
 
+    def classify(self, module: nn.Module, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        """n×C class probabilities of samples (what the module gives at those pixels),
+        for checks that hold samples out (leave-one-stroke-out)."""
+        raise NotImplementedError
+
 
 __all__ = ["GridInputs", "LearnableKind", "ReadoutKind", "ReadoutShape"]
