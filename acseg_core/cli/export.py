@@ -39,6 +39,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from acseg_core.inference.cache import prediction_key
+    from acseg_core.inference.predict import check_settings
     from acseg_core.inference.readout import MODEL_DEFAULT
     from acseg_core.jobs import run_to_end
     from acseg_core.labelling.export import ExportItem, parse_formats
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = predictor = key = None
     if project.model is not None:
         loaded = load_model(project.model, device=args.device)
+        check_settings(loaded, args.tile, 1, MODEL_DEFAULT)  # a bad --tile: once, up front
         predictor = model_predictor(loaded, MODEL_DEFAULT, args.tile)
         key = prediction_key(loaded, MODEL_DEFAULT)
     items = []

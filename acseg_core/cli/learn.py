@@ -36,8 +36,10 @@ def register(sub: Any) -> None:
 
 def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], list[int] | None]:
     """(names, colours, cluster→class index or None) from a ``--classes`` file."""
+    from acseg_core.io.files import require_regular_file
     from acseg_core.labelling.classes import ClassMap, default_palette
 
+    require_regular_file(path, "classes file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

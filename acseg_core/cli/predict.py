@@ -8,7 +8,8 @@ is reported in one line and skipped; the exit code is non-zero if any failed.
 Large collections (:mod:`acseg_core.inference.collection`): inputs are streamed,
 ``--resume`` skips complete outputs, ``--manifest`` logs every file as it
 finishes, ``--nproc N`` shares the files between N processes (GPUs round-robin).
-Ctrl+C stops after dropping the files in progress; rerun with ``--resume``.
+Ctrl+C (or SIGTERM) stops after dropping the files in progress, with exit code 130
+(143); rerun with ``--resume``.
 """
 
 from __future__ import annotations
@@ -106,7 +107,12 @@ def run(args: argparse.Namespace) -> int:
     from acseg_core.inference.readout import ReadOut
     from acseg_core.inference.sources import count_sources, iter_sources
     from acseg_core.io.folders import make_output_folder
-    from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
+    from acseg_core.jobs import (
+        CancelToken,
+        ctrl_c_cancels,
+        interrupted_exit_code,
+        sigterm_cancels,
+    )
     from acseg_core.model.checkpoint import load_model
 
     # a bad model is one fatal line; with --nproc the workers load their own copies
@@ -120,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--nproc must be at least 1")
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
+    if args.manifest is not None:
+        manifest = args.manifest.expanduser().resolve()
+        for given in (*args.inputs, *([args.list] if args.list is not None else [])):
+            if given.expanduser().resolve() == manifest:
+                raise InputError(args.manifest, f"the manifest would be written over {given}")
     readout = ReadOut(args.readout, args.smooth)
     check_settings(loaded, args.tile, args.batch, readout)
     make_output_folder(args.out)
@@ -158,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             "left: rerun with --resume to continue",
             file=sys.stderr,
         )
-        return 130
+        return interrupted_exit_code(token)
     if summary.skipped:
         print(f"{summary.skipped} input(s) already done, skipped")
     if summary.failed:

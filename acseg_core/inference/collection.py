@@ -12,7 +12,8 @@ hundred thousand: a generator (one :class:`Progress` per finished file, honourin
 * **Resume.** Outputs are written atomically (a hidden temp file beside the output,
   renamed when complete), so an output under its final name is complete; with
   ``resume`` such inputs are ``skipped``. Stale temps of a killed run are removed
-  before their output is written again.
+  before their output is written again. A full disk stops the run (every later file
+  would fail the same way).
 * **Manifest.** One record per finished file (:mod:`.manifest`).
 * **Processes.** ``nproc > 1`` shares the files between spawned worker processes, each
   loading the model once; on CUDA they take the GPUs round-robin, on the CPU each gets
@@ -24,6 +25,7 @@ hundred thousand: a generator (one :class:`Progress` per finished file, honourin
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -35,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.errors import AcsegError, CancelledError, InputError, os_error_in
 from acseg_core.inference.manifest import Manifest
 from acseg_core.inference.naming import (
     is_acseg_output,
@@ -50,6 +52,7 @@ from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 
 _IN_FLIGHT_PER_PROCESS = 2  # queued files per worker: enough to never idle, bounded
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ def predict_file(
     except CancelledError as exc:
         return FileResult(image, None, "cancelled", time.perf_counter() - started, str(exc))
     except AcsegError as exc:
+        cause = os_error_in(exc)
+        if cause is not None and cause.errno in DISK_FULL_ERRNOS:
+            raise  # every later file would fail the same way: stop the run
         return FileResult(image, None, "error", time.perf_counter() - started, str(exc))
     finally:
         if show_progress:
@@ -424,6 +430,8 @@ def _guarded(
         return predict_file(
             loaded, job.image, job.output, options, show_progress=show_progress, cancel=cancel
         )
+    except AcsegError:
+        raise  # a full disk (predict_file returns every other expected failure)
     except Exception as exc:  # one bad file must not stop a collection
         seconds = time.perf_counter() - started
         return FileResult(job.image, None, "error", seconds, f"{job.image}: {exc!r}")

@@ -91,7 +91,8 @@ def check_settings(loaded: Any, tile: int, batch: int, readout: ReadOut) -> Read
     if batch < 1:
         raise AcsegError("batch must be at least 1")
     resolved = readout.resolve(loaded)
-    plan_for(loaded, tile, tile, tile, resolved)  # raises if the tile is too small
+    side = max(1, tile)  # a tile of 0 or less is "too small", like any other
+    plan_for(loaded, side, side, tile, resolved)  # raises if the tile is too small
     return resolved
 
 

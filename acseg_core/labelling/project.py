@@ -27,6 +27,7 @@ from typing import Any
 
 from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import write_text_atomic
+from acseg_core.io.files import require_regular_file
 from acseg_core.io.normalise import Normalisation
 from acseg_core.labelling import project_file
 from acseg_core.labelling.classes import ClassMap
@@ -340,14 +341,16 @@ class Project:
         self._path = target
         self._dirty = False
         for old in superseded:
-            with contextlib.suppress(OSError):
-                old.unlink()
+            if project_file.inside(old, _edits_dir(target)):  # never a file elsewhere
+                with contextlib.suppress(OSError):
+                    old.unlink()
         return target
 
     @classmethod
     def load(cls, path: str | Path) -> Project:
         """Read and validate a project file; InputError names the file and the problem."""
         path = absolute(Path(path))
+        require_regular_file(path, "project file")
         if not path.is_file():
             raise InputError(path, "project file not found")
         try:

@@ -4,7 +4,9 @@ Schema 2 keys cached prediction maps by what produced them
 (``images[i].predictions = {key: path}``, :mod:`acseg_core.inference.cache`); schema 1
 had one ``prediction`` path per image that said nothing of the model or read-out that
 made it, so such entries are dropped on load (a cache: the maps are predicted again).
-Every path is stored relative to the project file.
+Every path is stored relative to the project file. Hand edits live in the project's
+own edits folder (``<stem>.edits/``): an edits path outside it is refused, so a crafted
+project never makes acseg write or delete a file elsewhere.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def from_json(project: Project, data: Any) -> None:
         )
     assert project.path is not None
     base = project.path.parent
+    edits_dir = project.edits_dir
+    assert edits_dir is not None
     project._model = path_field(data, "model", base)
     project._normalisation = _normalisation(data.get("normalisation"))
     try:
@@ -89,6 +93,11 @@ def from_json(project: Project, data: Any) -> None:
         )
         if entry.path in seen:
             raise Invalid(f"{where}.path repeats an earlier image ({item['path']})")
+        if entry.edits_file is not None and not inside(entry.edits_file, edits_dir):
+            raise Invalid(
+                f"{where}.edits {item['edits']} is outside the project's edits folder "
+                f"{edits_dir.name}/ (refused: acseg writes and deletes hand edits only there)"
+            )
         seen.add(entry.path)
         if entry.edits_file is not None and not entry.edits_file.is_file():
             project.warnings.append(
@@ -130,6 +139,14 @@ def relative(path: Path | None, base: Path) -> str | None:
 def absolute(path: Path) -> Path:
     """Absolute and normalised, without resolving symlinks (they may be deliberate)."""
     return Path(os.path.normpath(os.path.abspath(os.path.expanduser(path))))
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` once links and ``..`` are resolved."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
 
 
 class Invalid(Exception):

@@ -16,11 +16,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from acseg_core.errors import InputError
 from acseg_core.inference.readout import ReadOut
 from acseg_core.jobs import CancelToken
 from app.models import SessionModel
 from app.workers import JobRunner, JobWorker
 
+MAX_PIXELS = 2**30  # largest image the app predicts: its map (1 byte/px) stays in memory
 CachedFile = Callable[[Path, str], "Path | None"]  # (image, key) -> a map file, if cached
 
 
@@ -29,7 +31,15 @@ def predict_job(loaded: Any, image: Path, readout: ReadOut) -> Any:
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
         from acseg_core.inference.predict import predict  # torch loads here, not at start
+        from acseg_core.io.raster import probe
 
+        info = probe(image)
+        if info.pixels > MAX_PIXELS:  # the app keeps whole maps in memory
+            raise InputError(
+                image,
+                f"{info.width}×{info.height} is too large to label in the app (more than "
+                f"{MAX_PIXELS / 1e6:.0f} Mpx): use acseg-core predict, which writes by windows",
+            )
         return (yield from predict(loaded, image, readout=readout, cancel=cancel))
 
     return job

@@ -108,6 +108,12 @@ class ProjectController(QObject):
         self.document.set_path(doc.path)
         self.document.mark_clean()
         self.add_recent(doc.path)
+        for entry in doc.images:  # a damaged edits file is said now, not met later
+            if entry.edits_file is not None:
+                try:
+                    doc.get_edits(entry)
+                except AcsegError as exc:
+                    problems.append(f"hand edits of {entry.path.name} cannot be used: {exc}")
         missing = doc.missing_images()
         if missing:
             problems.append(
