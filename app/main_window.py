@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         # canvas and controllers
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
-        self.viewer = ImageViewController(self.canvas, self.display, self)
+        self.viewer = ImageViewController(self.canvas, self.display, self, self.runner)
         self.models = ModelController(self.session, self.classes, self.overlay, self.document,
                                       self)  # fmt: skip
         self.learning = LearnController(

@@ -109,6 +109,11 @@ def write_synthetic(path: Path, size: int, bands: int = BANDS, seed: int = 0) ->
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    given = [("--predict-tile", args.predict_tile), ("--predict-batch", args.predict_batch)]
+    given += [("--predict-size", size) for size in args.predict_size]
+    for option, value in given:
+        if value is not None and value < 1:
+            raise AcsegError(f"{option} must be at least 1, not {value}")
     sizes = list(args.predict_size)
     keep = getattr(args, "predict_keep", None)
     with tempfile.TemporaryDirectory(prefix="acseg-bench-") as tmp:

@@ -18,7 +18,7 @@ from typing import Any
 from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError
 from acseg_core.inference.cache import prediction_key
-from acseg_core.inference.predict import PredictOptions
+from acseg_core.inference.predict import PredictOptions, check_options
 from acseg_core.jobs import run_to_end
 from acseg_core.labelling.export import ExportItem, parse_formats
 from acseg_core.labelling.export_job import STEPS, export_images, model_predictor
@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = predictor = key = None
     if project.model is not None:
         loaded = load_model(project.model, device=args.device)
-        predictor = model_predictor(loaded, PredictOptions(**given(args, ("tile",))))
+        options = PredictOptions(**given(args, ("tile",)))
+        check_options(loaded, options)  # a bad --tile: once, up front
+        predictor = model_predictor(loaded, options)
         key = prediction_key(loaded, MODEL_DEFAULT)
     items = []
     for entry in project.images:

@@ -21,6 +21,7 @@ from typing import Any
 
 from acseg_core.errors import AcsegError, InputError
 from acseg_core.inference.sources import iter_sources
+from acseg_core.io.files import require_regular_file
 from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken, ctrl_c_cancels, run_to_end
 from acseg_core.labelling.classes import ClassMap, default_palette
@@ -55,6 +56,7 @@ def register(sub: Any) -> None:
 
 def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], list[int] | None]:
     """(names, colours, cluster→class index or None) from a ``--classes`` file."""
+    require_regular_file(path, "classes file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -8,7 +8,8 @@ is reported in one line and skipped; the exit code is non-zero if any failed.
 Large collections (:mod:`acseg_core.inference.collection`): inputs are streamed,
 ``--resume`` skips complete outputs, ``--manifest`` logs every file as it
 finishes, ``--nproc N`` shares the files between N processes (GPUs round-robin).
-Ctrl+C stops after dropping the files in progress; rerun with ``--resume``.
+Ctrl+C (or SIGTERM) stops after dropping the files in progress, with exit code 130
+(143); rerun with ``--resume``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from acseg_core.inference.collection import RUNNING, predict_collection
 from acseg_core.inference.predict import PredictOptions, check_options
 from acseg_core.inference.sources import count_sources, iter_sources
 from acseg_core.io.folders import make_output_folder
-from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
+from acseg_core.jobs import CancelToken, ctrl_c_cancels, interrupted_exit_code, sigterm_cancels
 from acseg_core.model.checkpoint import load_model
 from acseg_core.model.readouts import KINDS, READOUTS, ReadOut
 
@@ -113,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
         raise AcsegError("--nproc must be at least 1")
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
+    if args.manifest is not None:
+        manifest = args.manifest.expanduser().resolve()
+        for named in (*args.inputs, *([args.list] if args.list is not None else [])):
+            if named.expanduser().resolve() == manifest:
+                raise InputError(args.manifest, f"the manifest would be written over {named}")
     check_options(loaded, options)
     make_output_folder(args.out)
     total = count_sources(args.inputs, args.list)
@@ -141,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             "left: rerun with --resume to continue",
             file=sys.stderr,
         )
-        return 130
+        return interrupted_exit_code(token)
     if summary.skipped:
         print(f"{summary.skipped} input(s) already done, skipped")
     if summary.failed:

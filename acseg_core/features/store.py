@@ -58,7 +58,7 @@ class FeatureStore:
 
     def window(self, level: int, rows: slice, cols: slice) -> np.ndarray:
         """Channels × rows × cols of a level, as float32 (a copy)."""
-        return np.asarray(self.maps[level][:, rows, cols], dtype=np.float32)
+        return np.array(self.maps[level][:, rows, cols], dtype=np.float32)
 
     @classmethod
     def open(cls, folder: Path) -> FeatureStore:

@@ -12,7 +12,8 @@ hundred thousand: a generator (one :class:`Progress` per finished file, honourin
 * **Resume.** Outputs are written atomically (a hidden temp file beside the output,
   renamed when complete), so an output under its final name is complete; with
   ``resume`` such inputs are ``skipped``. Stale temps of a killed run are removed
-  before their output is written again.
+  before their output is written again. A full disk stops the run (every later file
+  would fail the same way).
 * **Manifest.** One record per finished file (:mod:`.manifest`).
 * **Where outputs go.** ``<stem>_clusters.<tif|png>`` in ``out_dir`` by default; a
   caller may name them itself (``name_output``: the app's label-all writes into the

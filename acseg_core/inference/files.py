@@ -8,19 +8,21 @@ type), whichever engine runs it (this process, a worker process, a Dask worker).
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acseg_core.errors import AcsegError, CancelledError
+from acseg_core.errors import AcsegError, CancelledError, os_error_in
 from acseg_core.inference.naming import remove_stale_temps
 from acseg_core.inference.predict import PredictOptions, predict
 from acseg_core.jobs import Progress, run_to_end
 from acseg_core.model.checkpoint import LoadedModel
 
 STATUSES = ("ok", "skipped", "error", "cancelled")
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def predict_file(
     loaded: LoadedModel, job: FileJob, options: PredictOptions, cancel: Any = None
 ) -> Generator[Progress, None, FileResult]:
     """Predict ``job.image`` to ``job.output`` (stale temps of a killed run removed
-    first); yields the tiles' progress, returns the result (never raises)."""
+    first); yields the tiles' progress, returns the result. Raises only for a full
+    disk: every later file would fail the same way, so the run stops."""
     started = time.perf_counter()
     try:
         remove_stale_temps(job.output)
@@ -66,6 +69,9 @@ def predict_file(
     except CancelledError as exc:
         return FileResult(job.image, None, "cancelled", time.perf_counter() - started, str(exc))
     except AcsegError as exc:
+        cause = os_error_in(exc)
+        if cause is not None and cause.errno in DISK_FULL_ERRNOS:
+            raise
         return FileResult(job.image, None, "error", time.perf_counter() - started, str(exc))
     except Exception as exc:  # one bad file must not stop a collection
         seconds = time.perf_counter() - started

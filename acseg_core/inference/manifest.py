@@ -6,6 +6,8 @@ before the next record is appended."""
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import io
 import json
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from acseg_core.errors import InputError, os_reason
+from acseg_core.io.files import require_regular_file
+from acseg_core.io.raster import IMAGE_SUFFIXES
 
 STATUSES = ("ok", "skipped", "error")
 
@@ -26,6 +30,7 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.csv = path.suffix.lower() == ".csv"
+        _check_target(path)  # nothing is appended to an image or a binary file
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file: TextIO = open(path, "a+", encoding="utf-8", newline="")  # noqa: SIM115
@@ -44,7 +49,10 @@ class Manifest:
         self._write(self._csv_line(record) if self.csv else json.dumps(record) + "\n")
 
     def close(self) -> None:
-        self._file.close()
+        # after a failed write (a full disk) the buffer still holds that record: it is
+        # dropped, the error has been reported once already
+        with contextlib.suppress(OSError):
+            self._file.close()
 
     def _csv_line(self, record: dict[str, Any]) -> str:
         buffer = io.StringIO()
@@ -58,6 +66,32 @@ class Manifest:
             os.fsync(self._file.fileno())
         except OSError as exc:  # a full disk: say so, never a traceback
             raise InputError(self.path, f"cannot write the manifest ({os_reason(exc)})") from exc
+
+
+def _check_target(path: Path) -> None:
+    """Refuse what must not be appended to: a FIFO or device, an image (by its name),
+    a file that is not UTF-8 text (an image under another name, a binary file)."""
+    require_regular_file(path, "manifest")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(path, "a manifest is a text file (.jsonl or .csv), not an image")
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(path, f"cannot read the manifest ({os_reason(exc)})") from exc
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise InputError(
+                path, "not a manifest (not UTF-8 text); refusing to append to it"
+            ) from None
+        except OSError as exc:
+            raise InputError(path, f"cannot read the manifest ({os_reason(exc)})") from exc
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:

@@ -71,11 +71,10 @@ def check_options(loaded: LoadedModel, options: PredictOptions) -> ReadOut:
     """Refuse unusable options once, before any image is read; the resolved read-out."""
     if options.batch < 1:
         raise AcsegError("batch must be at least 1")
-    if options.tile < 1:
-        raise AcsegError(f"tile size must be a positive number of pixels, not {options.tile}")
     autocast_dtype(loaded.device, options.precision)  # refuses an unknown precision
     resolved = options.readout.resolve(loaded)
-    plan_for(loaded, options.tile, options.tile, options.tile, resolved)  # tile too small?
+    side = max(1, options.tile)  # a tile of 0 or less is "too small", like any other
+    plan_for(loaded, side, side, options.tile, resolved)  # raises if the tile is too small
     return resolved
 
 

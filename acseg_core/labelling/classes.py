@@ -258,6 +258,8 @@ class ClassMap:
         clusters = data.get("clusters", 0)
         if not _is_int(clusters):
             raise AcsegError("clusters must be an integer")
+        if not 0 <= clusters <= MAX_CLUSTERS:  # before anything of that size is made
+            raise AcsegError(f"clusters must be between 0 and {MAX_CLUSTERS}, not {clusters}")
         raw_classes = data.get("classes", [])
         if not isinstance(raw_classes, list):
             raise AcsegError("classes must be a list")

@@ -14,7 +14,8 @@ Per image (``<name>`` is the image's stem, made unique within one export):
 Pixels are processed by windows (cluster map window → class map → hand edits →
 export values), so memory does not grow with the image: the PNGs are streamed from a
 temporary tiled GeoTIFF beside the output by GDAL. Every output is written to a temp
-file and renamed (never a half-written file). This module writes one image
+file, checked (GDAL only logs some write errors) and renamed (never a half-written
+file). This module writes one image
 (:func:`plan_item`, :func:`write_item`); :mod:`acseg_core.labelling.export_job` runs
 a whole export (predicting what is not cached, skipping what cannot be done).
 """
@@ -32,7 +33,9 @@ import numpy as np
 
 from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.io.atomic import atomic_path, scratch_path
+from acseg_core.io.files import check_written, write_failure
 from acseg_core.io.raster import Raster, RasterInfo
+from acseg_core.io.writers import quiet_gdal
 from acseg_core.jobs import CancelToken
 from acseg_core.labelling.classes import ClassMap, composite
 from acseg_core.labelling.edits import EditLayer
@@ -230,6 +233,7 @@ def write_item(
     colormap = {i: (*c, 255) for i, c in enumerate(palette)}
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_gdal())  # write errors: checked and said in one line
         # Final paths are renamed into place only when the whole image succeeded.
         finals = {fmt: stack.enter_context(atomic_path(p)) for fmt, p in plan.targets.items()}
         scratch = {
@@ -285,25 +289,37 @@ def write_item(
             win = Window(col, row, w, h)
             for fmt in ("tif", "png"):
                 if fmt in sinks:
-                    sinks[fmt].write(values, 1, window=win)
+                    _gdal_write(sinks[fmt].write, sinks[fmt].name, values, 1, window=win)
             if "color" in sinks:
-                sinks["color"].write(np.moveaxis(colour_lut[values], -1, 0), window=win)
+                colours = np.moveaxis(colour_lut[values], -1, 0)
+                _gdal_write(sinks["color"].write, sinks["color"].name, colours, window=win)
             yield step, len(windows)
 
         for sink in sinks.values():
-            sink.close()
+            _gdal_write(sink.close, sink.name)
+            check_written(sink.name)  # GDAL only logs errors of its final flush
         for fmt, tmp in scratch.items():
             _to_png(tmp, finals[fmt])
+            check_written(finals[fmt])
+
+
+def _gdal_write(call: Any, path: str, *args: Any, **kwargs: Any) -> None:
+    """A GDAL write (or the close that flushes it); its error becomes the OS error the
+    disk most likely gave (a full disk, a file-size limit), naming the file."""
+    try:
+        call(*args, **kwargs)
+    except RasterioError as exc:
+        raise write_failure(path) from exc
 
 
 def _to_png(tif: Path, png: Path) -> None:
     """Stream a GeoTIFF into a PNG (GDAL CreateCopy: line by line, colour table kept)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_gdal():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             gdal_copy(tif, png, driver="PNG", ZLEVEL=6)
-    except (RasterioError, OSError) as exc:
-        raise InputError(png, f"cannot write PNG ({exc})") from exc
+    except (RasterioError, OSError) as exc:  # the scratch file was checked: a write error
+        raise write_failure(png) from exc
     finally:
         for extra in (png.with_name(png.name + ".aux.xml"),):
             with contextlib.suppress(OSError):

