@@ -384,7 +384,7 @@ def test_predict_workers_die_with_a_killed_parent(tmp_path: Path, model: Path) -
     while time.monotonic() < deadline and len(workers) < 2:
         workers = _children(process.pid)
         time.sleep(0.1)
-    assert workers, "the pool never started"
+    assert workers, "the workers never started"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     deadline = time.monotonic() + 20

@@ -1,4 +1,5 @@
-"""Prediction over collections: resume after an interruption, manifest, --nproc, list files."""
+"""Prediction over collections in one process: resume after an interruption, manifest, list
+files. On Dask (--scheduler, --nproc N) and in shards: test_predict_dask.py."""
 
 from __future__ import annotations
 
@@ -165,21 +166,6 @@ def test_killed_process_resumes_cleanly(
     assert skipped == done_before  # a complete output is never predicted twice
     written = [r["input"] for r in records if r["status"] == "ok"]
     assert len(written) == len(set(written))
-
-
-def test_two_processes_give_the_same_outputs(
-    collection: Path, model_file: Path, reference: Path, tmp_path: Path
-) -> None:
-    out, manifest = tmp_path / "out", tmp_path / "m.jsonl"
-    job = predict_collection(
-        model_file, iter_sources([collection]), out, options=OPTIONS, manifest=manifest, nproc=2
-    )
-    summary = drain(job)
-    assert (summary.ok, summary.failed) == (IMAGES, 0)
-    assert_same_outputs(out, reference)
-    assert sorted(r["input"] for r in read_manifest(manifest)) == sorted(
-        str(p) for p in collection.iterdir()
-    )
 
 
 def test_list_file_and_output_folder_equal_to_input_folder(
