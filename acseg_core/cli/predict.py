@@ -1,8 +1,10 @@
 """`acseg-core predict MODEL (INPUT... | --list FILE) --out DIR`: cluster maps for images.
 
-GeoTIFF inputs give GeoTIFF outputs with the same CRS, transform and size; other
-inputs give PNG. Outputs are named ``<input stem>_clusters.<ext>`` (never the
-source's own name, so ``--out`` may be the input folder). A bad input among many
+GeoTIFF inputs give Cloud-Optimised GeoTIFFs with the same CRS, transform and size,
+their ids named (``.tif.aux.xml``, ``.qml``); other inputs give PNG. ``--format``
+adds polygons (``gpkg``) and a class-area table (``csv``), docs/outputs.md. Outputs
+are named ``<input stem>_clusters.<ext>`` (never the source's own name, so ``--out``
+may be the input folder). A bad input among many
 is reported in one line and skipped; the exit code is non-zero if any failed.
 
 Large collections (:mod:`acseg_core.inference.collection`): inputs are streamed,
@@ -28,8 +30,10 @@ def register(sub: Any) -> None:
         "predict",
         help="predict cluster maps for images (tiled, bounded memory)",
         description="Predict a cluster map per image with a trained model. GeoTIFF inputs "
-        "give single-band uint8 GeoTIFFs with the same CRS, transform and size; other "
-        "inputs give greyscale PNGs. Value 255 marks the source's nodata pixels.",
+        "give single-band uint8 Cloud-Optimised GeoTIFFs with the same CRS, transform and "
+        "size, their ids named for QGIS (.qml, .tif.aux.xml); other inputs give greyscale "
+        "PNGs. Value 255 marks the source's nodata pixels. --format adds polygons (gpkg) "
+        "and class areas (csv).",
     )
     parser.add_argument("model", type=Path, help="model file (model.pt from training)")
     parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
@@ -93,6 +97,23 @@ def register(sub: Any) -> None:
         "learned features and pixel values, fitted after training (default: the model's)",
     )
     parser.add_argument(
+        "--format",
+        default="tif",
+        metavar="LIST",
+        help="comma-separated: tif (the map: a Cloud-Optimised GeoTIFF with the ids' names "
+        "for georeferenced inputs, else PNG), gpkg (polygons, georeferenced inputs), csv "
+        "(areas.csv: pixels, m², ha per image and class). Ids are a learnt model's classes, "
+        "else clusters named 'cluster N' (default tif)",
+    )
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="gpkg: regions under PX pixels join their largest neighbour first "
+        f"(default {_default_min_area()}; 0 = keep every pixel)",
+    )
+    parser.add_argument(
         "--confidence",
         action="store_true",
         help="also write <name>_clusters_confidence.tif (probability of the chosen cluster)",
@@ -121,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list is not None and not args.list.is_file():
         raise InputError(args.list, "list file not found")
     readout = ReadOut(args.readout, args.smooth)
-    check_settings(loaded, args.tile, args.batch, readout)
+    resolved = check_settings(loaded, args.tile, args.batch, readout)
+    outputs = _outputs(args, loaded, resolved)
     make_output_folder(args.out)
     options = PredictOptions(
         readout=readout,
@@ -130,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         with_confidence=args.confidence,
         precision=args.precision,
         device=args.device,
+        outputs=outputs,
     )
     total = count_sources(args.inputs, args.list)
     token = CancelToken()
@@ -161,10 +184,30 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if summary.skipped:
         print(f"{summary.skipped} input(s) already done, skipped")
+    if summary.areas is not None:
+        print(f"areas: {summary.areas}")
     if summary.failed:
         print(f"acseg-core predict: {summary.failed} input(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _default_min_area() -> int:
+    from acseg_core.labelling.polygons import DEFAULT_MIN_AREA
+
+    return DEFAULT_MIN_AREA
+
+
+def _outputs(args: argparse.Namespace, loaded: Any, resolved: Any) -> Any:
+    """The GIS outputs asked for, with the legend of the ids this model predicts."""
+    from acseg_core.inference.outputs import OutputOptions, parse_predict_formats
+    from acseg_core.labelling.legend import legend_for_model
+
+    formats = parse_predict_formats(args.format)
+    min_area = _default_min_area() if args.min_area is None else args.min_area
+    if min_area < 0:
+        raise AcsegError("--min-area must be 0 or more pixels")
+    return OutputOptions(formats, min_area, legend_for_model(loaded.config, resolved.kind))
 
 
 def _drain(job: Iterator[Any]) -> Any:
@@ -175,6 +218,8 @@ def _drain(job: Iterator[Any]) -> Any:
         except StopIteration as stop:
             return stop.value
         status = progress.metrics["status"]
+        if progress.metrics.get("note"):
+            print(f"acseg-core predict: note: {progress.metrics['note']}", file=sys.stderr)
         if status == "ok":
             print(progress.message, flush=True)
         elif status == "error":

@@ -45,6 +45,7 @@ from acseg_core.inference.naming import (
     output_path,
     remove_stale_temps,
 )
+from acseg_core.inference.outputs import OutputOptions
 from acseg_core.inference.readout import MODEL_DEFAULT, ReadOut
 from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
@@ -62,6 +63,7 @@ class PredictOptions:
     with_confidence: bool = False
     precision: str = "auto"
     device: str = "auto"
+    outputs: OutputOptions | None = None  # GIS formats (.outputs); None = the map only
 
 
 @dataclass
@@ -75,6 +77,8 @@ class FileResult:
     status: str
     seconds: float
     error: str = ""
+    areas: Any = None  # ImageAreas for the run's areas.csv (not in the manifest)
+    note: str = ""  # a format this input could not have (e.g. no GeoPackage without CRS)
 
     def record(self) -> dict[str, Any]:
         """The manifest record (paths as strings)."""
@@ -96,6 +100,7 @@ class Summary:
     failed: int
     cancelled: bool
     manifest: Path | None
+    areas: Path | None = None  # the run's areas.csv, when written
 
 
 def predict_file(
@@ -112,18 +117,32 @@ def predict_file(
 
     started = time.perf_counter()
     remove_stale_temps(out)
+    areas, note, output = None, "", out
     try:
-        for progress in predict(
-            loaded,
-            image,
-            out=out,
-            readout=options.readout,
-            tile=options.tile,
-            batch=options.batch,
-            with_confidence=options.with_confidence,
-            precision=options.precision,
-            cancel=cancel,
-        ):
+        if options.outputs is not None:
+            from acseg_core.inference.outputs import predict_outputs, primary_output
+
+            job = predict_outputs(loaded, image, out, options, cancel)
+            output = primary_output(out, options.outputs)
+        else:
+            job = predict(
+                loaded,
+                image,
+                out=out,
+                readout=options.readout,
+                tile=options.tile,
+                batch=options.batch,
+                with_confidence=options.with_confidence,
+                precision=options.precision,
+                cancel=cancel,
+            )
+        while True:
+            try:
+                progress = next(job)
+            except StopIteration as stop:
+                if options.outputs is not None:
+                    areas, note = stop.value
+                break
             if show_progress:
                 eta = f", {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
                 print(f"\r  {progress.message}{eta}   ", end="", file=sys.stderr, flush=True)
@@ -134,7 +153,7 @@ def predict_file(
     finally:
         if show_progress:
             print("\r\033[K", end="", file=sys.stderr)
-    return FileResult(image, out, "ok", time.perf_counter() - started)
+    return FileResult(image, output, "ok", time.perf_counter() - started, areas=areas, note=note)
 
 
 @dataclass(frozen=True)
@@ -144,9 +163,15 @@ class _Job:
 
 
 def _plan(
-    sources: Iterable[Path | InputError], out_dir: Path, resume: bool, with_confidence: bool
+    sources: Iterable[Path | InputError],
+    out_dir: Path,
+    resume: bool,
+    with_confidence: bool,
+    outputs: OutputOptions | None = None,
 ) -> Iterator[_Job | FileResult]:
     """Jobs to run, or the result for inputs that need no work (skipped, refused)."""
+    from acseg_core.inference.outputs import complete, primary_output
+
     claimed: dict[Path, Path] = {}  # output -> input: the only per-file state kept
     out_real = out_dir.resolve()
 
@@ -175,8 +200,13 @@ def _plan(
         if out.exists() and not is_acseg_output(out):
             yield refused(image, f"refusing to write over {out}, which acseg did not write")
             continue
-        if resume and is_complete(out, with_confidence):
-            yield FileResult(image, out, "skipped", 0.0)
+        if resume and (
+            is_complete(out, with_confidence)
+            if outputs is None
+            else complete(out, outputs, with_confidence)
+        ):
+            yield FileResult(image, out if outputs is None else primary_output(out, outputs),
+                             "skipped", 0.0)  # fmt: skip
             continue
         yield _Job(image, out)
 
@@ -207,9 +237,12 @@ def predict_collection(
     out_dir = Path(out_dir)
     make_output_folder(out_dir)
     log = Manifest(Path(manifest)) if manifest is not None else None
-    planned = _Exhaustible(_plan(sources, out_dir, resume, options.with_confidence))
+    planned = _Exhaustible(
+        _plan(sources, out_dir, resume, options.with_confidence, options.outputs)
+    )
     tally = _Tally(total)
     dropped = 0  # files stopped midway by a cancel
+    table = _areas_table(out_dir, options.outputs)
     try:
         if nproc == 1:
             if loaded is None:
@@ -225,13 +258,41 @@ def predict_collection(
                 continue
             if log is not None:
                 log.append(result.record())
+            if table is not None:
+                _add_areas(table, result, options.outputs)
             yield tally.add(result)
+        # a cancel that came after the last file left nothing undone
+        cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
+        areas = table.finish() if table is not None and not cancelled else None
     finally:
         if log is not None:
             log.close()
-    # a cancel that came after the last file left nothing undone
-    cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
-    return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest)
+        if table is not None:
+            table.__exit__(None, None, None)
+    return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest, areas)
+
+
+def _areas_table(out_dir: Path, outputs: OutputOptions | None) -> Any:
+    """The run's areas.csv being streamed (None unless ``csv`` was asked for)."""
+    if outputs is None or "csv" not in outputs.formats:
+        return None
+    from acseg_core.inference.outputs import areas_path
+    from acseg_core.labelling.areas import AreasTable
+
+    if outputs.legend is None:
+        raise AcsegError("areas.csv needs the legend of the model's ids (OutputOptions.legend)")
+    return AreasTable(areas_path(out_dir), outputs.legend)
+
+
+def _add_areas(table: Any, result: FileResult, outputs: Any) -> None:
+    """An image's rows: counted while written, or read back from a skipped image's map."""
+    areas = result.areas
+    if result.status == "skipped" and result.output is not None:
+        from acseg_core.inference.outputs import areas_of_done
+
+        areas = areas_of_done(result.output, result.image, outputs.legend)
+    if areas is not None:
+        table.add(areas)
 
 
 class _Exhaustible(Iterator[Any]):
