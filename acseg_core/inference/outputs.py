@@ -133,7 +133,7 @@ def _write_outputs(
     loaded: Any, image: Path, out: Path, options: Any, cancel: CancelToken | None
 ) -> Generator[Progress, None, tuple[ImageAreas | None, str]]:
     from acseg_core.inference.predict import predict
-    from acseg_core.io.cog import cog_output, write_cog
+    from acseg_core.io.cog import cog_output, sidecars, write_cog
     from acseg_core.io.crs import pixel_area_m2
     from acseg_core.io.raster import probe
     from acseg_core.labelling.legend import legend_for_model
@@ -146,8 +146,6 @@ def _write_outputs(
     polygons = gpkg_path(out)
     if geo and "gpkg" in wants and polygons.exists() and not is_acseg_gpkg(polygons):
         raise InputError(polygons, "refusing to write over it: acseg did not write it")
-    from acseg_core.io.cog import sidecars
-
     _remove_stale([out, polygons, *sidecars(out)])
     note = "" if geo or "gpkg" not in wants else f"{image.name}: not georeferenced, no GeoPackage"
     with contextlib.ExitStack() as stack:

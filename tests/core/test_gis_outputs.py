@@ -225,6 +225,17 @@ def test_sieve_leaves_no_speck_even_where_all_neighbours_are_specks(tmp_path: Pa
         assert np.isclose(areas.sum(), 400 * 300 * PIXEL * PIXEL)
 
 
+def test_geopackages_acseg_wrote_are_told_from_a_users(tmp_path: Path) -> None:
+    raster = write_map(tmp_path / "m.tif", np.ones((20, 20), np.uint8))
+    write_polygons(raster, tmp_path / "ours.gpkg", LEGEND, "m")
+    geometry = shapely.to_wkb(np.array([shapely.box(0, 0, 1, 1)], dtype=object))
+    pyogrio.raw.write(str(tmp_path / "theirs.gpkg"), geometry, [np.array([1])], ["id"],
+                      layer=LAYER, driver="GPKG", geometry_type="Polygon", crs=CRS)  # fmt: skip
+    assert polygons_mod.is_acseg_gpkg(tmp_path / "ours.gpkg")
+    assert not polygons_mod.is_acseg_gpkg(tmp_path / "theirs.gpkg")
+    assert not polygons_mod.is_acseg_gpkg(tmp_path / "missing.gpkg")
+
+
 def test_default_min_area_is_the_documented_one() -> None:
     assert polygons_mod.DEFAULT_MIN_AREA == 64
     assert polygons_mod.polygon_count_bound(10000 * 10000, 64) < 2_000_000
