@@ -48,6 +48,7 @@ from app.panels.classes_panel import ClassesPanel
 from app.panels.display_panel import DisplayPanel
 from app.panels.image_list import ImageListPanel
 from app.panels.job_status import JobStatus
+from app.panels.statistics import StatisticsPanel
 from app.panels.status import StatusReadout
 from app.panels.tools_panel import ToolsBar
 from app.panels.training_panel import TrainingPanel
@@ -130,6 +131,16 @@ class MainWindow(QMainWindow):
             "Training", "training_dock", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.training_dock.hide()
+        self.statistics = StatisticsPanel(
+            self.images, self.session, self.classes, self.project.edits_for,
+            self.label_all.cached_file, self.runner, self,
+        )  # fmt: skip
+        self.statistics_dock = self._dock(
+            "Statistics", "statistics_dock", self.statistics, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.classes_dock, self.statistics_dock)  # a tab beside Classes
+        self.classes_dock.raise_()
+        self.editing.edited.connect(self.statistics.edited)
         self.cursor_info = StatusReadout(
             self.statusBar(), self.viewer, self.images, self.session, self.classes,
             self.editing.edit_at,

@@ -1,8 +1,10 @@
 """`acseg-core predict MODEL (INPUT... | --list FILE) --out DIR`: cluster maps for images.
 
-GeoTIFF inputs give GeoTIFF outputs with the same CRS, transform and size; other
-inputs give PNG. Outputs are named ``<input stem>_clusters.<ext>`` (never the
-source's own name, so ``--out`` may be the input folder). A bad input among many
+GeoTIFF inputs give Cloud-Optimised GeoTIFFs with the same CRS, transform and size,
+their ids named (``.tif.aux.xml``, ``.qml``); other inputs give PNG. ``--format``
+adds polygons (``gpkg``) and a class-area table (``csv``), docs/outputs.md. Outputs
+are named ``<input stem>_clusters.<ext>`` (never the source's own name, so ``--out``
+may be the input folder). A bad input among many
 is reported in one line and skipped; the exit code is non-zero if any failed.
 
 Large collections (:mod:`acseg_core.inference.collection`): inputs are streamed,
@@ -22,11 +24,15 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.gis.legend import legend_for_model
+from acseg_core.gis.options import OutputOptions, parse_predict_formats
+from acseg_core.gis.polygons import DEFAULT_MIN_AREA
 from acseg_core.inference.cluster import parse_scheduler
 from acseg_core.inference.collection import RUNNING, predict_collection
 from acseg_core.inference.predict import PredictOptions, check_options
@@ -51,8 +57,10 @@ def register(sub: Any) -> None:
         "predict",
         help="predict cluster maps for images (tiled, bounded memory)",
         description="Predict a cluster map per image with a trained model. GeoTIFF inputs "
-        "give single-band uint8 GeoTIFFs with the same CRS, transform and size; other "
-        "inputs give greyscale PNGs. Value 255 marks the source's nodata pixels.",
+        "give single-band uint8 Cloud-Optimised GeoTIFFs with the same CRS, transform and "
+        "size, their ids named for QGIS (.qml, .tif.aux.xml); other inputs give greyscale "
+        "PNGs. Value 255 marks the source's nodata pixels. --format adds polygons (gpkg) "
+        "and class areas (csv).",
     )
     parser.add_argument("model", type=Path, help="model file (model.pt from training)")
     parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
@@ -113,6 +121,23 @@ def register(sub: Any) -> None:
         "fitted with)",
     )
     parser.add_argument(
+        "--format",
+        default="tif",
+        metavar="LIST",
+        help="comma-separated: tif (the map: a Cloud-Optimised GeoTIFF with the ids' names "
+        "for georeferenced inputs, else PNG), gpkg (polygons, georeferenced inputs), csv "
+        "(areas.csv: pixels, m², ha per image and class). Ids are a learnt model's classes, "
+        "else clusters named 'cluster N' (default tif)",
+    )
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="gpkg: regions under PX pixels join their largest neighbour first "
+        f"(default {_default_min_area()}; 0 = keep every pixel)",
+    )
+    parser.add_argument(
         "--confidence",
         action="store_true",
         help="also write <name>_clusters_confidence.tif (probability of the chosen cluster)",
@@ -158,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(args.manifest, f"the manifest would be written over {named}")
     if args.out.exists() and not args.out.is_dir():
         raise InputError(args.out, "exists and is not a folder")
-    check_options(loaded, options)
+    resolved = check_options(loaded, options)
+    options = replace(options, outputs=_outputs(args, loaded, resolved))
     manifest = args.manifest
     if manifest is None and shard is not None:
         manifest = args.out / f"manifest.shard-{shard.index}-of-{shard.count}.jsonl"
@@ -192,10 +218,25 @@ def run(args: argparse.Namespace) -> int:
         return interrupted_exit_code(token)
     if summary.skipped:
         print(f"{summary.skipped} input(s) already done, skipped")
+    if summary.areas is not None:
+        print(f"areas: {summary.areas}")
     if summary.failed:
         print(f"acseg-core predict: {summary.failed} input(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _default_min_area() -> int:
+    return DEFAULT_MIN_AREA
+
+
+def _outputs(args: argparse.Namespace, loaded: Any, resolved: Any) -> Any:
+    """The GIS outputs asked for, with the legend of the ids this model predicts."""
+    formats = parse_predict_formats(args.format)
+    min_area = _default_min_area() if args.min_area is None else args.min_area
+    if min_area < 0:
+        raise AcsegError("--min-area must be 0 or more pixels")
+    return OutputOptions(formats, min_area, legend_for_model(loaded.config, resolved.kind))
 
 
 def _run_info(args: argparse.Namespace, shard: Shard | None, scheduler: str | None) -> dict:
@@ -231,6 +272,8 @@ def _drain(job: Iterator[Any], tiles_on_terminal: bool) -> Any:
             continue
         if tiles_on_terminal:
             print("\r\033[K", end="", file=sys.stderr)
+        if progress.metrics.get("note"):
+            print(f"acseg-core predict: note: {progress.metrics['note']}", file=sys.stderr)
         if status == "ok":
             left = progress.total is not None and progress.done < progress.total
             eta = f", {format_eta(progress.eta_s)} left" if left and progress.eta_s else ""

@@ -14,6 +14,9 @@ hundred thousand: a generator (one :class:`Progress` per finished file, honourin
   ``resume`` such inputs are ``skipped``. Stale temps of a killed run are removed
   before their output is written again. A full disk stops the run (every later file
   would fail the same way).
+* **GIS outputs** (``options.outputs``, :mod:`.outputs`): each file's COG, GeoPackage
+  and areas; the run's ``areas.csv`` is streamed here as results arrive (a skipped
+  file's areas are read back from its map) and renamed into place at the end.
 * **Manifest.** A run record, then one record per finished file, written here (the
   client) as each result arrives (:mod:`.manifest`).
 * **Where outputs go.** ``<stem>_clusters.<tif|png>`` in ``out_dir`` by default; a
@@ -29,11 +32,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.gis.areas import AreasTable
 from acseg_core.inference.cluster import DaskEngine, parse_scheduler
 from acseg_core.inference.files import FileJob, FileResult, predict_file
 from acseg_core.inference.manifest import Manifest
@@ -43,6 +47,13 @@ from acseg_core.inference.naming import (
     is_geotiff,
     looks_like_output,
     output_path,
+)
+from acseg_core.inference.outputs import (
+    OutputOptions,
+    areas_of_done,
+    areas_path,
+    complete,
+    primary_output,
 )
 from acseg_core.inference.predict import DEFAULT_OPTIONS, PredictOptions
 from acseg_core.io.folders import make_output_folder
@@ -62,6 +73,7 @@ class Summary:
     cancelled: bool
     manifest: Path | None
     startup_s: float = 0.0  # before the first file could start: model load(s), cluster start
+    areas: Path | None = None  # the run's areas.csv, when written
 
 
 def _plan(
@@ -70,6 +82,7 @@ def _plan(
     resume: bool,
     with_confidence: bool,
     name_output: Callable[[Path], Path],
+    outputs: OutputOptions | None = None,
 ) -> Iterator[FileJob | FileResult]:
     """Jobs to run, or the result for inputs that need no work (skipped, refused)."""
     claimed: dict[Path, Path] = {}  # output -> input: the only per-file state kept
@@ -100,8 +113,12 @@ def _plan(
         if out.exists() and not is_acseg_output(out):
             yield refused(image, f"refusing to write over {out}, which acseg did not write")
             continue
-        if resume and is_complete(out, with_confidence):
-            yield FileResult(image, out, "skipped", 0.0)
+        if outputs is None:
+            if resume and is_complete(out, with_confidence):
+                yield FileResult(image, out, "skipped", 0.0)
+                continue
+        elif resume and complete(out, outputs, with_confidence):
+            yield FileResult(image, primary_output(out, outputs), "skipped", 0.0)
             continue
         yield FileJob(image, out)
 
@@ -151,14 +168,17 @@ def predict_collection(
         if model_path is None:
             raise AcsegError("Dask workers need the model file")
         engine = DaskEngine(spec, Path(model_path), options, cancel)
-    log = None
+    log = table = None
     try:
         make_output_folder(out_dir)
+        table = _areas_table(out_dir, options.outputs)
         naming = name_output or (lambda image: output_path(image, out_dir, is_geotiff(image)))
         log = Manifest(Path(manifest)) if manifest is not None else None
         if log is not None and run_info is not None:
             log.begin_run(run_info)
-        planned = _Exhaustible(_plan(sources, out_dir, resume, options.with_confidence, naming))
+        planned = _Exhaustible(
+            _plan(sources, out_dir, resume, options.with_confidence, naming, options.outputs)
+        )
         if engine is None and loaded is None:
             if model_path is None:
                 raise AcsegError("no model to predict with")
@@ -184,15 +204,39 @@ def predict_collection(
                 continue
             if log is not None:
                 log.append(result.record())
+            if table is not None:
+                _add_areas(table, result, options.outputs)
             yield tally.add(result)
+        # a cancel that came after the last file left nothing undone
+        cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
+        areas = table.finish() if table is not None and not cancelled else None
     finally:
         if log is not None:
             log.close()
         if engine is not None:
             engine.close()
-    # a cancel that came after the last file left nothing undone
-    cancelled = bool(cancel is not None and cancel) and (dropped > 0 or not planned.exhausted)
-    return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest, startup_s)
+        if table is not None:
+            table.__exit__(None, None, None)
+    return Summary(tally.ok, tally.skipped, tally.failed, cancelled, manifest, startup_s, areas)
+
+
+def _areas_table(out_dir: Path, outputs: OutputOptions | None) -> AreasTable | None:
+    """The run's areas.csv being streamed (None unless ``csv`` was asked for)."""
+    if outputs is None or "csv" not in outputs.formats:
+        return None
+    if outputs.legend is None:
+        raise AcsegError("areas.csv needs the legend of the model's ids (OutputOptions.legend)")
+    return AreasTable(areas_path(out_dir), outputs.legend)
+
+
+def _add_areas(table: AreasTable, result: FileResult, outputs: OutputOptions) -> None:
+    """An image's rows: counted while written, or read back from a skipped image's map."""
+    areas = result.areas
+    if result.status == "skipped" and result.output is not None:
+        assert outputs.legend is not None
+        areas = areas_of_done(result.output, result.image, outputs.legend)
+    if areas is not None:
+        table.add(areas)
 
 
 class _Exhaustible(Iterator[Any]):
@@ -249,7 +293,7 @@ class _Tally:
             message = f"{counter} {result.image}: {result.output} already done, skipped"
         else:
             message = f"{counter} {result.error}"
-        metrics = {**asdict(result), "ok": self.ok, "skipped": self.skipped}
+        metrics = {**asdict(replace(result, areas=None)), "ok": self.ok, "skipped": self.skipped}
         metrics.update(failed=self.failed, images_per_s=self.ok / elapsed)
         return Progress(done, self.total, message, eta, metrics)
 

@@ -31,6 +31,7 @@ from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
 from acseg_core.features.for_model import feature_root, model_features
 from acseg_core.features.grid import grid_features
 from acseg_core.features.store import FeatureStore
+from acseg_core.gis.options import OutputOptions
 from acseg_core.inference.forward import PRECISIONS, Forward, autocast_dtype, cpu_workers
 from acseg_core.inference.sinks import OUTPUT_SUFFIXES, BandAssembler, Prediction, open_sink
 from acseg_core.inference.stages import StageTimes, exit_measured, measured
@@ -48,7 +49,8 @@ from acseg_core.model.readouts.choice import MODEL_DEFAULT, ReadOut
 class PredictOptions:
     """How images are predicted, whatever the front-end: the read-out, the tile size
     (px, snapped to the stride) and batch (tiles per forward pass) that trade speed for
-    memory, a confidence raster beside each map, the precision, the device."""
+    memory, a confidence raster beside each map, the precision, the device, and (for
+    collections) which GIS files each map becomes."""
 
     readout: ReadOut = MODEL_DEFAULT
     tile: int = field(default=DEFAULT_TILE, metadata={"help": "tile size in pixels"})
@@ -62,6 +64,7 @@ class PredictOptions:
                                   "else fp32", "choices": PRECISIONS}
     )  # fmt: skip
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps"})
+    outputs: OutputOptions | None = None  # the GIS formats of a collection; None: the map
 
 
 DEFAULT_OPTIONS = PredictOptions()

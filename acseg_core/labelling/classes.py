@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 
 from acseg_core.errors import AcsegError
-from acseg_core.io.raster import NODATA
-from acseg_core.labelling.palettes import (
+from acseg_core.gis.palettes import (
     MAX_CLASS_ID,
     MAX_CLUSTERS,
     Color,
@@ -38,6 +37,7 @@ from acseg_core.labelling.palettes import (
     default_palette,
     first_unused_colour,
 )
+from acseg_core.io.raster import NODATA
 
 UNASSIGNED = 0  # label value: a pixel with no class
 NO_EDIT = 255  # edit-layer value: "not edited, use the cluster map"

@@ -175,6 +175,8 @@ class ExportController(QObject):
 def summary(result: Any, out_dir: Path) -> str:
     """What an export did, naming every skipped image and why."""
     lines = [f"Wrote {len(result.written)} image(s) to {out_dir}"]
+    if getattr(result, "areas", None) is not None:
+        lines.append(f"Class areas: {result.areas.name}")
     if result.done:
         lines.append(f"{len(result.done)} image(s) were already exported and kept")
     if result.skipped:

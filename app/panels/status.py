@@ -1,4 +1,5 @@
-"""Status bar read-outs: pixel position, map coordinates, pixel value, cluster/class."""
+"""Status bar read-outs: pixel position, map coordinates and CRS, pixel value,
+cluster/class."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from acseg_core.gis.crs import crs_name
 from acseg_core.io.display import pixel_to_map
 from acseg_core.io.raster import NODATA
 from app.controllers.viewer import ImageViewController
@@ -84,7 +86,7 @@ class StatusReadout(QObject):
         self.position.setText(f"x {col}  y {row}")
         if info.georeferenced and info.transform is not None:
             mx, my = pixel_to_map(info.transform, col + 0.5, row + 0.5)
-            self.map_xy.setText(f"E {mx:.2f}  N {my:.2f}")
+            self.map_xy.setText(f"E {mx:.2f}  N {my:.2f}  {crs_name(info.crs)}".rstrip())
         else:
             self.map_xy.clear()
         self.value.setText(format_value(self.viewer.value_at(col, row)))

@@ -98,7 +98,9 @@ def test_geotiff_keeps_crs_transform_size_with_colour_table_and_nodata(tmp_path:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "labelmap.txt",
         "scene.png",
+        "scene.qml",  # the COG's class names for QGIS (test_gis_outputs.py)
         "scene.tif",
+        "scene.tif.aux.xml",
         "scene_color.png",
     ]
 

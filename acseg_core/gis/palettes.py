@@ -67,8 +67,6 @@ def default_cluster_colors(clusters: int) -> np.ndarray:
     return np.tile(palette, (reps, 1))[:clusters].copy()
 
 
-
-
 def first_unused_colour(used: set[Color]) -> Color:
     """The first class colour not in ``used`` (never one of the cluster colours a small
     model shows)."""
