@@ -85,13 +85,16 @@ def fill_footprint(
     seed: tuple[int, int],
     class_map: ClassMap,
     by_class: bool,
+    tolerance: int = 0,
 ) -> Footprint | None:
-    """The connected region of equal displayed values around ``seed`` (col, row);
-    raises :class:`~acseg_core.labelling.shapes.RegionTooLarge` for a huge one."""
+    """The connected region of equal displayed values around ``seed`` (col, row), with
+    enclosed specks of up to ``tolerance`` pixels (other clusters, stray pixels) taken
+    in; raises :class:`~acseg_core.labelling.shapes.RegionTooLarge` for a huge one.
+    Nodata inside stays unpainted (:meth:`Stroke.paint`)."""
     values: Callable[[Window], np.ndarray] = lambda w: displayed_values(  # noqa: E731
         clusters, layer, w, class_map, by_class
     )
-    return flood_region(values, seed, layer.height, layer.width)
+    return flood_region(values, seed, layer.height, layer.width, tolerance=tolerance)
 
 
 class EditHistory:

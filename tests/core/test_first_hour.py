@@ -1,0 +1,242 @@
+"""Issue 27's core parts: classes that set themselves up (land-cover colours, class-list
+import), the training-time estimate and the live ETA's rate, the fill's tolerance, the
+CRS's name and latitude/longitude, export folders per project, the training survey."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acseg_core.errors import AcsegError, InputError
+from acseg_core.io.display import crs_name, format_lonlat, map_to_lonlat, pixel_to_map
+from acseg_core.io.raster import probe
+from acseg_core.jobs import run_to_end
+from acseg_core.labelling.class_lists import read_class_list
+from acseg_core.labelling.classes import ClassMap
+from acseg_core.labelling.edits import EditLayer
+from acseg_core.labelling.export import (
+    default_export_dir,
+    fresh_folder,
+    labelmap_differs,
+    labelmap_text,
+)
+from acseg_core.labelling.painting import fill_footprint
+from acseg_core.labelling.palettes import CLASS_COLOURS, landcover_colour
+from acseg_core.presets import preset
+from acseg_core.training.config import TrainConfig
+from acseg_core.training.dataset import preferred_selection, survey_inputs
+from acseg_core.training.estimate import Estimate, StepRate, estimate_run
+from tests.core.synthetic import make_regions_image
+
+REPO = Path(__file__).resolve().parents[2]
+GEOTIFF = Path("/work/shared/data/geotiff/RGB.byte.tif")
+
+# -- classes that set themselves up ------------------------------------------------------
+
+
+def test_a_class_named_like_a_land_cover_class_gets_its_colour() -> None:
+    cmap = ClassMap.empty(4)
+    for name in ("Water", "trees", "Buildings", "road", "bare soil", "sand", "shadow", "car"):
+        cmap = cmap.add_class(name)
+    colours = {c.name: c.color for c in cmap.classes}
+    r, g, b = colours["Water"]
+    assert b > 180 and b > r + 100  # blue
+    r, g, b = colours["trees"]
+    assert g > r + 50 and g > b + 50  # green
+    assert colours["road"][0] == colours["road"][1] == colours["road"][2]  # grey
+    assert colours["car"] == landcover_colour("cars")
+    assert len(set(colours.values())) == len(colours)  # all distinct (CVAT tells by colour)
+    assert cmap.add_class("flux capacitor").classes[-1].color == CLASS_COLOURS[0]  # unknown
+
+
+def test_a_second_class_of_the_same_kind_gets_another_shade() -> None:
+    cmap = ClassMap.empty(2).add_class("water").add_class("sea water")
+    first, second = (c.color for c in cmap.classes)
+    assert first != second and second[2] > 150  # still blue, another shade
+    assert not cmap.export_problems()
+
+
+def test_colours_by_name_recolour_several_classes_at_once() -> None:
+    cmap = ClassMap.empty(2).add_class("water", (255, 0, 0)).add_class("grass", (255, 0, 0))
+    cmap = cmap.add_class("thing", (1, 2, 3))
+    ids = [c.id for c in cmap.classes]
+    new = cmap.recolor_many(cmap.colours_by_name(ids))
+    colours = [c.color for c in new.classes]
+    assert colours[0] == landcover_colour("water") and colours[1] == landcover_colour("grass")
+    assert colours[2] == (1, 2, 3)  # an unknown name keeps its colour
+
+
+def test_class_lists_in_every_format(tmp_path: Path) -> None:
+    labelmap = tmp_path / "labelmap.txt"
+    cmap = ClassMap.empty(2).add_class("water", (0, 0, 255)).add_class("field", (0, 200, 0))
+    labelmap.write_text(labelmap_text(cmap))  # an export of this app (CVAT's format)
+    assert read_class_list(labelmap) == [("water", (0, 0, 255)), ("field", (0, 200, 0))]
+    lines = tmp_path / "classes.txt"
+    lines.write_text("# comment\nroof:200,10,10\ngrass\n\n")
+    assert read_class_list(lines) == [("roof", (200, 10, 10)), ("grass", None)]
+    assert read_class_list(REPO / "resources/labels/dubai.csv")[0] == ("building", (60, 16, 152))
+    assert [n for n, _ in read_class_list(REPO / "resources/labels/loveda.csv")] == [
+        "building", "road", "water", "barren", "forest", "agriculture"
+    ]  # fmt: skip
+    assert [n for n, _ in read_class_list(REPO / "resources/labels/potsdam3.csv")] == [
+        "roads and cars", "vegetation", "buildings and clutter"
+    ]  # fmt: skip
+    isprs = dict(read_class_list(REPO / "resources/labels/isprs.csv"))
+    assert "ignore" not in isprs and isprs["building"] == (0, 0, 255)
+    names = tmp_path / "names.json"
+    names.write_text('["a", "b"]')
+    assert read_class_list(names) == [("a", None), ("b", None)]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("roof:200,10\n")
+    with pytest.raises(InputError, match="bad colour"):
+        read_class_list(bad)
+    with pytest.raises(InputError, match="not found"):
+        read_class_list(tmp_path / "missing.txt")
+
+
+def test_imported_classes_keep_existing_ones() -> None:
+    cmap = ClassMap.empty(3).add_class("water", (1, 1, 1))
+    new = cmap.add_classes([("water", None), ("road", None), ("car", (9, 9, 9))])
+    assert [c.name for c in new.classes] == ["water", "road", "car"]
+    assert new.classes[0] == cmap.classes[0]  # same id, its colour kept
+    assert new.classes[1].color == landcover_colour("road") and new.classes[2].color == (9, 9, 9)
+
+
+# -- the estimate and the live rate --------------------------------------------------------
+
+
+@pytest.fixture
+def tiles(tmp_path: Path) -> list[Path]:
+    paths = []
+    for i in range(2):
+        path = tmp_path / "tiles" / f"t{i}.tif"
+        path.parent.mkdir(exist_ok=True)
+        make_regions_image(path, size=(64, 64), bands=3, seed=i)
+        paths.append(path)
+    return paths
+
+
+def test_the_estimate_measures_every_part_of_the_run(tiles: list[Path], tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        inputs=tuple(map(str, tiles)), out_dir=str(tmp_path / "run"),
+        model=preset("cpu-small", clusters=3, base_width=8), crop=32, batch=2, epochs=3,
+        steps_per_epoch=5, device="cpu", workers=0,
+    )  # fmt: skip
+    estimate = run_to_end(estimate_run(cfg, probe_steps=3))
+    assert isinstance(estimate, Estimate) and estimate.device == "cpu"
+    assert estimate.step_s > 0 and estimate.prepare_s > 0 and estimate.startup_s >= 0
+    assert estimate.readout_s > estimate.save_s > 0  # the k-means read-out fit is counted
+    assert estimate.steps_per_epoch == 5
+    fixed = estimate.prepare_s + estimate.startup_s + estimate.readout_s
+    assert estimate.total_s(3) == pytest.approx(fixed + 3 * (5 * estimate.step_s + estimate.save_s))
+    assert estimate.total_s(4) - estimate.total_s(3) == pytest.approx(estimate.epoch_s())
+    assert "for 4 epoch(s)" in estimate.describe(4)
+    assert not (tmp_path / "run").exists()  # measuring writes nothing
+
+
+def test_the_live_rate_leaves_the_warm_up_out_and_converges() -> None:
+    truth = 1.0
+    steps = [9.0] + [truth * (1.3 if i % 2 else 0.7) for i in range(40)]  # noisy
+    rate = StepRate(window=20)
+    remaining = 300
+    etas = []
+    for seconds in steps:
+        rate.add(seconds)
+        remaining -= 1
+        etas.append(rate.eta(remaining))
+    # after a handful of steps within 15 % of the truth, and steady from there on
+    for done, eta in enumerate(etas[5:], start=6):
+        assert abs(eta - (300 - done) * truth) <= 0.15 * (300 - done) * truth
+    late = etas[20:]
+    drops = [a - b for a, b in itertools.pairwise(late)]
+    assert statistics.pstdev(drops) < 0.2  # no swings: about one step per step
+
+
+# -- the fill's tolerance ------------------------------------------------------------------
+
+
+def test_the_fill_takes_in_enclosed_specks_up_to_the_tolerance() -> None:
+    clusters = np.zeros((40, 40), np.uint8)
+    clusters[20:, :] = 1  # another region
+    clusters[5, 5] = 2  # a one-pixel speck inside region 0
+    clusters[8:11, 8:11] = 2  # a 9-pixel speck inside region 0
+    clusters[0, 30] = 255  # nodata at the edge stays out
+    layer, cmap = EditLayer(40, 40), ClassMap.empty(3)
+
+    def filled(tolerance: int) -> np.ndarray:
+        col, row, mask = fill_footprint(clusters, layer, (2, 2), cmap, False, tolerance)
+        out = np.zeros_like(clusters, bool)
+        out[row : row + mask.shape[0], col : col + mask.shape[1]] = mask
+        return out
+
+    exact, some, more = filled(0), filled(1), filled(9)
+    assert not exact[5, 5] and not exact[9, 9]
+    assert some[5, 5] and not some[9, 9]
+    assert more[5, 5] and more[9, 9] and not more[25, 5]  # never across into region 1
+
+
+# -- status bar: CRS and latitude/longitude ------------------------------------------------
+
+
+def test_crs_name_and_latitude_longitude(tmp_path: Path) -> None:
+    path = tmp_path / "geo.tif"
+    make_regions_image(path, size=(32, 32), bands=3)
+    info = probe(path)
+    assert crs_name(info.crs).startswith("EPSG:")
+    lonlat = map_to_lonlat(info.crs, *pixel_to_map(info.transform, 1, 1))
+    assert lonlat is not None and -180 <= lonlat[0] <= 180 and -90 <= lonlat[1] <= 90
+    assert crs_name(None) == "" and map_to_lonlat(None, 0, 0) is None
+    assert format_lonlat(-78.95865, 25.50609) == "25.50609° N  78.95865° W"
+    if GEOTIFF.is_file():  # the Landsat sample of the issue
+        landsat = probe(GEOTIFF)
+        assert crs_name(landsat.crs) == "EPSG:32618"
+        lon, lat = map_to_lonlat(landsat.crs, *pixel_to_map(landsat.transform, 0, 0))
+        assert lon == pytest.approx(-78.96, abs=0.01) and lat == pytest.approx(25.51, abs=0.01)
+
+
+# -- export folders ---------------------------------------------------------------------------
+
+
+def test_export_folders_are_named_after_the_project_or_its_images(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert default_export_dir(tmp_path / "p" / "roofs.acseg", []) == tmp_path / "p/roofs_labels"
+    a = default_export_dir(None, [tmp_path / "dubai/images/x.jpg"], home)
+    b = default_export_dir(None, [tmp_path / "vaihingen/images/y.tif"], home)
+    assert a != b and a.name == "dubai-images" and a.parent == home / "acseg-labels"
+    assert fresh_folder(a) == a
+    a.mkdir(parents=True)
+    assert fresh_folder(a) == a  # empty: usable
+    (a / "labelmap.txt").write_text("x")
+    assert fresh_folder(a) == a.with_name("dubai-images-2")
+    cmap = ClassMap.empty(1).add_class("water")
+    assert labelmap_differs(a, cmap) and not labelmap_differs(tmp_path / "none", cmap)
+    (a / "labelmap.txt").write_text(labelmap_text(cmap))
+    assert not labelmap_differs(a, cmap)
+
+
+# -- what the wizard lists ------------------------------------------------------------------
+
+
+def test_a_mixed_folder_is_listed_with_the_common_band_count_ticked(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i in range(3):
+        make_regions_image(folder / f"rgb{i}.tif", size=(32, 32), bands=3, seed=i)
+    make_regions_image(folder / "nir.tif", size=(32, 32), bands=4)
+    (folder / "broken.tif").write_bytes(b"not a tiff")
+    found = survey_inputs([folder])
+    names = [c.path.name for c in found]
+    assert sorted(names) == ["broken.tif", "nir.tif", "rgb0.tif", "rgb1.tif", "rgb2.tif"]
+    chosen, note = preferred_selection(found)
+    ticked = {c.path.name for c, on in zip(found, chosen, strict=True) if on}
+    assert ticked == {"rgb0.tif", "rgb1.tif", "rgb2.tif"}
+    assert note is not None and "another band count" in note
+    broken = next(c for c in found if c.path.name == "broken.tif")
+    assert not broken.usable and broken.problem
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AcsegError, match="no images"):
+        survey_inputs([tmp_path / "empty"])
