@@ -1,6 +1,7 @@
 """File dialogs that open where the user last was: one remembered folder (QSettings),
 shared by every Open/Save/Import/Browse of the app, so picking a file next to the last
-one never starts from the home folder again."""
+one never starts from the home folder again. Before any dialog was used, a dialog
+opens at its ``fallback`` (the folder of the image on screen)."""
 
 from __future__ import annotations
 
@@ -42,22 +43,26 @@ class FileDialogs:
         folder = path if path.is_dir() else path.parent
         self.settings.setValue(LAST_DIR_KEY, str(folder))
 
-    def open_files(self, parent: QWidget | None, title: str, filters: str) -> list[Path]:
-        files, _ = QFileDialog.getOpenFileNames(parent, title, self.start(), filters)
+    def open_files(
+        self, parent: QWidget | None, title: str, filters: str, fallback: Path | None = None
+    ) -> list[Path]:
+        files, _ = QFileDialog.getOpenFileNames(parent, title, self.start(fallback), filters)
         if files:
             self.remember(files[0])
         return [Path(f) for f in files]
 
-    def open_file(self, parent: QWidget | None, title: str, filters: str) -> Path | None:
-        path, _ = QFileDialog.getOpenFileName(parent, title, self.start(), filters)
+    def open_file(
+        self, parent: QWidget | None, title: str, filters: str, fallback: Path | None = None
+    ) -> Path | None:
+        path, _ = QFileDialog.getOpenFileName(parent, title, self.start(fallback), filters)
         if path:
             self.remember(path)
         return Path(path) if path else None
 
     def folder(
-        self, parent: QWidget | None, title: str, start: str | Path | None = None
+        self, parent: QWidget | None, title: str, fallback: Path | None = None
     ) -> Path | None:
-        chosen = QFileDialog.getExistingDirectory(parent, title, str(start or self.start()))
+        chosen = QFileDialog.getExistingDirectory(parent, title, self.start(fallback))
         if chosen:
             self.remember(chosen)
         return Path(chosen) if chosen else None

@@ -345,18 +345,25 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.training_dock], [height], Qt.Orientation.Vertical)
 
     # -- dialogs (thin: they only gather input) ----------------------------------------------
+    def _here(self) -> Path | None:
+        """The folder of the image on screen (where dialogs start before any was used)."""
+        current = self.images.current
+        return current.parent if current is not None else None
+
     def ask_open_files(self) -> None:
-        files = self.dialogs.open_files(self, "Open images", IMAGE_FILTER)
+        files = self.dialogs.open_files(self, "Open images", IMAGE_FILTER, self._here())
         if files:
             self.open_paths_reporting(files)
 
     def ask_open_folder(self) -> None:
-        folder = self.dialogs.folder(self, "Open folder")
+        folder = self.dialogs.folder(self, "Open folder", self._here())
         if folder is not None:
             self.open_paths_reporting([folder])
 
     def ask_load_model(self) -> None:
-        path = self.dialogs.open_file(self, "Load model", "acseg models (*.pt);;All files (*)")
+        path = self.dialogs.open_file(
+            self, "Load model", "acseg models (*.pt);;All files (*)", self._here()
+        )
         if path is not None:
             self.load_model_reporting(path)
 
@@ -373,7 +380,7 @@ class MainWindow(QMainWindow):
         )
         if wizard.exec():
             try:
-                self.training.start(wizard.config())
+                self.training.start(wizard.config(), wizard.settings_page.estimate)
             except (AcsegError, RuntimeError) as exc:
                 self.report("Cannot train", str(exc))
 

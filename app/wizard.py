@@ -236,9 +236,11 @@ class FolderPage(QWizardPage):
             except AcsegError as exc:
                 self.summary.setText(f"<span style='color:#c0392b'>{exc}</span>")
             else:
+                scan = self.scan
+                padded = f", {len(scan.padded)} padded" if scan.padded else ""
                 self.summary.setText(
                     f"Training on {len(checked)} of {len(self.candidates)} image(s): "
-                    f"{self.scan.summary()}"
+                    f"{scan.bands} band(s), {scan.total_pixels / 1e6:.1f} Mpx{padded}"
                 )
                 notes = list(self.scan.warnings)
                 notes += [f"cannot use {c.path.name}: {c.problem}" for c in self.candidates

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from typing import Any
@@ -95,4 +96,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_before": load_before,
             "load_after": load_after,
         }
+        row = rows[spec.name]
+        print(  # as each folder ends: a long bench keeps what it measured
+            f"{spec.name}: estimated {row['estimated_s']} s, real {row['real_s']} s "
+            f"(error {row['error_pct']} %), load {load_before} → {load_after}",
+            file=sys.stderr,
+            flush=True,
+        )
     return {"preset": args.preset, "folders": rows}

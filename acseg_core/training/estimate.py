@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -45,7 +46,9 @@ from acseg_core.training.dataset import (
 )
 from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_loss
 
-PROBE_STEPS = 6  # steady steps timed after the first one
+PROBE_STEPS = 8  # steady steps timed after the first one
+PROBE_BUDGET_S = 30.0  # ... or fewer (at least MIN_PROBE_STEPS) once this much time passed
+MIN_PROBE_STEPS = 3
 RATE_WINDOW = 30  # steps the live rate averages over
 
 
@@ -125,9 +128,12 @@ def estimate_run(
     optimiser = make_optimiser(model, cfg.lr)
     dtype = amp_dtype(device)
     dataset = CropDataset(scan, norm, cfg.crop, seed=cfg.seed, scale=cfg.scale)
-    batches = iter(crop_loader(dataset, cfg, 0, probe_steps + 1, device))
+    # the run's own sampler (all its steps), so the loader's workers keep reading while
+    # the steps are timed, as they do in the run (and compete for the same cores)
+    run_steps = cfg.steps or cfg.epochs * steps_per_epoch
+    batches = iter(crop_loader(dataset, cfg, 0, max(run_steps, probe_steps + 1), device))
 
-    def step(index: int) -> None:
+    def step(index: int, batches: Any) -> None:
         x, valid = next_batch(batches)
         x, valid = x.to(device), valid.to(device)
         optimiser.zero_grad(set_to_none=True)
@@ -140,17 +146,20 @@ def estimate_run(
             torch.cuda.synchronize()
 
     try:
-        step(0)
+        step(0, batches)
         first_s = time.perf_counter() - start
         yield Progress(2, total_reports, "timing training steps")
         times: list[float] = []
         for index in range(1, probe_steps + 1):
             if cancel is not None and cancel.cancelled:
                 break
+            if len(times) >= MIN_PROBE_STEPS and sum(times) > PROBE_BUDGET_S:
+                break  # a slow machine: enough steps to know, the user is waiting
             tick = time.perf_counter()
-            step(index)
+            step(index, batches)
             times.append(time.perf_counter() - tick)
             yield Progress(2 + index, total_reports, "timing training steps")
+        del batches  # its workers stop: the read-out fit runs without them, as in the run
         step_s = _steady(times) if times else first_s
         startup_s = max(0.0, first_s - step_s)
         save_s = _time_save(model, optimiser)
@@ -172,12 +181,12 @@ def estimate_run(
 
 
 def _steady(times: list[float]) -> float:
-    """A steady step's time: the mean without the slowest step (one hiccup of a loaded
-    machine), but never below the median."""
+    """A steady step's time: the mean (a loaded machine's slow steps are part of the
+    run too), leaving out only steps over 3× the median (a one-off stall)."""
     if len(times) < 3:
         return statistics.fmean(times)
-    trimmed = sorted(times)[:-1]
-    return max(statistics.fmean(trimmed), statistics.median(times))
+    median = statistics.median(times)
+    return statistics.fmean([t for t in times if t <= 3 * median])
 
 
 def _time_save(model: torch.nn.Module, optimiser: torch.optim.Optimizer) -> float:

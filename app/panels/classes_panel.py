@@ -43,6 +43,10 @@ from app.file_dialogs import FileDialogs
 from app.models import ClassesModel, OverlayModel
 
 UNASSIGNED = "— none —"
+MENU_LANDCOVER = (  # one colour per kind of land cover in the palette menu
+    "water", "grass", "vegetation", "tree", "agriculture", "building", "road", "soil",
+    "sand", "shadow", "car", "clutter", "snow",
+)  # fmt: skip
 
 
 def swatch(colour: tuple[int, int, int], size: int = 14) -> QIcon:
@@ -233,12 +237,13 @@ class ClassesPanel(QWidget):
         by_name.setToolTip("The land-cover colour of each selected class's name")
         by_name.triggered.connect(lambda: self.recolour_selected_by_name())
         menu.addSeparator()
-        seen: set[Color] = set()
-        for colour in (*dict.fromkeys(LANDCOVER_COLOURS.values()), *CLASS_COLOURS):
-            if colour in seen:
-                continue
-            seen.add(colour)
-            action = menu.addAction(swatch(colour), ",".join(str(v) for v in colour))
+        for name in MENU_LANDCOVER:
+            colour = LANDCOVER_COLOURS[name]
+            action = menu.addAction(swatch(colour), name)
+            action.triggered.connect(lambda _c=False, rgb=colour: self.recolour_selected(rgb))
+        more = menu.addMenu("More colours")
+        for colour in CLASS_COLOURS:
+            action = more.addAction(swatch(colour), ",".join(str(v) for v in colour))
             action.triggered.connect(lambda _c=False, rgb=colour: self.recolour_selected(rgb))
         menu.addSeparator()
         other = menu.addAction("Other colour…")
@@ -289,4 +294,12 @@ class ClassesPanel(QWidget):
         before = len(self.classes.classes)
         if not self._apply(lambda: self.classes.import_classes(entries)):
             return 0
-        return len(self.classes.classes) - before
+        added = len(self.classes.classes) - before
+        window = self.window()
+        if hasattr(window, "statusBar"):
+            kept = len(entries) - added
+            note = f" ({kept} already there)" if kept else ""
+            window.statusBar().showMessage(
+                f"Imported {added} class(es) from {Path(path).name}{note}", 8000
+            )
+        return added

@@ -49,7 +49,7 @@ class StatusReadout(QObject):
         self.cluster = QLabel(status_bar)
         self.model = QLabel(status_bar)
         self.model.setMaximumWidth(MODEL_LABEL_WIDTH)  # messages keep the rest of the bar
-        for label in (self.cluster, self.value, self.lonlat, self.map_xy, self.crs,
+        for label in (self.cluster, self.value, self.map_xy, self.crs, self.lonlat,
                       self.position, self.model):  # fmt: skip
             status_bar.addPermanentWidget(label)
         viewer.image_shown.connect(self._image_shown)

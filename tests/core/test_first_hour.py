@@ -240,3 +240,67 @@ def test_a_mixed_folder_is_listed_with_the_common_band_count_ticked(tmp_path: Pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(AcsegError, match="no images"):
         survey_inputs([tmp_path / "empty"])
+
+
+def test_the_training_eta_converges_after_a_slow_first_step(
+    tiles: list[Path], tmp_path: Path, monkeypatch
+) -> None:
+    """The loop's ETA: a 9 s warm-up step, then 1 s steps; within a few steps the
+    remaining time is the steps left × 1 s (an average of the last steps, not a decaying
+    memory of the first)."""
+    import time as real_time
+
+    from acseg_core.training import loop
+
+    class Clock:  # the loop's step clock: 9 s for the first step, 1 s for each after
+        ticks = iter([0.0, 9.0, *[9.0 + i for i in range(1, 100)]])
+
+        @staticmethod
+        def perf_counter() -> float:
+            return next(Clock.ticks)
+
+        monotonic = staticmethod(real_time.monotonic)
+
+    monkeypatch.setattr(loop, "time", Clock)
+    cfg = TrainConfig(
+        inputs=tuple(map(str, tiles)), out_dir=str(tmp_path / "run"),
+        model=preset("cpu-small", clusters=3, base_width=8), crop=32, batch=2,
+        steps=12, steps_per_epoch=12, device="cpu", workers=0,
+    )  # fmt: skip
+    etas = {}
+    job = loop.train(cfg)
+    while True:
+        try:
+            item = next(job)
+        except StopIteration:
+            break
+        if item.metrics.get("phase") == "train" and item.eta_s is not None:
+            etas[item.done] = item.eta_s
+    for step in range(3, 12):
+        assert etas[step] == pytest.approx(12 - step, rel=0.1), (step, etas[step])
+
+
+def test_the_estimate_bench_prints_estimated_and_real_time_per_folder(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import argparse
+    import functools
+
+    from acseg_core.benchmarks import estimate as bench
+    from acseg_core.training import estimate as core
+    from tests.core.test_accuracy_bench import write_folder
+
+    root = write_folder(tmp_path / "set", images=2, size=64)
+    spec = f"name=tiny,images={root / 'images'},labels={root / 'labels'}"
+    monkeypatch.setattr(bench, "estimate_run",
+                        functools.partial(core.estimate_run, probe_steps=2))  # fmt: skip
+    args = argparse.Namespace(
+        estimate=[spec], estimate_epochs=1, estimate_steps=2, preset="cpu-small", device="cpu"
+    )
+    result = bench.run(args)
+    row = result["folders"]["tiny"]
+    assert row["images"] == 2 and row["steps"] == 2
+    assert row["estimated_s"] > 0 and row["real_s"] > 0
+    assert row["ratio"] == pytest.approx(row["real_s"] / row["estimated_s"], rel=0.01)
+    assert {"prepare", "startup", "step", "save", "readout"} <= set(row["parts_s"])
+    assert "tiny: estimated" in capsys.readouterr().err
