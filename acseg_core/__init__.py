@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from acseg_core.jobs import CancelToken, Progress, run_to_end
     from acseg_core.labelling.classes import ClassMap
     from acseg_core.labelling.project import Project
-    from acseg_core.learning.fit import learn
+    from acseg_core.learning.job import learn
     from acseg_core.model.checkpoint import LoadedModel, load_model
     from acseg_core.model.config import ModelConfig
     from acseg_core.model.loss import mi_loss
@@ -56,7 +56,7 @@ _LAZY = {
     "TrainConfig": "acseg_core.training.config",
     "TrainResult": "acseg_core.training.loop",
     "train": "acseg_core.training.loop",
-    "learn": "acseg_core.learning.fit",
+    "learn": "acseg_core.learning.job",
     "PredictOptions": "acseg_core.inference.predict",
     "Prediction": "acseg_core.inference.predict",
     "predict": "acseg_core.inference.predict",

@@ -22,6 +22,9 @@ class InputError(AcsegError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple:  # picklable: raised in prediction worker processes
+        return (type(self), (self.path, self.reason))
+
 
 class BandMismatch(InputError):
     """An image whose band count is not the model's: one problem a folder of such images
@@ -39,6 +42,19 @@ class CancelledError(AcsegError):
 def os_reason(exc: OSError) -> str:
     """A short, human reason for an OS error ("no space left on device")."""
     return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The first OS error with an errno in ``exc`` and what caused it (``raise … from``),
+    so a front-end can tell a full disk inside a one-line :class:`InputError`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def missing_reason(path: Path, what: str = "file") -> str:

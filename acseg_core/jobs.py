@@ -40,8 +40,11 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.signal: int | None = None  # the OS signal that cancelled, if one did
 
-    def cancel(self) -> None:
+    def cancel(self, signum: int | None = None) -> None:
+        if signum is not None and self.signal is None:
+            self.signal = signum
         self._event.set()
 
     @property
@@ -112,7 +115,7 @@ def ctrl_c_cancels(token: CancelToken, message: str | None) -> contextlib.Abstra
     def on_interrupt(signum: int, frame: Any) -> None:
         if token.cancelled:
             raise KeyboardInterrupt
-        token.cancel()
+        token.cancel(signum)
         if message:
             sys.stderr.write(f"\n{message}\n")
 
@@ -124,6 +127,13 @@ def sigterm_cancels(token: CancelToken) -> contextlib.AbstractContextManager:
     like Ctrl+C: the job stops at its next step and saves what it keeps."""
 
     def on_term(signum: int, frame: Any) -> None:
-        token.cancel()
+        token.cancel(signum)
 
     return handling(signal.SIGTERM, on_term)
+
+
+def interrupted_exit_code(token: CancelToken) -> int:
+    """The exit code of a command stopped by a signal: the shell's ``128 + signal``
+    (130 after Ctrl+C, 143 after SIGTERM), whatever it saved on the way out, so a
+    script never takes an interrupted run for a finished one."""
+    return 128 + (token.signal if token.signal is not None else signal.SIGINT)

@@ -29,16 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_inputs(paths: Sequence[str]) -> list[Path]:
-    """Refuse bad paths before any window opens: one line, non-zero exit."""
-    from acseg_core.io.raster import list_images, probe
+def _check_inputs(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Refuse bad paths before any window opens (one line, non-zero exit); a file that
+    cannot be read among usable ones is skipped with a notice, as predict skips it.
+    Returns the images and one line per skipped file."""
+    from acseg_core.io.raster import usable_images
 
-    images = list_images(paths)
-    for image in images:
-        probe(image)
+    images, problems = usable_images(paths)
     if paths and not images:
+        if len(problems) == 1:
+            raise AcsegError(problems[0])
+        if problems:
+            raise AcsegError(f"{', '.join(paths)}: no usable images ({problems[0]}, …)")
         raise AcsegError(f"{', '.join(paths)}: no images found")
-    return images
+    return images, problems
 
 
 def _check_screenshot_target(out: Path, args: argparse.Namespace, images: list[Path]) -> None:
@@ -56,7 +60,7 @@ def _check_screenshot_target(out: Path, args: argparse.Namespace, images: list[P
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        images = _check_inputs(args.paths)
+        images, skipped = _check_inputs(args.paths)
         if args.screenshot:
             _check_screenshot_target(Path(args.screenshot), args, images)
     except AcsegError as exc:
@@ -73,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"acseg: error: {problem}", file=sys.stderr)
         return 1
     from app.main_window import MainWindow
+    from app.opening import skipped_notice
 
     HEADLESS.on = bool(args.screenshot)  # nobody can answer a dialog: print, never block
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -90,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.opener.open_sample(with_model=not args.model)
         if args.model:
             window.load_model(Path(args.model))
+        if skipped:
+            window.notices.add(skipped_notice(skipped))
     except AcsegError as exc:
         print(f"acseg: error: {exc}", file=sys.stderr)
         return 1

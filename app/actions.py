@@ -19,6 +19,7 @@ class ActionHost(Protocol):
     images_dock: Any
     display_dock: Any
     classes_dock: Any
+    statistics_dock: Any
     training_dock: Any
     training: Any
     overlay: Any
@@ -219,6 +220,7 @@ def build_actions(window: ActionHost) -> Actions:
         window.images_dock,
         window.display_dock,
         window.classes_dock,
+        window.statistics_dock,
         window.training_dock,
     ):
         view_menu.addAction(dock.toggleViewAction())

@@ -40,12 +40,16 @@ class ExportDialog(QDialog):
         scope.addWidget(self.current)
         scope.addWidget(self.all)
         self.png = QCheckBox("Palette PNG + labelmap.txt (CVAT)", self)
-        self.tif = QCheckBox("GeoTIFF (georeferenced images)", self)
+        self.tif = QCheckBox("Cloud-Optimised GeoTIFF + class names (georeferenced images)", self)
+        self.gpkg = QCheckBox("Polygons, GeoPackage (georeferenced images)", self)
+        self.csv = QCheckBox("Class areas, areas.csv (pixels, m², ha)", self)
         self.color = QCheckBox("Colour preview PNG", self)
-        for name, box in (("png", self.png), ("tif", self.tif), ("color", self.color)):
+        self.boxes = {"png": self.png, "tif": self.tif, "gpkg": self.gpkg, "csv": self.csv,
+                      "color": self.color}  # fmt: skip
+        for name, box in self.boxes.items():
             box.setChecked(name in last.formats)
         formats = QVBoxLayout()
-        for box in (self.png, self.tif, self.color):
+        for box in self.boxes.values():
             formats.addWidget(box)
             box.toggled.connect(self._validate)
         self.folder = QLineEdit(str(last.out_dir), self)
@@ -81,11 +85,7 @@ class ExportDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
     def request(self) -> ExportRequest:
-        formats = tuple(
-            name
-            for name, box in (("png", self.png), ("tif", self.tif), ("color", self.color))
-            if box.isChecked()
-        )
+        formats = tuple(name for name, box in self.boxes.items() if box.isChecked())
         return ExportRequest(
             scope="all" if self.all.isChecked() else "current",
             formats=formats,

@@ -50,6 +50,7 @@ from app.panels.classes_panel import ClassesPanel
 from app.panels.display_panel import DisplayPanel
 from app.panels.image_list import ImageListPanel
 from app.panels.job_status import JobStatus
+from app.panels.statistics import StatisticsPanel
 from app.panels.status import StatusReadout
 from app.panels.tools_panel import ToolsBar
 from app.panels.training_panel import TrainingPanel
@@ -87,7 +88,7 @@ class MainWindow(QMainWindow):
         # canvas and controllers
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
-        self.viewer = ImageViewController(self.canvas, self.display, self)
+        self.viewer = ImageViewController(self.canvas, self.display, self, self.runner)
         self.models = ModelController(self.session, self.classes, self.overlay, self.document,
                                       self)  # fmt: skip
         self.learning = LearnController(
@@ -133,6 +134,16 @@ class MainWindow(QMainWindow):
             "Training", "training_dock", self.training_panel, Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.training_dock.hide()
+        self.statistics = StatisticsPanel(
+            self.images, self.session, self.classes, self.project.edits_for,
+            self.label_all.cached_file, self.runner, self,
+        )  # fmt: skip
+        self.statistics_dock = self._dock(
+            "Statistics", "statistics_dock", self.statistics, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.classes_dock, self.statistics_dock)  # a tab beside Classes
+        self.classes_dock.raise_()
+        self.editing.edited.connect(self.statistics.edited)
         self.cursor_info = StatusReadout(
             self.statusBar(), self.viewer, self.images, self.session, self.classes,
             self.editing.edit_at,
@@ -375,9 +386,7 @@ class MainWindow(QMainWindow):
             return
         folder = self.images.current.parent if self.images.current is not None else None
         beside = self.document.path.parent if self.document.path is not None else None
-        wizard = TrainWizard(
-            self.runner, folder, self, runs_beside=beside, settings=self.settings
-        )
+        wizard = TrainWizard(self.runner, folder, self, runs_beside=beside, settings=self.settings)
         if wizard.exec():
             try:
                 self.training.start(wizard.config(), wizard.settings_page.estimate)

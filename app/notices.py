@@ -42,9 +42,7 @@ class Notices(QObject):
         if HEADLESS.on:
             show_error(None, "Notice", text)
         metrics = self.label.fontMetrics()
-        line = metrics.elidedText(
-            f"⚠ {short or text}", Qt.TextElideMode.ElideRight, LABEL_WIDTH
-        )
+        line = metrics.elidedText(f"⚠ {short or text}", Qt.TextElideMode.ElideRight, LABEL_WIDTH)
         self.label.setText(line)
         self.label.setToolTip("\n".join(self.shown))
         self.label.setMaximumWidth(LABEL_WIDTH + 16)

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acseg_core.errors import AcsegError, InputError
-from acseg_core.io.raster import list_images, probe
+from acseg_core.errors import AcsegError
+from acseg_core.io.raster import usable_images
 from app.controllers.model import ModelController
 from app.controllers.project import ProjectController
 from app.dialogs import show_error
 from app.models import ClassesModel, DocumentModel, ImageListModel
 from app.notices import Notices
 from app.sample import open_sample
+
+
+def skipped_notice(problems: list[str]) -> str:
+    """One notice for the files left out of an opening."""
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"skipped {problems[0]}{more}"
 
 
 class ImageOpener:
@@ -44,15 +50,7 @@ class ImageOpener:
 
     def usable(self, paths: list[Path]) -> tuple[list[Path], list[str]]:
         """Images among files/folders that open, and one line per file that does not."""
-        images, problems = [], []
-        for image in list_images(paths):
-            try:
-                probe(image)
-            except InputError as exc:
-                problems.append(str(exc))
-                continue
-            images.append(image)
-        return images, problems
+        return usable_images(paths)
 
     def open(self, paths: list[Path]) -> bool:
         """Add the usable images (replacing the sample); a bad choice is a dialog."""
@@ -61,12 +59,14 @@ class ImageOpener:
         except AcsegError as exc:
             show_error(None, "Cannot open", str(exc))
             return False
-        if problems:
-            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            self.notices.add(f"skipped {problems[0]}{more}")
-        if not images:
-            show_error(None, "Cannot open", f"{', '.join(map(str, paths))}: no usable images")
+        if not images:  # the reason itself when there is one
+            text = f"{', '.join(map(str, paths))}: no usable images"
+            if problems:
+                text = problems[0] if len(problems) == 1 else f"{text} ({problems[0]}, …)"
+            show_error(None, "Cannot open", text)
             return False
+        if problems:
+            self.notices.add(skipped_notice(problems))
         if self.showing_sample:
             self.project.reset()
         self.images.add_images(images)

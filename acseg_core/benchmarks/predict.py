@@ -12,6 +12,11 @@ by stage (thread-seconds and shares), peak RSS in MB, and the same raster
 classified by k-means on pixel values (fit on a sample, then nearest centre by
 windows, written the same way): what a QGIS user runs instead, with the ratio.
 
+Then, in the same process, the GIS outputs ``predict --format tif,gpkg,csv`` makes of
+that map (:mod:`acseg_core.inference.outputs`): the Cloud-Optimised GeoTIFF, the
+polygons (default ``--min-area``) and the areas, each timed, with the export/prediction
+time ratio and the process's peak RSS after them (prediction included).
+
 Run: ``acseg-core bench --predict-size 6000 12000 [--json]``.
 """
 
@@ -37,9 +42,15 @@ from rasterio.windows import Window
 from acseg_core.device import select_device
 from acseg_core.errors import AcsegError
 from acseg_core.evaluation.kmeans import fit_kmeans
+from acseg_core.gis.areas import count_raster
+from acseg_core.gis.cog import cog_output, write_cog
+from acseg_core.gis.crs import pixel_area_m2
+from acseg_core.gis.legend import legend_for_model
+from acseg_core.gis.polygons import write_polygons
 from acseg_core.inference.forward import autocast_dtype
 from acseg_core.inference.predict import DEFAULT_OPTIONS, predict_array
 from acseg_core.inference.stages import StageTimes
+from acseg_core.io.atomic import atomic_path
 from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import NODATA, open_raster, probe
 from acseg_core.io.writers import geotiff_writer
@@ -109,6 +120,11 @@ def write_synthetic(path: Path, size: int, bands: int = BANDS, seed: int = 0) ->
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    given = [("--predict-tile", args.predict_tile), ("--predict-batch", args.predict_batch)]
+    given += [("--predict-size", size) for size in args.predict_size]
+    for option, value in given:
+        if value is not None and value < 1:
+            raise AcsegError(f"{option} must be at least 1, not {value}")
     sizes = list(args.predict_size)
     keep = getattr(args, "predict_keep", None)
     with tempfile.TemporaryDirectory(prefix="acseg-bench-") as tmp:
@@ -148,6 +164,13 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         "predict_peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in per_size.items()},
         "predict_baseline_rss_mb": {k: round(v["baseline_rss_mb"], 1) for k, v in per_size.items()},
         "predict_rss_ratio": round(last["peak_rss_mb"] / first["peak_rss_mb"], 3),
+        "export_seconds": {k: round(v["export_seconds"], 2) for k, v in per_size.items()},
+        "export_stage_seconds": {k: v["export_stage_seconds"] for k, v in per_size.items()},
+        "export_vs_predict_time": {
+            k: round(v["export_seconds"] / v["seconds"], 2) for k, v in per_size.items()
+        },
+        "export_polygons": {k: v["export_polygons"] for k, v in per_size.items()},
+        "export_peak_rss_mb": {k: round(v["export_peak_rss_mb"], 1) for k, v in per_size.items()},
         "preset": args.preset,
         "readout": first["readout"],
         "smooth": first["smooth"],
@@ -233,6 +256,26 @@ def kmeans_classification(image: str, out: str, clusters: int = 6, rows: int = 2
     return time.perf_counter() - started
 
 
+def export_outputs(image: str, map_path: str, legend: Any) -> dict[str, Any]:
+    """Seconds of each GIS output of a predicted map, made as ``predict --format
+    tif,gpkg,csv`` makes them (COG, polygons with the default sieve, areas)."""
+    source, stem = Path(map_path), Path(map_path).with_suffix("")
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with cog_output(Path(f"{stem}_cog.tif"), legend) as tmp:
+        write_cog(source, tmp, legend)
+    seconds["cog"] = time.perf_counter() - started
+    started = time.perf_counter()
+    with atomic_path(Path(f"{stem}.gpkg")) as tmp:
+        polygons = write_polygons(source, tmp, legend, Path(image).name)
+    seconds["gpkg"] = time.perf_counter() - started
+    started = time.perf_counter()
+    info = probe(image)
+    count_raster(source, Path(image).name, legend, pixel_area_m2(info.crs, info.transform))
+    seconds["csv"] = time.perf_counter() - started
+    return {"seconds": seconds, "polygons": polygons}
+
+
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in the subprocess: the shipped prediction of ``image``, then k-means."""
     info = probe(job["image"])
@@ -251,6 +294,8 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_before
     peak = _peak_rss_mb()
+    exported = export_outputs(job["image"], job["out"], legend_for_model(loaded.config))
+    export_peak = _peak_rss_mb()
     kmeans_seconds = kmeans_classification(job["image"], job["out"].replace(".tif", "_km.tif"))
     dtype = autocast_dtype(device, job["precision"])
     return dict(
@@ -263,6 +308,10 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
         kmeans_mpix_per_s=info.pixels / kmeans_seconds / 1e6,
         peak_rss_mb=peak,
         baseline_rss_mb=baseline,
+        export_seconds=sum(exported["seconds"].values()),
+        export_stage_seconds={k: round(v, 2) for k, v in exported["seconds"].items()},
+        export_polygons=exported["polygons"],
+        export_peak_rss_mb=export_peak,
         device=str(device),
         precision=str(dtype).replace("torch.", "") if dtype else "float32",
         readout=loaded.config.readout.kind,

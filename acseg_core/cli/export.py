@@ -18,7 +18,7 @@ from typing import Any
 from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError
 from acseg_core.inference.cache import prediction_key
-from acseg_core.inference.predict import PredictOptions
+from acseg_core.inference.predict import PredictOptions, check_options
 from acseg_core.jobs import run_to_end
 from acseg_core.labelling.export import ExportItem, parse_formats
 from acseg_core.labelling.export_job import STEPS, export_images, model_predictor
@@ -30,15 +30,28 @@ from acseg_core.model.readouts import MODEL_DEFAULT
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "export",
-        help="export label masks of a project (PNG + labelmap.txt, GeoTIFF, colour preview)",
+        help="export label masks of a project (PNG + labelmap.txt, COG, polygons, areas, "
+        "colour preview)",
         description="Export label masks of every image of a project: indexed PNG with the "
-        "class palette and a CVAT labelmap.txt (png), a single-band GeoTIFF with the "
-        "source's CRS and transform for georeferenced images (tif), an RGB preview (color).",
+        "class palette and a CVAT labelmap.txt (png), a single-band Cloud-Optimised GeoTIFF "
+        "with the source's CRS and transform and the class names for georeferenced images "
+        "(tif), the classes as polygons in a GeoPackage per georeferenced image (gpkg), "
+        "areas.csv with pixels, m² and ha per image and class (csv), an RGB preview (color).",
     )
     parser.add_argument("project", type=Path, help="project file (.acseg)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
-        "--format", default="png,tif", help="comma-separated: png,tif,color (default png,tif)"
+        "--format",
+        default="png,tif",
+        help="comma-separated: png,tif,gpkg,csv,color (default png,tif)",
+    )
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="gpkg: regions under PX pixels join their largest neighbour first "
+        "(default 64; 0 = keep every pixel)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda for predicting")
@@ -48,6 +61,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
+    if args.min_area is not None and args.min_area < 0:
+        raise AcsegError("--min-area must be 0 or more pixels")
     project = Project.load(args.project)
     for warning in project.warnings:
         print(f"acseg-core export: warning: {warning}", file=sys.stderr)
@@ -56,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = predictor = key = None
     if project.model is not None:
         loaded = load_model(project.model, device=args.device)
-        predictor = model_predictor(loaded, PredictOptions(**given(args, ("tile",))))
+        options = PredictOptions(**given(args, ("tile",)))
+        check_options(loaded, options)  # a bad --tile: once, up front
+        predictor = model_predictor(loaded, options)
         key = prediction_key(loaded, MODEL_DEFAULT)
     items = []
     for entry in project.images:
@@ -71,16 +88,20 @@ def run(args: argparse.Namespace) -> int:
         formats=formats,
         overwrite=args.overwrite,
         predictor=predictor,
+        min_area=args.min_area,
     )
     result = run_to_end(job, _progress_printer())
     for note in result.notes:
         print(f"acseg-core export: note: {note}", file=sys.stderr)
     for name, outputs in result.written.items():
-        print(f"{name}: " + ", ".join(str(p) for p in outputs.values()))
+        if outputs:  # csv alone writes no file per image
+            print(f"{name}: " + ", ".join(str(p) for p in outputs.values()))
     if result.done:
         print(f"{len(result.done)} image(s) already exported, left as they are (--overwrite)")
     if result.labelmap is not None:
         print(f"labelmap: {result.labelmap}")
+    if result.areas is not None:
+        print(f"areas: {result.areas}")
     for name, reason in result.skipped:
         print(f"acseg-core export: skipped {name}: {reason}", file=sys.stderr)
     if result.skipped:

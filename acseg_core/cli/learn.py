@@ -15,25 +15,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.inference.sources import iter_sources
+from acseg_core.io.files import require_regular_file
 from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken, ctrl_c_cancels, run_to_end
 from acseg_core.labelling.class_lists import parse_class_lines
 from acseg_core.labelling.classes import ClassMap, default_palette
 from acseg_core.labelling.project import Project
 from acseg_core.labelling.teaching import Lesson, edited_strokes
-from acseg_core.learning.fit import learn, save_learned, stroked_pixels
-from acseg_core.learning.strokes import read_stroke_file, stroke_file_for
+from acseg_core.learning.fit import save_learned, stroked_pixels
+from acseg_core.learning.job import learn, quality_of
+from acseg_core.learning.strokes import StrokeSet, read_stroke_file, stroke_file_for
 from acseg_core.model.checkpoint import load_model
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("learn", help="teach a model's read-out from strokes or hand edits")
     parser.add_argument("model", type=Path, nargs="?", help="the trained model file")
-    parser.add_argument("images", type=Path, nargs="*", help="the stroked images")
+    parser.add_argument(
+        "images", type=Path, nargs="*",
+        help="images or folders (as train and predict take them); images without a "
+        "stroke file still give unlabelled samples",
+    )  # fmt: skip
+    parser.add_argument(
+        "--list", type=Path, metavar="FILE",
+        help="text file of image paths, one per line (relative to the file's folder)",
+    )  # fmt: skip
     parser.add_argument("--strokes", type=Path, metavar="DIR", help="stroke PNGs (same stems)")
     parser.add_argument("--classes", type=Path, metavar="FILE", help="class names (and map)")
     parser.add_argument("--project", type=Path, metavar="FILE", help="learn from a project")
@@ -45,6 +57,7 @@ def register(sub: Any) -> None:
 
 def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], list[int] | None]:
     """(names, colours, cluster→class index or None) from a ``--classes`` file."""
+    require_regular_file(path, "classes file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -83,13 +96,13 @@ def run(args: argparse.Namespace) -> int:
         model_path, strokes, (names, colours, mapping), class_ids = _from_project(args.project)
         inputs = [args.project, model_path, *strokes]
     else:
-        if args.model is None or not args.images or args.strokes is None:
+        if args.model is None or not (args.images or args.list) or args.strokes is None:
             raise AcsegError("usage: learn MODEL IMAGES... --strokes DIR --out NEW_MODEL")
         model_path = args.model
         classes = read_classes(args.classes) if args.classes is not None else None
-        strokes = _from_folder(args.images, args.strokes, classes)
+        strokes = _from_folder(_images(args.images, args.list), args.strokes, classes)
         names, colours, mapping = classes or _default_classes(strokes)
-        inputs = [args.model, *args.images, args.strokes] + (
+        inputs = [args.model, *strokes, args.strokes] + (
             [args.classes] if args.classes is not None else []
         )
     target = args.out.resolve()
@@ -103,20 +116,45 @@ def run(args: argparse.Namespace) -> int:
     save_learned(args.out, fitted)
     counts = ", ".join(f"{n} {c}" for n, c in stroked_pixels(fitted).items())
     print(f"{args.out}: strokes read-out, {len(names)} classes; stroked pixels: {counts}")
+    quality = quality_of(fitted)
+    if quality is not None:
+        print(quality.summary())
+        for warning in quality.warnings():
+            print(f"acseg-core learn: warning: {warning}", file=sys.stderr)
     return 0
 
 
-def _from_folder(images: list[Path], folder: Path, classes: Any) -> dict[Path, Any]:
+def _images(paths: list[Path], list_file: Path | None) -> list[Path]:
+    """The images named, in the folders given and in the list file (one line for a
+    missing or unusable one)."""
+    if list_file is not None and not list_file.is_file():
+        raise InputError(list_file, "list file not found")
+    images = []
+    for source in iter_sources(paths, list_file):
+        if isinstance(source, InputError):
+            raise source
+        images.append(source)
+    return images
+
+
+def _from_folder(images: list[Path], folder: Path, classes: Any) -> dict[Path, StrokeSet]:
+    """Each image's strokes from ``folder`` (same stem); none for an image without a
+    stroke file (it still gives unlabelled samples); at least one must have some."""
     if not folder.is_dir():
         raise InputError(folder, "strokes folder not found")
     count = len(classes[0]) if classes else None
     out = {}
     for image in images:
-        if not image.is_file():
-            raise InputError(image, "image not found")
         with open_raster(image) as raster:
             shape = (raster.info.height, raster.info.width)
-        out[image] = read_stroke_file(stroke_file_for(folder, image), shape, count)
+        try:
+            stroke_file = stroke_file_for(folder, image)
+        except InputError:
+            out[image] = StrokeSet.empty(*shape)
+            continue
+        out[image] = read_stroke_file(stroke_file, shape, count)
+    if not any(len(s) for s in out.values()):
+        raise InputError(folder, "no stroke file for any of the images (same stems, .png)")
     return out
 
 

@@ -1,4 +1,5 @@
-"""``acseg-core``: the headless front-end (train | learn | predict | evaluate | export | bench).
+"""``acseg-core``: the headless front-end (train | learn | predict | manifest | evaluate |
+export | bench).
 
 Each verb lives in ``acseg_core/cli/<verb>.py`` with ``register(subparsers)``
 and a handler; this module only dispatches and turns expected failures
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from acseg_core.errors import AcsegError
 from acseg_core.version import __version__
 
-COMMANDS = ("train", "learn", "predict", "evaluate", "export", "bench")
+COMMANDS = ("train", "learn", "predict", "manifest", "evaluate", "export", "bench")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -1,8 +1,9 @@
 """`acseg-core train`: train an AC model on images or folders.
 
-A progress bar on a terminal, one line per epoch otherwise (logs, CI). Ctrl+C
-asks the trainer to stop: it saves a checkpoint and the command exits 0 with a
-resume hint; a second Ctrl+C aborts at once.
+A progress bar on a terminal, one line per epoch otherwise (logs, CI). Ctrl+C (or
+SIGTERM) asks the trainer to stop: it saves a checkpoint and the command exits 130
+(143), the shell's code for a run stopped by that signal, with a resume hint; a
+second Ctrl+C aborts at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError
-from acseg_core.jobs import CancelToken, ctrl_c_cancels, sigterm_cancels
+from acseg_core.jobs import CancelToken, ctrl_c_cancels, interrupted_exit_code, sigterm_cancels
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.readouts import READOUTS, TRAINABLE, ReadOut
 from acseg_core.presets import PRESETS, default_preset, preset
@@ -117,16 +118,19 @@ def run_command(args: argparse.Namespace) -> int:
     ):
         jobs = train(cfg, token)
         result = yield_from_with_display(jobs, out, bar)
+    # 130 / 143 after a signal: the model is not final. Only rank 0 says so: a rank
+    # leaving non-zero first would have the launcher stop rank 0 while it saves.
+    stopped = interrupted_exit_code(token) if distributed.is_main_process() else 0
     if result is None:
         print("training cancelled before it started; nothing saved", file=out)
-        return 0
+        return stopped
     if result.cancelled:
         print(
             f"interrupted at step {result.step}/{result.steps_total}; checkpoint saved in "
             f"{cfg.out_dir}\nresume with: acseg-core train --resume --out {cfg.out_dir}",
             file=out,
         )
-        return 0
+        return stopped
     loss = f", final loss {result.loss:.4f}" if result.loss is not None else ""
     print(f"done: {result.step} steps{loss}; model: {result.model_path}", file=out)
     return 0

@@ -49,18 +49,22 @@ class Forward:
             self.model.to(memory_format=torch.channels_last)
 
     def __call__(
-        self, x: np.ndarray, tiles: list[Tile]
+        self, x: np.ndarray, tiles: list[Tile], bank: torch.Tensor | None = None
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Ids (and confidence) of each tile's kept centre; ``bank``: the tiles' feature
+        bank on the model's grid (a model that reads one)."""
         batch = torch.from_numpy(x).to(self.device, non_blocking=True)
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
+        if bank is not None:
+            bank = bank.to(self.device, non_blocking=True)
         autocast = (
             torch.autocast(self.device.type, dtype=self.dtype)
             if self.dtype is not None
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            probs = self._probabilities(batch)
+            probs = self._probabilities(batch, bank)
             with measured(self.stages, "filter"):
                 ids, confidence = [], []
                 for i, t in enumerate(tiles):  # reduce only the kept centre of each tile
@@ -75,7 +79,7 @@ class Forward:
         rows, cols = t.crop
         return decide(probs[i], self.readout.smooth, rows, cols)
 
-    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+    def _probabilities(self, batch: torch.Tensor, bank: torch.Tensor | None) -> torch.Tensor:
         """Probabilities at the tile's size, resampling as in training.
 
         Training reads crops at ``scale`` (GDAL average resampling); here the tile
@@ -84,21 +88,27 @@ class Forward:
         """
         kind = self.readout.kind
         if self.scale == 1.0:
-            return self._network_and_readout(batch, kind)
+            return self._network_and_readout(batch, kind, bank)
         size = batch.shape[-2:]
         small = (max(1, round(size[0] * self.scale)), max(1, round(size[1] * self.scale)))
         mode = "area" if self.scale < 1 else "bilinear"
         resampled = torch.nn.functional.interpolate(batch, size=small, mode=mode)
-        probs = self._network_and_readout(resampled, kind)
+        probs = self._network_and_readout(resampled, kind, bank)
         return torch.nn.functional.interpolate(
             probs, size=size, mode="bilinear", align_corners=False
         )
 
-    def _network_and_readout(self, batch: torch.Tensor, kind: str) -> torch.Tensor:
+    def _network_and_readout(
+        self, batch: torch.Tensor, kind: str, bank: torch.Tensor | None
+    ) -> torch.Tensor:
         with measured(self.stages, "network"):
-            features = self.model.forward_features(batch)
+            features = self.model.forward_features(batch, bank=bank)
+        if bank is not None and bank.shape[-2:] != features.shape[-2:]:  # input scale ≠ 1
+            bank = torch.nn.functional.interpolate(
+                bank, size=features.shape[-2:], mode="bilinear", align_corners=False
+            )
         with measured(self.stages, "read-out"):
-            return self.model.read_out(features, batch, kind)
+            return self.model.read_out(features, batch, kind, bank=bank)
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

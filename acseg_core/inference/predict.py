@@ -24,9 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from acseg_core.device import intra_op_threads
 from acseg_core.errors import AcsegError, CancelledError, InputError, os_reason
+from acseg_core.features.for_model import feature_root, model_features
+from acseg_core.features.grid import grid_features
+from acseg_core.features.store import FeatureStore
+from acseg_core.gis.options import OutputOptions
 from acseg_core.inference.forward import PRECISIONS, Forward, autocast_dtype, cpu_workers
 from acseg_core.inference.sinks import OUTPUT_SUFFIXES, BandAssembler, Prediction, open_sink
 from acseg_core.inference.stages import StageTimes, exit_measured, measured
@@ -36,7 +41,7 @@ from acseg_core.io.tiling import DEFAULT_TILE, Tile, TileGrid
 from acseg_core.io.writers import bound_gdal_cache
 from acseg_core.jobs import CancelToken, Progress, run_to_end
 from acseg_core.model.checkpoint import LoadedModel
-from acseg_core.model.geometry import plan_for
+from acseg_core.model.geometry import grid_stride, plan_for
 from acseg_core.model.readouts.choice import MODEL_DEFAULT, ReadOut
 
 
@@ -44,7 +49,8 @@ from acseg_core.model.readouts.choice import MODEL_DEFAULT, ReadOut
 class PredictOptions:
     """How images are predicted, whatever the front-end: the read-out, the tile size
     (px, snapped to the stride) and batch (tiles per forward pass) that trade speed for
-    memory, a confidence raster beside each map, the precision, the device."""
+    memory, a confidence raster beside each map, the precision, the device, and (for
+    collections) which GIS files each map becomes."""
 
     readout: ReadOut = MODEL_DEFAULT
     tile: int = field(default=DEFAULT_TILE, metadata={"help": "tile size in pixels"})
@@ -58,6 +64,7 @@ class PredictOptions:
                                   "else fp32", "choices": PRECISIONS}
     )  # fmt: skip
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | mps"})
+    outputs: OutputOptions | None = None  # the GIS formats of a collection; None: the map
 
 
 DEFAULT_OPTIONS = PredictOptions()
@@ -67,11 +74,10 @@ def check_options(loaded: LoadedModel, options: PredictOptions) -> ReadOut:
     """Refuse unusable options once, before any image is read; the resolved read-out."""
     if options.batch < 1:
         raise AcsegError("batch must be at least 1")
-    if options.tile < 1:
-        raise AcsegError(f"tile size must be a positive number of pixels, not {options.tile}")
     autocast_dtype(loaded.device, options.precision)  # refuses an unknown precision
     resolved = options.readout.resolve(loaded)
-    plan_for(loaded, options.tile, options.tile, options.tile, resolved)  # tile too small?
+    side = max(1, options.tile)  # a tile of 0 or less is "too small", like any other
+    plan_for(loaded, side, side, options.tile, resolved)  # raises if the tile is too small
     return resolved
 
 
@@ -91,6 +97,7 @@ def predict(
     options: PredictOptions = DEFAULT_OPTIONS,
     cancel: CancelToken | None = None,
     stages: StageTimes | None = None,
+    feature_cache: Path | None = None,
     **overrides: Any,
 ) -> Generator[Progress, None, Prediction]:
     """Predict an id map for ``image``; yields progress per batch, returns the result.
@@ -102,7 +109,9 @@ def predict(
     equals one-shot output), tile, batch, precision and a confidence raster. Raises
     :class:`InputError` for unusable images (another band count...),
     :class:`CancelledError` when ``cancel`` is set (checked every batch). ``stages``
-    collects seconds per stage (:mod:`~acseg_core.inference.stages`).
+    collects seconds per stage (:mod:`~acseg_core.inference.stages`). A model that
+    reads a feature bank first computes the image's bank features (or finds them in
+    ``feature_cache``; a temporary folder by default).
     """
     image = Path(image)
     options = options_with(options, overrides)
@@ -114,7 +123,10 @@ def predict(
             raise InputError(image, "refusing to write the prediction over its source image")
     resolved = check_options(loaded, options)
     try:
-        return (yield from _predict(loaded, image, out, resolved, options, cancel, stages))
+        with feature_root(feature_cache) as root:
+            store = yield from model_features(loaded, image, root, cancel)
+            return (yield from _predict(loaded, image, out, resolved, options, cancel, stages,
+                                        store))  # fmt: skip
     except OSError as exc:  # reading errors are InputErrors already: this is the output
         target = out if out is not None else image
         raise InputError(target, f"cannot write the prediction ({os_reason(exc)})") from exc
@@ -128,6 +140,7 @@ def _predict(
     options: PredictOptions,
     cancel: CancelToken | None,
     stages: StageTimes | None,
+    store: FeatureStore | None,
 ) -> Generator[Progress, None, Prediction]:
     started = time.perf_counter()
     with_confidence = options.with_confidence
@@ -144,7 +157,8 @@ def _predict(
         )
         bands = BandAssembler(grid, with_confidence, _timed(sink.write, stages, "write"))
         forward = Forward(loaded, resolved, with_confidence, options.precision, stages)
-        load = _timed(_tile_loader(raster, norm), stages, "read")
+        step = grid_stride(loaded.config, loaded.input_scale)
+        load = _timed(_tile_loader(raster, norm, store, step), stages, "read")
         # CPU: one forward pass per core, each single-threaded (see cpu_workers)
         workers = cpu_workers(loaded.device)
         per_pass = max(1, options.batch // workers)
@@ -158,8 +172,8 @@ def _predict(
         )
         in_flight: deque[tuple[list[Tile], list[np.ndarray | None], Future[Any]]] = deque()
         done = 0
-        for tiles, x, masks in loaded_batches:
-            in_flight.append((tiles, masks, pool.submit(forward, x, tiles)))
+        for tiles, x, masks, bank in loaded_batches:
+            in_flight.append((tiles, masks, pool.submit(forward, x, tiles, bank)))
             if len(in_flight) < workers:
                 continue
             done += _stitch(bands, *in_flight.popleft())
@@ -178,7 +192,7 @@ def predict_array(loaded: LoadedModel, image: str | Path, **kwargs: Any) -> Pred
     return run_to_end(predict(loaded, image, **kwargs))
 
 
-TileBatch = tuple[list[Tile], np.ndarray, list[np.ndarray | None]]
+TileBatch = tuple[list[Tile], np.ndarray, list[np.ndarray | None], torch.Tensor | None]
 
 
 def _timed(
@@ -195,8 +209,11 @@ def _timed(
     return timed
 
 
-def _tile_loader(raster: Raster, norm: Normalisation) -> Callable[[list[Tile]], TileBatch]:
-    """Reads and normalises a batch of tiles (with their validity, where not all valid)."""
+def _tile_loader(
+    raster: Raster, norm: Normalisation, store: FeatureStore | None, step: int
+) -> Callable[[list[Tile]], TileBatch]:
+    """Reads and normalises a batch of tiles (with their validity, where not all valid,
+    and their bank features on the model's grid, for a model that reads a bank)."""
     info = raster.info
     check_nodata = info.nodata is not None or np.issubdtype(np.dtype(info.dtype), np.floating)
 
@@ -207,7 +224,10 @@ def _tile_loader(raster: Raster, norm: Normalisation) -> Callable[[list[Tile]], 
             valid = raster.valid_mask(data) if check_nodata else None
             arrays.append(apply_normalisation(data, norm, valid))
             masks.append(None if valid is None or valid.all() else valid)
-        return tiles, np.stack(arrays), masks
+        bank = None
+        if store is not None:
+            bank = torch.stack([grid_features(store, t.read, step) for t in tiles])
+        return tiles, np.stack(arrays), masks, bank
 
     return load
 

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from acseg_core.errors import InputError, missing_reason
+from acseg_core.errors import InputError, missing_reason, os_reason
 from acseg_core.inference.naming import is_acseg_output, looks_like_output
 from acseg_core.io.raster import IMAGE_SUFFIXES
 
@@ -19,7 +19,8 @@ def iter_sources(
     """Input images one at a time; unusable entries come as :class:`InputError`.
 
     Folders are listed once, sorted, not recursively; hidden files (temp files of
-    atomic writes among them) are left out, and so are this command's own outputs
+    atomic writes among them) and non-regular files (FIFOs...) are left out, a symlink
+    loop is named and skipped, and so are this command's own outputs
     (named like one *and* marked as acseg's) when the folder is ``out_dir`` (a rerun
     with ``--out`` = the input folder): a user's image of such a name stays an input.
     A list file holds one path per line (blank lines and ``#`` comments ignored),
@@ -28,22 +29,23 @@ def iter_sources(
     out_real = out_dir.resolve() if out_dir is not None else None
     for path in paths:
         if path.is_dir():
-            names = sorted(
-                entry.name
-                for entry in os.scandir(path)
-                if not entry.name.startswith(".")
-                and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
-                and not Path(entry.name).stem.endswith("_label")
-                and entry.is_file()
-            )
+            try:
+                names = sorted(_image_entries(path))
+            except OSError as exc:
+                yield InputError(path, f"cannot list the folder ({os_reason(exc)})")
+                continue
             in_out_dir = out_real is not None and path.resolve() == out_real
-            kept = 0
-            for name in names:
+            kept = broken = 0
+            for name, usable in names:
+                if not usable:  # a symlink loop: named and skipped, the rest predicted
+                    broken += 1
+                    yield InputError(path / name, missing_reason(path / name))
+                    continue
                 if in_out_dir and looks_like_output(Path(name)) and is_acseg_output(path / name):
                     continue
                 kept += 1
                 yield path / name
-            if not kept:
+            if not kept and not broken:
                 yield InputError(path, "no images in this folder")
         elif path.exists():
             yield path
@@ -51,6 +53,29 @@ def iter_sources(
             yield InputError(path, missing_reason(path, "file or folder"))
     if list_file is not None:
         yield from _iter_list_file(list_file)
+
+
+def _image_entries(folder: Path) -> Iterator[tuple[str, bool]]:
+    """(name, True) for the image-named regular files of ``folder``, (name, False) for
+    an entry that cannot be followed (a symlink loop); FIFOs, other non-regular files
+    and dangling links are left out."""
+
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if (
+                name.startswith(".")
+                or Path(name).suffix.lower() not in IMAGE_SUFFIXES
+                or Path(name).stem.endswith("_label")
+            ):
+                continue
+            try:
+                regular = entry.is_file()
+            except OSError:  # ELOOP: DirEntry.is_file raises where Path.is_file says False
+                yield name, False
+                continue
+            if regular:
+                yield name, True
 
 
 def count_sources(paths: Sequence[Path], list_file: Path | None = None) -> int:

@@ -1,12 +1,15 @@
 """Atomic writes: a temp file in the target folder, then ``os.replace``.
 
-A crash or a failed write never leaves a half-written file under the final name.
+A crash or a failed write never leaves a half-written file under the final name; a
+killed process leaves its temp, which :func:`remove_stale_temps` clears on the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,28 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def remove_stale_temps(target: str | Path) -> list[Path]:
+    """Delete the temps that killed :func:`atomic_path` writes of ``target`` left beside
+    it (``.<name>.<8 random characters><suffix>``); returns them. For the next run of
+    the command that owns ``target`` (two writers of one file at once are not supported).
+    """
+    target = Path(target)
+    pattern = re.compile(
+        re.escape(f".{target.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(target.suffix)
+    )
+    removed = []
+    try:
+        candidates = list(target.parent.glob(f".{glob.escape(target.name)}.*"))
+    except OSError:
+        return removed
+    for stale in candidates:
+        if pattern.fullmatch(stale.name) and stale.is_file() and not stale.is_symlink():
+            with contextlib.suppress(OSError):
+                stale.unlink()
+                removed.append(stale)
+    return removed
 
 
 def _read_umask() -> int:

@@ -1,15 +1,9 @@
 """Display maths on raw pixels (never the source values themselves): percentile
-stretch to 8 bits, band → R/G/B composition, label-map resizing, map coordinates, the
-CRS's short name and latitude/longitude (rasterio's transform: no pyproj needed)."""
+stretch to 8 bits, band → R/G/B composition, label-map resizing, map coordinates."""
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import numpy as np
-from rasterio.crs import CRS
-from rasterio.warp import transform as warp_transform
 
 from acseg_core.io.normalise import band_percentiles
 
@@ -60,56 +54,9 @@ def pixel_to_map(transform: tuple[float, ...], x: float, y: float) -> tuple[floa
     return a * x + b * y + c, d * x + e * y + f
 
 
-
-@functools.lru_cache(maxsize=16)
-def _crs(wkt: str) -> Any:
-    return CRS.from_wkt(wkt)
-
-
-def crs_name(wkt: str | None) -> str:
-    """A short name for a CRS given as WKT: ``EPSG:32618`` where it has a code, else its
-    name (empty without a CRS)."""
-    if not wkt:
-        return ""
-    try:
-        crs = _crs(wkt)
-    except Exception:  # rasterio's CRSError and GDAL's: not worth failing a status bar
-        return "unknown CRS"
-    code = crs.to_epsg()
-    if code:
-        return f"EPSG:{code}"
-    name = str(crs.to_dict().get("proj") or "")
-    return name or "custom CRS"
-
-
-def map_to_lonlat(wkt: str | None, x: float, y: float) -> tuple[float, float] | None:
-    """(longitude, latitude) in WGS 84 of map coordinates in the CRS ``wkt``, or None
-    where the CRS cannot be transformed (a local engineering CRS, none at all)."""
-    if not wkt:
-        return None
-    try:
-        xs, ys = warp_transform(_crs(wkt), "EPSG:4326", [x], [y])
-    except Exception:  # not transformable: no latitude/longitude to show
-        return None
-    lon, lat = float(xs[0]), float(ys[0])
-    if not (np.isfinite(lon) and np.isfinite(lat)) or abs(lat) > 90:
-        return None
-    return lon, lat
-
-
-def format_lonlat(lon: float, lat: float) -> str:
-    """``25.50608° N  78.95865° W`` (5 decimals: about a metre)."""
-    ns = "N" if lat >= 0 else "S"
-    ew = "E" if lon >= 0 else "W"
-    return f"{abs(lat):.5f}° {ns}  {abs(lon):.5f}° {ew}"
-
-
 __all__ = [
     "band_percentiles",
     "compose_rgb",
-    "crs_name",
-    "format_lonlat",
-    "map_to_lonlat",
     "percentile_stretch",
     "pixel_to_map",
     "resize_labels_nearest",

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.io.files import require_regular_file
 from acseg_core.io.raster import open_raster
 
 LABEL_IGNORE = -1
@@ -233,11 +234,14 @@ def _colour_format(rows: Iterable[tuple[tuple[int, int, int], str]], what: str) 
 
 
 def _lookup_format(path: Path, keep: str | None, class_column: str | None) -> LabelFormat:
+    require_regular_file(path, "lookup table")
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
     except OSError as exc:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError:
+        raise InputError(path, "not a lookup table (not UTF-8 text)") from None
     columns = list(rows[0].keys()) if rows else []
     if "value" not in columns:
         raise InputError(path, "lookup table needs a header with a 'value' column")
@@ -300,10 +304,13 @@ def _merge_table(merge: str) -> tuple[tuple[str, str], ...]:
 
 def _csv_rows(path: str | Path) -> list[tuple[int, list[str]]]:
     """Non-empty, non-comment CSV rows with their 1-based line numbers."""
+    require_regular_file(path, "table")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(path, f"cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError:
+        raise InputError(path, "not a table (not UTF-8 text)") from None
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):

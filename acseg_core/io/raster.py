@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from acseg_core.errors import InputError, missing_reason
+from acseg_core.errors import InputError, missing_reason, os_reason
+from acseg_core.io.files import png_problem, require_regular_file
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -30,6 +31,7 @@ with warnings.catch_warnings():
 
 NODATA = 255  # no-data value of every uint8 map acseg writes (ids stop at 254)
 IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".img", ".bmp"})
+HUGE_PIXELS = 2**28  # ≈ 16384²: a full read, even an averaged preview, takes too long
 SUPPORTED_DTYPES = frozenset(
     {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"}
 )
@@ -71,6 +73,7 @@ class Raster:
             raise InputError(self.path, missing_reason(self.path))
         if self.path.is_dir():
             raise InputError(self.path, "is a folder, not an image")
+        require_regular_file(self.path, "image")  # reading a FIFO would wait forever
         self._ds: Any = None
         self._pil: _PillowImage | None = None
         try:
@@ -82,6 +85,10 @@ class Raster:
             if self._pil is None:
                 raise InputError(self.path, f"not a readable image ({_short(exc)})") from exc
         self.info = self._make_info()
+        truncated = png_problem(self.path) if self.info.driver == "PNG" else None
+        if truncated is not None:  # GDAL would hand back the rows it could decode
+            self.close()
+            raise InputError(self.path, f"not a readable image ({truncated})")
         if self.info.dtype not in SUPPORTED_DTYPES:
             self.close()
             raise InputError(
@@ -136,12 +143,16 @@ class Raster:
         window: tuple[int, int, int, int] | None = None,
         bands: Iterable[int] | None = None,
         out_shape: tuple[int, int] | None = None,
+        *,
+        nearest: bool = False,
     ) -> np.ndarray:
         """Pixels of ``window`` = (col, row, width, height) as a (bands, h, w) array.
 
         The window may extend past the image; outside pixels are filled with
         nodata (or 0). ``bands`` are 1-based like GDAL's. ``out_shape`` resamples
-        (average) — the way to get a small preview without reading everything.
+        (average; ``nearest``: one source pixel per output pixel, a decimated read
+        that decodes each block it touches once and averages nothing) — the way to
+        get a small preview without reading everything.
         """
         col, row, width, height = window or (0, 0, self.info.width, self.info.height)
         band_list = list(bands) if bands is not None else list(range(1, self.info.count + 1))
@@ -162,7 +173,8 @@ class Raster:
             if not inside:
                 kwargs.update(boundless=True, fill_value=fill)
             if out_shape is not None:
-                kwargs.update(out_shape=(len(band_list), *out_shape), resampling=Resampling.average)
+                resampling = Resampling.nearest if nearest else Resampling.average
+                kwargs.update(out_shape=(len(band_list), *out_shape), resampling=resampling)
             return self._ds.read(band_list, **kwargs)
         except (RasterioError, OSError, ValueError) as exc:
             raise InputError(self.path, f"pixel data cannot be decoded ({_short(exc)})") from exc
@@ -178,7 +190,8 @@ class Raster:
         return valid
 
     def read_preview(self, max_side: int = 2048) -> tuple[np.ndarray, float]:
-        """A downsampled read (uses overviews when the file has them).
+        """A downsampled read (uses overviews when the file has them; a huge raster
+        without them, :attr:`preview_is_slow`, is decimated, never averaged in full).
 
         Returns (array, scale) with scale = preview pixels per source pixel.
         """
@@ -186,8 +199,28 @@ class Raster:
         if longest <= max_side:
             return self.read(), 1.0
         scale = max_side / longest
-        shape = (max(1, round(self.info.height * scale)), max(1, round(self.info.width * scale)))
-        return self.read(out_shape=shape), scale
+        shape = self.preview_shape(max_side)
+        return self.read(out_shape=shape, nearest=self.preview_is_slow), scale
+
+    def preview_shape(self, max_side: int = 2048) -> tuple[int, int]:
+        """(rows, cols) of :meth:`read_preview`'s array."""
+        longest = max(self.info.width, self.info.height)
+        if longest <= max_side:
+            return self.info.height, self.info.width
+        scale = max_side / longest
+        return max(1, round(self.info.height * scale)), max(1, round(self.info.width * scale))
+
+    @property
+    def preview_is_slow(self) -> bool:
+        """A raster over :data:`HUGE_PIXELS` without overviews: its preview is a
+        decimated read that still touches every block (seconds: read it off the
+        thread that draws)."""
+        if self.info.pixels <= HUGE_PIXELS or self._ds is None:
+            return False
+        try:
+            return not self._ds.overviews(1)
+        except (RasterioError, OSError):
+            return True
 
     def windows(self, size: int) -> Iterator[tuple[int, int, int, int]]:
         """Non-overlapping windows covering the image, row by row."""
@@ -229,11 +262,15 @@ def list_images(paths: Iterable[str | Path]) -> list[Path]:
     for item in paths:
         p = Path(item)
         if p.is_dir():
+            try:
+                children = list(p.iterdir())
+            except OSError as exc:
+                raise InputError(p, f"cannot list the folder ({os_reason(exc)})") from exc
             found.extend(
                 sorted(
                     child
-                    for child in p.iterdir()
-                    if child.is_file()
+                    for child in children
+                    if child.is_file()  # False for symlink loops, FIFOs, devices
                     and child.suffix.lower() in IMAGE_SUFFIXES
                     and not child.stem.endswith("_label")
                 )
@@ -243,6 +280,21 @@ def list_images(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise InputError(p, missing_reason(p, "file or folder"))
     return found
+
+
+def usable_images(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """:func:`list_images` that :func:`probe` can read, and one line per file left out
+    (the app skips those with a notice, as ``predict`` does); a path that does not
+    exist at all raises InputError."""
+    images, problems = [], []
+    for image in list_images(paths):
+        try:
+            probe(image)
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        images.append(image)
+    return images, problems
 
 
 class _PillowImage:

@@ -3,7 +3,9 @@
 :func:`geotiff_writer` is a tiled, deflate-compressed GeoTIFF lined up with a source
 (CRS and transform carried over); :class:`PngStream` is an 8-bit greyscale PNG written
 row by row with zlib (Pillow cannot write PNGs incrementally). Both go to the path they
-are given: callers wrap them in :func:`acseg_core.io.atomic.atomic_path`.
+are given: callers wrap them in :func:`acseg_core.io.atomic.atomic_path`. A GeoTIFF that
+GDAL could not write whole (a full disk, a file-size limit: GDAL only logs errors of
+its final flush) raises ``OSError`` with the reason when the writer closes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
+from acseg_core.io.files import check_written, write_failure
 from acseg_core.io.raster import RasterInfo
 
 RowWriter = Callable[[int, np.ndarray], None]  # write(first row, band of rows)
@@ -65,13 +68,56 @@ def geotiff_writer(path: Path, info: RasterInfo, dtype: str, nodata: float) -> I
         profile["predictor"] = 3
     if info.georeferenced:
         profile.update(crs=CRS.from_wkt(info.crs), transform=Affine(*info.transform))
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.update_tags(**{MARKER_KEY: MARKER_VALUE})
+    from rasterio.errors import RasterioError
 
-        def write(row: int, band: np.ndarray) -> None:
-            dst.write(band, 1, window=Window(0, row, band.shape[1], band.shape[0]))
+    try:
+        with quiet_gdal(), rasterio.open(path, "w", **profile) as dst:
+            dst.update_tags(**{MARKER_KEY: MARKER_VALUE})
 
-        yield write
+            def write(row: int, band: np.ndarray) -> None:
+                dst.write(band, 1, window=Window(0, row, band.shape[1], band.shape[0]))
+
+            yield write
+    except RasterioError as exc:  # a failed write: say what the disk said, not GDAL
+        raise write_failure(path) from exc
+    # GDAL reports errors of its final flush to its log only: check the file itself
+    check_written(path)
+
+
+@contextlib.contextmanager
+def quiet_gdal() -> Iterator[None]:
+    """Around a GDAL write: its errors go to rasterio's log instead of straight to stderr
+    (acseg checks the file and reports one line of its own), and libtiff's global error
+    handler, which prints ``_tiffWriteProc: No space left on device.`` past GDAL, is
+    silenced (once; GDAL reports those failures through its own handler too)."""
+    import rasterio
+
+    _silence_libtiff()
+    with rasterio.Env():
+        yield
+
+
+_LIBTIFF_SILENCED: list[bool] = []
+
+
+def _silence_libtiff() -> None:
+    if _LIBTIFF_SILENCED:
+        return
+    _LIBTIFF_SILENCED.append(True)
+    import ctypes
+    import os
+
+    try:  # the libtiff GDAL loaded (Linux: from the process's memory map)
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            libraries = {line.split()[-1] for line in maps if "libtiff" in line}
+        for library in sorted(libraries):
+            if os.path.basename(library).startswith("libtiff") and os.path.isfile(library):
+                handle = ctypes.CDLL(library)
+                handle.TIFFSetErrorHandler.restype = ctypes.c_void_p
+                handle.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+                handle.TIFFSetErrorHandler(None)
+    except (OSError, AttributeError, ValueError):
+        pass  # another platform: the extra line stays, the outcome is the same
 
 
 class PngStream(contextlib.AbstractContextManager):
@@ -123,4 +169,5 @@ __all__ = [
     "RowWriter",
     "bound_gdal_cache",
     "geotiff_writer",
+    "quiet_gdal",
 ]

@@ -20,9 +20,9 @@ import json
 from pathlib import Path
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.gis.palettes import Color
 from acseg_core.io.labels import IGNORE_NAME, read_colour_table
 from acseg_core.labelling.classes import BACKGROUND_NAME, ClassMap
-from acseg_core.labelling.palettes import Color
 
 CLASS_LIST_FILTER = "Class lists (*.txt *.csv *.json *.acseg);;All files (*)"
 

@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 
 from acseg_core.errors import AcsegError
-from acseg_core.io.raster import NODATA
-from acseg_core.labelling.palettes import (
+from acseg_core.gis.palettes import (
     MAX_CLASS_ID,
     MAX_CLUSTERS,
     Color,
@@ -40,6 +39,7 @@ from acseg_core.labelling.palettes import (
     first_unused_colour,
     landcover_colour,
 )
+from acseg_core.io.raster import NODATA
 
 UNASSIGNED = 0  # label value: a pixel with no class
 NO_EDIT = 255  # edit-layer value: "not edited, use the cluster map"
@@ -176,7 +176,7 @@ class ClassMap:
 
     def colours_by_name(self, class_ids: Iterable[int]) -> dict[int, Color]:
         """The land-cover colour of each of these classes' names (water blue, vegetation
-        green...: :func:`~acseg_core.labelling.palettes.landcover_colour`), a lighter or
+        green...: :func:`~acseg_core.gis.palettes.landcover_colour`), a lighter or
         darker shade where another class has it; classes with an unknown name are left
         out (they keep their colour)."""
         ids = list(class_ids)
@@ -301,6 +301,8 @@ class ClassMap:
         clusters = data.get("clusters", 0)
         if not _is_int(clusters):
             raise AcsegError("clusters must be an integer")
+        if not 0 <= clusters <= MAX_CLUSTERS:  # before anything of that size is made
+            raise AcsegError(f"clusters must be between 0 and {MAX_CLUSTERS}, not {clusters}")
         raw_classes = data.get("classes", [])
         if not isinstance(raw_classes, list):
             raise AcsegError("classes must be a list")

@@ -1,4 +1,5 @@
-"""Export label masks: indexed PNG + CVAT ``labelmap.txt``, GeoTIFF, colour preview.
+"""Export label masks: indexed PNG + CVAT ``labelmap.txt``, GeoTIFF, polygons, areas,
+colour preview.
 
 Per image (``<name>`` is the image's stem, made unique within one export):
 
@@ -7,14 +8,21 @@ Per image (``<name>`` is the image's stem, made unique within one export):
 * ``labelmap.txt`` (once per folder) — CVAT "Segmentation mask 1.1" layout: a header
   ``# label:color_rgb:parts:actions`` then ``background:0,0,0::`` and one line per
   class in value order, so line n (after the header) is palette index n.
-* ``<name>.tif`` — only for georeferenced images: single-band uint8 GeoTIFF with the
-  source CRS and transform, the same values, a colour table, nodata = 0.
+* ``<name>.tif`` — only for georeferenced images: single-band uint8 Cloud-Optimised
+  GeoTIFF with the source CRS and transform, the same values, a colour table,
+  nodata = 0, the class names in ``<name>.tif.aux.xml`` and ``<name>.qml``
+  (:mod:`acseg_core.gis.cog`).
+* ``<name>.gpkg`` — only for georeferenced images: the classes as polygons
+  (:mod:`acseg_core.gis.polygons`).
+* ``areas.csv`` (once per folder) — pixels, m², ha and share of each class per image
+  (:mod:`acseg_core.gis.areas`), counted while the masks are written.
 * ``<name>_color.png`` — RGB preview in the class colours.
 
 Pixels are processed by windows (cluster map window → class map → hand edits →
 export values), so memory does not grow with the image: the PNGs are streamed from a
 temporary tiled GeoTIFF beside the output by GDAL. Every output is written to a temp
-file and renamed (never a half-written file). This module writes one image
+file, checked (GDAL only logs some write errors) and renamed (never a half-written
+file). This module writes one image
 (:func:`plan_item`, :func:`write_item`); :mod:`acseg_core.labelling.export_job` runs
 a whole export (predicting what is not cached, skipping what cannot be done).
 """
@@ -31,8 +39,13 @@ from typing import Any
 import numpy as np
 
 from acseg_core.errors import AcsegError, CancelledError, InputError
+from acseg_core.gis.areas import value_counts
+from acseg_core.gis.legend import Legend
+from acseg_core.gis.polygons import DEFAULT_MIN_AREA
 from acseg_core.io.atomic import atomic_path, scratch_path
-from acseg_core.io.raster import Raster, RasterInfo
+from acseg_core.io.files import check_written, write_failure
+from acseg_core.io.raster import NODATA, Raster, RasterInfo
+from acseg_core.io.writers import quiet_gdal
 from acseg_core.jobs import CancelToken
 from acseg_core.labelling.classes import ClassMap, composite
 from acseg_core.labelling.edits import EditLayer
@@ -43,8 +56,11 @@ with warnings.catch_warnings():
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.shutil import copy as gdal_copy
     from rasterio.windows import Window
+from acseg_core.gis.cog import cog_output, write_cog
+from acseg_core.gis.polygons import write_polygons
 
-FORMATS = ("png", "tif", "color")
+FORMATS = ("png", "tif", "gpkg", "csv", "color")
+GEOREFERENCED = ("tif", "gpkg")  # formats only georeferenced images get
 LABELMAP_NAME = "labelmap.txt"
 LABELMAP_HEADER = "# label:color_rgb:parts:actions"
 BLOCK = 1024  # pixels per side of a processing window
@@ -75,16 +91,18 @@ class ExportResult:
 
     written: dict[str, dict[str, Path]] = field(default_factory=dict)
     labelmap: Path | None = None
+    areas: Path | None = None
     notes: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def output_paths(out_dir: str | Path, name: str, formats: Iterable[str]) -> dict[str, Path]:
-    """Where each format of one image goes."""
+    """Where each per-image format of one image goes (``csv`` is one file per folder)."""
     out = Path(out_dir)
-    names = {"png": f"{name}.png", "tif": f"{name}.tif", "color": f"{name}_color.png"}
-    return {fmt: out / names[fmt] for fmt in formats}
+    names = {"png": f"{name}.png", "tif": f"{name}.tif", "gpkg": f"{name}.gpkg",
+             "color": f"{name}_color.png"}  # fmt: skip
+    return {fmt: out / names[fmt] for fmt in formats if fmt in names}
 
 
 def labelmap_text(class_map: ClassMap) -> str:
@@ -166,6 +184,8 @@ class _Plan:
     targets: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     protected: list[Path] = field(default_factory=list)
+    min_area: int = DEFAULT_MIN_AREA  # gpkg: the sieve
+    counts: np.ndarray | None = None  # csv: valid pixels by export value, filled by write_item
 
 
 def plan_item(
@@ -174,6 +194,7 @@ def plan_item(
     out_dir: Path,
     formats: Sequence[str],
     name: str,
+    min_area: int = DEFAULT_MIN_AREA,
 ) -> _Plan:
     """Check one image's inputs (sizes, georeference, edits) and name its outputs
     ``name.*``; raises AcsegError/InputError naming the problem."""
@@ -185,7 +206,9 @@ def plan_item(
     else:
         cluster_info = _info(clusters)
         width, height = cluster_info.width, cluster_info.height
-    plan = _Plan(name, clusters, item.edits, width, height)
+    plan = _Plan(name, clusters, item.edits, width, height, min_area=min_area)
+    if "csv" in formats:
+        plan.counts = np.zeros(256, np.int64)
     source_info = None
     if item.source is not None:
         plan.protected.append(item.source)
@@ -206,8 +229,9 @@ def plan_item(
         )
     geo = next((i for i in (source_info, cluster_info) if i is not None and i.georeferenced), None)
     for fmt, path in output_paths(out_dir, name, formats).items():
-        if fmt == "tif" and geo is None:
-            plan.notes.append(f"{name}: not georeferenced, no GeoTIFF written")
+        if fmt in GEOREFERENCED and geo is None:
+            what = "GeoTIFF" if fmt == "tif" else "GeoPackage"
+            plan.notes.append(f"{name}: not georeferenced, no {what} written")
             continue
         plan.targets[fmt] = path
     protected = {_resolved(p) for p in plan.protected}
@@ -257,6 +281,7 @@ def write_item(
         for row in range(0, height, block)
         for col in range(0, width, block)
     ]
+    legend = Legend.from_class_map(class_map)
     palette = class_map.export_palette()
     colour_lut = np.zeros((256, 3), dtype=np.uint8)
     colour_lut[: len(palette)] = palette
@@ -265,8 +290,12 @@ def write_item(
     colormap = {i: (*c, 255) for i, c in enumerate(palette)}
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_gdal())  # write errors: checked and said in one line
         # Final paths are renamed into place only when the whole image succeeded.
-        finals = {fmt: stack.enter_context(atomic_path(p)) for fmt, p in plan.targets.items()}
+        finals = {
+            fmt: stack.enter_context(cog_output(p, legend) if fmt == "tif" else atomic_path(p))
+            for fmt, p in plan.targets.items()
+        }
         scratch = {
             fmt: stack.enter_context(
                 scratch_path(
@@ -276,21 +305,26 @@ def write_item(
             for fmt in ("png", "color")
             if fmt in finals
         }
+        stage = None  # the values as a tiled GeoTIFF: the COG's and the polygons' source
+        if {"tif", "gpkg"} & set(finals):
+            target = plan.targets["tif" if "tif" in finals else "gpkg"]
+            stage = stack.enter_context(
+                scratch_path(target.parent, f".{target.name}.", ".scratch.tif")
+            )
         sinks: dict[str, Any] = {}
         base = dict(driver="GTiff", width=width, height=height, dtype="uint8", tiled=True)
         base.update(blockxsize=_TILE, blockysize=_TILE)  # scratch files: fast, uncompressed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            if "tif" in finals:
+            if stage is not None:
                 sinks["tif"] = stack.enter_context(
                     rasterio.open(
-                        finals["tif"],
+                        stage,
                         "w",
                         count=1,
                         nodata=0,
                         crs=plan.crs,
                         transform=plan.transform,
-                        compress="deflate",
                         **base,
                     )
                 )
@@ -316,29 +350,70 @@ def write_item(
                 raise CancelledError(f"export cancelled while writing {plan.name}")
             clusters = source.read((col, row, w, h))
             edits = plan.edits.read((col, row, w, h)) if plan.edits else None
-            values = export_lut[composite(cluster_lut[clusters], edits)]
+            labels = composite(cluster_lut[clusters], edits)
+            values = export_lut[labels]
+            if plan.counts is not None:
+                plan.counts += value_counts(values, labels != NODATA)
             win = Window(col, row, w, h)
             for fmt in ("tif", "png"):
                 if fmt in sinks:
-                    sinks[fmt].write(values, 1, window=win)
+                    _gdal_write(sinks[fmt].write, sinks[fmt].name, values, 1, window=win)
             if "color" in sinks:
-                sinks["color"].write(np.moveaxis(colour_lut[values], -1, 0), window=win)
+                colours = np.moveaxis(colour_lut[values], -1, 0)
+                _gdal_write(sinks["color"].write, sinks["color"].name, colours, window=win)
             yield step, len(windows)
 
         for sink in sinks.values():
-            sink.close()
+            _gdal_write(sink.close, sink.name)
+            check_written(sink.name)  # GDAL only logs errors of its final flush
+        if "gpkg" in finals:
+            write_polygons(stage, finals["gpkg"], legend, plan.name, min_area=plan.min_area,
+                           cancel=cancel)  # fmt: skip
         for fmt, tmp in scratch.items():
             _to_png(tmp, finals[fmt])
+            check_written(finals[fmt])
+        if "tif" in finals:
+            write_cog(stage, finals["tif"], legend)
+            check_written(finals["tif"])
+
+
+def count_item(
+    item: ExportItem, class_map: ClassMap, block: int = BLOCK
+) -> tuple[np.ndarray, Any, Any]:
+    """(valid-pixel counts by export value, CRS, transform) of an item's map and edits,
+    read by windows: the areas of an image an earlier run exported."""
+    if item.clusters is None:
+        raise AcsegError(f"{item.name}: no cluster map")
+    plan = plan_item(item, item.clusters, Path("."), (), item.name)
+    cluster_lut, export_lut = class_map.cluster_lut(), class_map.export_lut()
+    counts = np.zeros(256, np.int64)
+    with _ClusterSource(plan.clusters) as source:
+        for row in range(0, plan.height, block):
+            for col in range(0, plan.width, block):
+                window = (col, row, min(block, plan.width - col), min(block, plan.height - row))
+                edits = plan.edits.read(window) if plan.edits else None
+                labels = composite(cluster_lut[source.read(window)], edits)
+                counts += value_counts(export_lut[labels], labels != NODATA)
+    return counts, plan.crs, plan.transform
+
+
+def _gdal_write(call: Any, path: str, *args: Any, **kwargs: Any) -> None:
+    """A GDAL write (or the close that flushes it); its error becomes the OS error the
+    disk most likely gave (a full disk, a file-size limit), naming the file."""
+    try:
+        call(*args, **kwargs)
+    except RasterioError as exc:
+        raise write_failure(path) from exc
 
 
 def _to_png(tif: Path, png: Path) -> None:
     """Stream a GeoTIFF into a PNG (GDAL CreateCopy: line by line, colour table kept)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_gdal():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             gdal_copy(tif, png, driver="PNG", ZLEVEL=6)
-    except (RasterioError, OSError) as exc:
-        raise InputError(png, f"cannot write PNG ({exc})") from exc
+    except (RasterioError, OSError) as exc:  # the scratch file was checked: a write error
+        raise write_failure(png) from exc
     finally:
         for extra in (png.with_name(png.name + ".aux.xml"),):
             with contextlib.suppress(OSError):
@@ -376,6 +451,7 @@ __all__ = [
     "LABELMAP_NAME",
     "ExportItem",
     "ExportResult",
+    "count_item",
     "default_export_dir",
     "export_values",
     "fresh_folder",

@@ -384,9 +384,11 @@ class Project:
         self._layers = {k: v for k, v in self._layers.items() if v is not None}
         self._path = target
         self._dirty = False
+        owned = (project_file.edits_dir(target), project_file.models_dir(target))
         for old in superseded:
-            with contextlib.suppress(OSError):
-                old.unlink()
+            if any(project_file.inside(old, folder) for folder in owned):  # never elsewhere
+                with contextlib.suppress(OSError):
+                    old.unlink()
 
     def _adopt_temp_cache(self, cache: Path) -> None:
         """Move maps cached while untitled into ``cache`` (beside the file being saved);

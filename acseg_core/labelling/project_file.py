@@ -5,7 +5,10 @@ Schema 2 keys cached prediction maps by what produced them
 had one ``prediction`` path per image that said nothing of the model or read-out that
 made it, so such entries are dropped on load (a cache: the maps are predicted again).
 Schema 3 adds ``learnt``: the model learnt from the hand edits, a file in the project's
-own ``<stem>.models/`` folder. Every path is stored relative to the project file.
+own ``<stem>.models/`` folder. Every path is stored relative to the project file. Hand
+edits live in the project's own edits folder (``<stem>.edits/``) and the learnt model
+in its models folder: a path outside them is refused, so a crafted project never
+makes acseg write or delete a file elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from acseg_core.errors import AcsegError, InputError, os_reason
+from acseg_core.io.files import require_regular_file
 from acseg_core.io.normalise import Normalisation
 from acseg_core.labelling.classes import ClassMap
 
@@ -87,6 +91,7 @@ def to_json(
 def read(path: Path) -> ProjectFields:
     """The validated fields of the project file at ``path``; InputError names the file
     and the problem."""
+    require_regular_file(path, "project file")
     if not path.is_file():
         raise InputError(path, "project file not found")
     try:
@@ -123,6 +128,7 @@ def from_json(path: Path, data: Any) -> ProjectFields:
             "update acseg to open it"
         )
     base = path.parent
+    own_edits = edits_dir(path)
     fields = ProjectFields(
         model=path_field(data, "model", base),
         normalisation=_normalisation(data.get("normalisation")),
@@ -149,6 +155,11 @@ def from_json(path: Path, data: Any) -> ProjectFields:
         )
         if entry.path in seen:
             raise Invalid(f"{where}.path repeats an earlier image ({item['path']})")
+        if entry.edits_file is not None and not inside(entry.edits_file, own_edits):
+            raise Invalid(
+                f"{where}.edits {item['edits']} is outside the project's edits folder "
+                f"{own_edits.name}/ (refused: acseg writes and deletes hand edits only there)"
+            )
         seen.add(entry.path)
         if entry.edits_file is not None and not entry.edits_file.is_file():
             fields.warnings.append(
@@ -158,7 +169,7 @@ def from_json(path: Path, data: Any) -> ProjectFields:
             entry.edits_file = None
         fields.images.append(entry)
     models = models_dir(path)
-    if fields.learnt is not None and fields.learnt.parent != models:
+    if fields.learnt is not None and not inside(fields.learnt, models):
         raise Invalid(f"learnt must be a file in the project's {models.name} folder")
     if fields.learnt is not None and not fields.learnt.is_file():
         fields.warnings.append(
@@ -215,6 +226,14 @@ def absolute(path: Path) -> Path:
     return Path(os.path.normpath(os.path.abspath(os.path.expanduser(path))))
 
 
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` once links and ``..`` are resolved."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
 class Invalid(Exception):
     """A validation problem inside the file (the loader adds the file name)."""
 
@@ -259,6 +278,7 @@ __all__ = [
     "cache_dir",
     "edits_dir",
     "from_json",
+    "inside",
     "models_dir",
     "read",
     "relative",

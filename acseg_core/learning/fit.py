@@ -13,25 +13,23 @@ index, −1 = none: a cluster→class map) the pseudo-samples whose id maps to a
 that has no stroke teach that class; clusters of stroked classes teach nothing, so
 strokes always have the last word. A class with neither is never predicted.
 
-:func:`learn` is the long job front-ends run: gather per image (progress, cancel),
-fit, return the model.
+:func:`acseg_core.learning.job.learn` is the long job front-ends run.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from acseg_core.device import intra_op_threads
 from acseg_core.errors import AcsegError
-from acseg_core.jobs import CancelToken, Progress
-from acseg_core.learning.samples import Samples, gather
-from acseg_core.learning.strokes import StrokeSet
+from acseg_core.learning.samples import Samples
 from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.model.readouts.choice import ReadOut
 from acseg_core.model.readouts.registry import learnable_kind
@@ -87,6 +85,48 @@ def inferred_cluster_classes(
                                                                    strict=True)]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """The samples a fit learns from, labelled and balanced: ``blocks[name]`` n×C,
+    ``labels`` class indices, ``groups`` strokes (−1: a pseudo-sample)."""
+
+    blocks: dict[str, np.ndarray]
+    labels: np.ndarray
+    groups: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> TrainingSet:
+        return TrainingSet({k: v[keep] for k, v in self.blocks.items()}, self.labels[keep],
+                           self.groups[keep])  # fmt: skip
+
+
+def training_set(
+    data: Samples,
+    count: int,
+    cluster_classes: Sequence[int] | None,
+    seed: int,
+    infer_map: bool = False,
+) -> TrainingSet:
+    """What a fit on ``data`` learns from: strokes, pseudo-samples labelled through the
+    cluster→class map, at most ``MAX_SAMPLES`` in all, balanced over the classes."""
+    if (data.labels >= count).any():
+        raise AcsegError(f"a stroke names class index {int(data.labels.max())} of {count}")
+    if infer_map:
+        cluster_classes = inferred_cluster_classes(data, count)
+    labels = training_labels(data, count, cluster_classes, stroked_classes_too=infer_map)
+    keep = np.flatnonzero(labels >= 0)
+    keep = keep[balanced_subsample(labels[keep], MAX_SAMPLES, seed)]
+    return TrainingSet({name: v[keep] for name, v in data.blocks.items()}, labels[keep],
+                       data.stroke_groups()[keep])  # fmt: skip
+
+
+def fit_module(loaded: LoadedModel, training: TrainingSet, count: int, seed: int) -> nn.Module:
+    """The learnt read-out's module fitted on ``training`` (single-threaded: small
+    matrices, and a shared CPU punishes thread barriers)."""
+    shape = replace(loaded.model.readout_shape, classes=count)
+    with intra_op_threads(1):
+        return learnable_kind().fit(shape, training.blocks, training.labels, seed)
+
+
 def fit_strokes(
     loaded: LoadedModel,
     samples: Sequence[Samples],
@@ -110,19 +150,9 @@ def fit_strokes(
     if not any(len(s) for s in samples):
         raise AcsegError("no stroked pixels to learn from")
     data = Samples.concat(samples)
-    if infer_map:
-        cluster_classes = inferred_cluster_classes(data, count)
-    labels = training_labels(data, count, cluster_classes, stroked_classes_too=infer_map)
-    if (data.labels >= count).any():
-        raise AcsegError(f"a stroke names class index {int(data.labels.max())} of {count}")
-    keep = np.flatnonzero(labels >= 0)
-    keep = keep[balanced_subsample(labels[keep], MAX_SAMPLES, seed)]
-    blocks = {name: v[keep] for name, v in data.blocks.items()}
+    training = training_set(data, count, cluster_classes, seed, infer_map)
+    readout = fit_module(loaded, training, count, seed)
     kind = learnable_kind()
-    shape = replace(loaded.model.readout_shape, classes=count)
-    # single-threaded: small matrices, and a shared CPU punishes thread barriers
-    with intra_op_threads(1):
-        readout = kind.fit(shape, blocks, labels[keep], seed)
     config = replace(
         loaded.config, readout=ReadOut(kind.name, loaded.config.readout.smooth),
         classes=tuple(class_names),
@@ -133,7 +163,7 @@ def fit_strokes(
     model.readout = readout.to(loaded.device)
     model.eval()
     stroked = np.bincount(data.labels[data.labels >= 0].astype(np.int64), minlength=count)
-    taught = np.bincount(labels[keep], minlength=count)
+    taught = np.bincount(training.labels, minlength=count)
     meta = {
         **loaded.meta,
         "strokes": {
@@ -150,47 +180,6 @@ def fit_strokes(
     return LoadedModel(model, config, loaded.device, meta, digest.hexdigest())
 
 
-def learn(
-    loaded: LoadedModel,
-    strokes: Mapping[Path, StrokeSet],
-    class_names: Sequence[str],
-    colours: Sequence[Colour],
-    *,
-    cluster_classes: Sequence[int] | None = None,
-    seed: int = 0,
-    class_ids: Sequence[int] | None = None,
-    cancel: CancelToken | None = None,
-    cache: dict[tuple[str, str], Samples] | None = None,
-) -> Generator[Progress, None, LoadedModel]:
-    """Gather every image's samples (``cache``, keyed by (image, strokes digest), skips
-    images whose strokes have not changed), then fit; returns the new model."""
-    pseudo = PSEUDO_PER_IMAGE if cluster_classes is not None else 0
-    parts: list[Samples] = []
-    for index, (image, stroke_set) in enumerate(strokes.items()):
-        if not len(stroke_set) and not pseudo:
-            continue
-        key = (str(image), f"{stroke_set.digest}-p{pseudo}-s{seed}-{loaded.digest}")
-        if cache is not None and key in cache:
-            parts.append(cache[key])
-            continue
-        job = gather(loaded, image, stroke_set, pseudo=pseudo, seed=seed, cancel=cancel)
-        while True:
-            try:
-                step = next(job)
-            except StopIteration as stop:
-                found = stop.value
-                break
-            yield Progress(index, len(strokes), step.message)
-        parts.append(found)
-        if cache is not None:
-            cache[key] = found
-    if not any(len(p) for p in parts):
-        raise AcsegError("no stroked pixels to learn from")
-    yield Progress(len(strokes), len(strokes), "fitting the strokes read-out")
-    return fit_strokes(loaded, parts, class_names, colours, cluster_classes=cluster_classes,
-                       seed=seed, class_ids=class_ids)  # fmt: skip
-
-
 def save_learned(path: str | Path, fitted: LoadedModel) -> None:
     """Write a learnt model file (atomic; weights and plain data only)."""
     save_checkpoint(path, fitted.model, fitted.config, meta=fitted.meta)
@@ -204,10 +193,12 @@ def stroked_pixels(fitted: LoadedModel) -> dict[str, int]:
 
 __all__ = [
     "PSEUDO_PER_IMAGE",
+    "TrainingSet",
+    "fit_module",
     "fit_strokes",
     "inferred_cluster_classes",
-    "learn",
     "save_learned",
     "stroked_pixels",
     "training_labels",
+    "training_set",
 ]

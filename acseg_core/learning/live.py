@@ -53,13 +53,16 @@ class LiveImage:
         """The same samples :func:`gather` gives for ``strokes``, from the held blocks."""
         rows, cols = strokes.rows, strokes.cols
         labels = strokes.classes.astype(np.int16)
+        groups = strokes.components()
         if pseudo:
             pr, pc = pseudo_pixels(self.valid, strokes, pseudo, seed)
             rows, cols = np.concatenate([rows, pr]), np.concatenate([cols, pc])
             labels = np.concatenate([labels, np.full(len(pr), -1, np.int16)])
+            groups = np.concatenate([groups, np.full(len(pr), -1, np.int64)])
         ok = self.valid[rows, cols]
         blocks, ids = self.network.sample(rows[ok], cols[ok])
-        return Samples(blocks, labels[ok], ids)
+        where = np.stack([rows[ok], cols[ok]], axis=1).astype(np.int32)
+        return Samples(blocks, labels[ok], ids, groups[ok], where)
 
     def probabilities(self, fitted: LoadedModel) -> torch.Tensor:
         """C×H×W probabilities of ``fitted``'s own read-out (a model sharing this trunk)."""

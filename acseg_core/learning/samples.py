@@ -46,26 +46,48 @@ GATHER_TILE = DEFAULT_TILE
 @dataclass(frozen=True)
 class Samples:
     """Read-out inputs at sampled pixels: ``blocks[name]`` n×channels float32;
-    ``labels`` class index (-1: a pseudo-sample); ``clusters`` the base read-out's id."""
+    ``labels`` class index (-1: a pseudo-sample); ``clusters`` the base read-out's id;
+    ``groups`` the stroke each sample belongs to (-1: a pseudo-sample), what a
+    leave-one-stroke-out check holds out together; ``pixels`` their (row, col)."""
 
     blocks: dict[str, np.ndarray]
     labels: np.ndarray
     clusters: np.ndarray
+    groups: np.ndarray | None = None
+    pixels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def stroke_groups(self) -> np.ndarray:
+        """``groups``, or one group per sample where none were given."""
+        if self.groups is not None:
+            return self.groups
+        return np.where(self.labels >= 0, np.arange(len(self.labels)), -1)
+
     @staticmethod
     def concat(parts: Sequence[Samples]) -> Samples:
+        """The samples of several images (stroke ids stay apart)."""
         parts = [p for p in parts if len(p)]
         if not parts:
             raise ValueError("no samples")
         names = list(parts[0].blocks)
+        groups, offset = [], 0
+        for part in parts:
+            ids = part.stroke_groups()
+            groups.append(np.where(ids >= 0, ids + offset, -1))
+            offset += int(ids.max(initial=-1)) + 1
         return Samples(
             {name: np.concatenate([p.blocks[name] for p in parts]) for name in names},
             np.concatenate([p.labels for p in parts]),
             np.concatenate([p.clusters for p in parts]),
+            np.concatenate(groups),
+            _joined([p.pixels for p in parts]),
         )
+
+
+def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
+    return None if any(p is None for p in parts) else np.concatenate(parts)  # type: ignore[arg-type]
 
 
 class NetworkPass:
@@ -157,11 +179,13 @@ def gather(
         norm = loaded.config.normalisation or image_normalisation(raster)
         rows, cols = strokes.rows, strokes.cols
         labels = strokes.classes.astype(np.int16)
+        groups = strokes.components()
         if pseudo:
             preview_valid = valid_mask(raster)
             pr, pc = pseudo_pixels(preview_valid, strokes, pseudo, seed)
             rows, cols = np.concatenate([rows, pr]), np.concatenate([cols, pc])
             labels = np.concatenate([labels, np.full(len(pr), -1, np.int16)])
+            groups = np.concatenate([groups, np.full(len(pr), -1, np.int64)])
         grid = _plan(loaded, kind, info.width, info.height, tile)
         tiles = [t for t in grid if _inside(t.keep, rows, cols).any()]
         parts: list[Samples] = []
@@ -177,15 +201,21 @@ def gather(
             ok = valid[local_r, local_c]
             pick, local_r, local_c = pick[ok], local_r[ok], local_c[ok]
             blocks, ids = NetworkPass(loaded, x, base, kind).sample(local_r, local_c)
-            parts.append(Samples(blocks, labels[pick], ids))
+            where = np.stack([rows[pick], cols[pick]], axis=1).astype(np.int32)
+            parts.append(Samples(blocks, labels[pick], ids, groups[pick], where))
             order.append(pick)
             yield Progress(done, len(tiles), f"{image.name}: strokes tile {done}/{len(tiles)}")
     if not parts or not sum(len(p) for p in parts):
         return Samples({}, np.zeros(0, np.int16), np.zeros(0, np.uint8))
-    joined = Samples.concat(parts)
+    blocks = {k: np.concatenate([p.blocks[k] for p in parts]) for k in parts[0].blocks}
     rank = np.argsort(np.concatenate(order), kind="stable")  # the strokes' own order
-    return Samples({k: v[rank] for k, v in joined.blocks.items()}, joined.labels[rank],
-                   joined.clusters[rank])  # fmt: skip
+    return Samples(
+        {k: v[rank] for k, v in blocks.items()},
+        np.concatenate([p.labels for p in parts])[rank],
+        np.concatenate([p.clusters for p in parts])[rank],
+        np.concatenate([p.groups for p in parts])[rank],  # type: ignore[misc]
+        np.concatenate([p.pixels for p in parts])[rank],  # type: ignore[misc]
+    )
 
 
 def _plan(loaded: LoadedModel, kind: LearnableKind, width: int, height: int,

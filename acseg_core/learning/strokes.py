@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from acseg_core.errors import InputError
 from acseg_core.io.raster import open_raster
@@ -60,6 +61,24 @@ class StrokeSet:
 
     def __len__(self) -> int:
         return len(self.classes)
+
+    def components(self) -> np.ndarray:
+        """A stroke id per stroked pixel (in ``rows``/``cols`` order): pixels of one class
+        that touch (8-connected) are one stroke. What leave-one-stroke-out holds out."""
+        out = np.zeros(len(self), np.int64)
+        if not len(self):
+            return out
+        top, left = int(self.rows.min()), int(self.cols.min())
+        shape = (int(self.rows.max()) - top + 1, int(self.cols.max()) - left + 1)
+        offset = 0
+        for value in np.unique(self.classes):
+            pick = self.classes == value
+            mask = np.zeros(shape, bool)
+            mask[self.rows[pick] - top, self.cols[pick] - left] = True
+            labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+            out[pick] = labels[self.rows[pick] - top, self.cols[pick] - left] - 1 + offset
+            offset += count
+        return out
 
     def counts(self, classes: int) -> np.ndarray:
         """Stroked pixels per class index."""

@@ -6,7 +6,8 @@ A checkpoint is a ``torch.save`` dict::
      "train_state": {...} | None, "meta": {...}}
 
 ``train_state`` holds what ``--resume`` needs (optimiser, RNG, step counters, the
-TrainConfig); ``predict`` needs only the rest. Saves are atomic.
+TrainConfig); ``predict`` needs only the rest. Saves are atomic, and clear the temps a
+save killed midway left.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import torch
 
 from acseg_core.device import select_device
 from acseg_core.errors import AcsegError, BandMismatch, InputError, missing_reason, os_reason
-from acseg_core.io.atomic import atomic_path
+from acseg_core.io.atomic import atomic_path, remove_stale_temps
+from acseg_core.io.files import require_regular_file
 from acseg_core.model.config import ModelConfig, from_dict, to_dict
 from acseg_core.model.nn.acnet import ACNet, build_model
 
@@ -83,6 +85,7 @@ def save_checkpoint(
     # (torch's own file writer reports it as an opaque RuntimeError)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
+    remove_stale_temps(path)  # of a save killed midway (SIGKILL): this one replaces it
     try:
         with atomic_path(path) as tmp:
             tmp.write_bytes(buffer.getbuffer())
@@ -127,6 +130,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _read_model_bytes(path: Path) -> bytes:
     """The file's bytes; OS problems become one line that says which."""
+    require_regular_file(path, "model file")  # reading a FIFO would wait forever
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:

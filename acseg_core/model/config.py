@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from numbers import Integral
 from typing import Any, TypeVar
 
 from acseg_core.errors import AcsegError
 from acseg_core.io.normalise import Normalisation
+from acseg_core.model.bankconfig import BankConfig
 from acseg_core.model.readouts.choice import PLAIN_HEAD, ReadOut
 from acseg_core.model.readouts.registry import READOUTS
 
 T = TypeVar("T")
 ENCODERS = ("ac", "lite0")
+# Sane bounds for sizes read from a model file (the largest preset, paper-5, has
+# base_width 64 and 5 blocks: 2048 features, 53 M parameters; 4096 features ≈ 0.2 G).
+MAX_IN_CHANNELS, MAX_BASE_WIDTH, MAX_BLOCKS, MAX_FEATURES = 1024, 1024, 12, 4096
+_INTEGER_FIELDS = (
+    "in_channels", "clusters", "overclusters", "heads", "blocks", "base_width", "stride",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,13 +63,34 @@ class ModelConfig:
     classes: tuple[str, ...] = ()
     class_colours: tuple[tuple[int, int, int], ...] = ()
     normalisation: Normalisation | None = None
+    # the pretrained feature bank the network or its read-out reads (None: none);
+    # the model file's meta["bank_digest"] records its weights (acseg_core.features)
+    bank: BankConfig | None = None
     preset: str = "custom"
 
     def __post_init__(self) -> None:
         colours = tuple(tuple(int(v) for v in c) for c in self.class_colours)
         object.__setattr__(self, "class_colours", colours)
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        problems = []
+        problems = [
+            f"{name} must be an integer"
+            for name, value in ((n, getattr(self, n)) for n in _INTEGER_FIELDS)
+            if not isinstance(value, Integral) or isinstance(value, bool)
+        ]
+        if problems:  # the bounds below compare numbers
+            raise AcsegError("invalid model config: " + "; ".join(problems))
+        # upper bounds first: a crafted model file must be refused before the network
+        # it describes is allocated (channels double per block)
+        if self.in_channels > MAX_IN_CHANNELS:
+            problems.append(f"in_channels must be at most {MAX_IN_CHANNELS}")
+        if self.base_width > MAX_BASE_WIDTH:
+            problems.append(f"base_width must be at most {MAX_BASE_WIDTH}")
+        if self.blocks > MAX_BLOCKS:
+            problems.append(f"blocks must be at most {MAX_BLOCKS}")
+        elif self.blocks >= 0 and self.base_width * 2**self.blocks > MAX_FEATURES:
+            problems.append(
+                f"base_width × 2^blocks (the feature width) must be at most {MAX_FEATURES}"
+            )
         if self.in_channels < 1:
             problems.append("in_channels must be >= 1")
         if not 2 <= self.clusters <= 255:
@@ -124,6 +153,8 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     for name, value in data.items():
         if name == "readout" and isinstance(value, dict):
             value = ReadOut(value.get("kind"), value.get("smooth"))
+        elif name == "bank" and isinstance(value, dict):
+            value = from_dict(BankConfig, value)
         elif name == "normalisation" and isinstance(value, dict):
             value = Normalisation(
                 low=tuple(value["low"]), high=tuple(value["high"]), nodata=value.get("nodata")

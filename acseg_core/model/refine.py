@@ -20,11 +20,15 @@ import torch.nn.functional as F
 from acseg_core.errors import AcsegError
 from acseg_core.io.raster import NODATA
 
+MAX_WINDOW = 1001  # px: larger windows (a crafted file) would only allocate, not filter
+
 
 def check_window(size: int) -> int:
-    """A valid smoothing window: 0/1 (off) or an odd size ≥ 3."""
+    """A valid smoothing window: 0/1 (off) or an odd size from 3 to ``MAX_WINDOW``."""
     if size < 0 or (size > 1 and size % 2 == 0):
         raise AcsegError(f"smoothing window must be 0 (off) or an odd number of pixels, got {size}")
+    if size > MAX_WINDOW:
+        raise AcsegError(f"smoothing window must be at most {MAX_WINDOW} px, got {size}")
     return size
 
 

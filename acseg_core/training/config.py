@@ -16,6 +16,7 @@ from acseg_core.presets import default_preset, preset, training_defaults
 from acseg_core.training.augment import ViewAugment
 
 FROM_PRESET: Any = "preset"  # a field left to the model's preset (resolved on creation)
+MAX_CROP, MAX_BATCH, MAX_WORKERS = 8192, 4096, 256  # sane bounds for values read from files
 _PRESET_FIELDS = ("lr", "crop", "epochs", "steps_per_epoch")
 
 
@@ -98,6 +99,13 @@ class TrainConfig:
             problems.append("crop must be >= 8 px")
         if self.batch < 1:
             problems.append("batch must be >= 1")
+        # upper bounds: a crafted checkpoint (--resume) must not allocate terabytes
+        if self.crop > MAX_CROP:
+            problems.append(f"crop must be at most {MAX_CROP} px")
+        if self.batch > MAX_BATCH:
+            problems.append(f"batch must be at most {MAX_BATCH}")
+        if self.workers > MAX_WORKERS:
+            problems.append(f"workers must be at most {MAX_WORKERS}")
         if not self.lr > 0:
             problems.append("lr must be > 0")
         if self.displacement < 0:

@@ -123,9 +123,7 @@ class ExportController(QObject):
         if self.session.loaded is not None:
             options = PredictOptions(readout=self.session.readout)
             predictor = model_predictor(self.session.loaded, options)
-        job = export_job(
-            self.items(images), self.classes.class_map, request, overwrite, predictor
-        )
+        job = export_job(self.items(images), self.classes.class_map, request, overwrite, predictor)
         worker = self.runner.start(job, "export")
         worker.succeeded.connect(self.finished)
         worker.failed.connect(self.failed)
@@ -185,8 +183,11 @@ class ExportController(QObject):
                 "choose another folder in the Export dialog.)",
             )
             if not overwrite:
-                show_info(parent, "Nothing exported",
-                          "Export again and choose another folder (or an empty one).")
+                show_info(
+                    parent,
+                    "Nothing exported",
+                    "Export again and choose another folder (or an empty one).",
+                )
                 return None
         elif existing:
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
@@ -214,6 +215,8 @@ class ExportController(QObject):
 def summary(result: Any, out_dir: Path) -> str:
     """What an export did, naming every skipped image and why."""
     lines = [f"Wrote {len(result.written)} image(s) to {out_dir}"]
+    if getattr(result, "areas", None) is not None:
+        lines.append(f"Class areas: {result.areas.name}")
     if result.done:
         lines.append(f"{len(result.done)} image(s) were already exported and kept")
     if result.skipped:

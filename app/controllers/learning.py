@@ -25,7 +25,8 @@ from acseg_core.labelling.teaching import (
     edited_strokes,
     learnt_class_ids,
 )
-from acseg_core.learning.fit import learn, stroked_pixels
+from acseg_core.learning.fit import stroked_pixels
+from acseg_core.learning.job import learn
 from acseg_core.learning.samples import Samples
 from acseg_core.model.checkpoint import LoadedModel, load_model
 from app.models import ClassesModel, DocumentModel, OverlayModel, SessionModel

@@ -16,19 +16,28 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from acseg_core.errors import InputError
 from acseg_core.inference.predict import predict
-from acseg_core.io.raster import open_raster
+from acseg_core.io.raster import open_raster, probe
 from acseg_core.jobs import CancelToken
 from acseg_core.model.checkpoint import LoadedModel
 from acseg_core.model.readouts import ReadOut
 from app.models import DocumentModel, SessionModel
 from app.workers import JobRunner, JobWorker
 
+MAX_PIXELS = 2**30  # largest image the app predicts: its map (1 byte/px) stays in memory
 
 def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
     """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
+        info = probe(image)
+        if info.pixels > MAX_PIXELS:  # the app keeps whole maps in memory
+            raise InputError(
+                image,
+                f"{info.width}×{info.height} is too large to label in the app (more than "
+                f"{MAX_PIXELS / 1e6:.0f} Mpx): use acseg-core predict, which writes by windows",
+            )
         return (yield from predict(loaded, image, readout=readout, cancel=cancel))
 
     return job

@@ -109,6 +109,12 @@ class ProjectController(QObject):
         self.view.apply(display)
         self.document.changed()
         self.add_recent(project.path)
+        for entry in project.images:  # a damaged edits file is said now, not met later
+            if entry.edits_file is not None:
+                try:
+                    project.get_edits(entry)
+                except AcsegError as exc:
+                    problems.append(f"hand edits of {entry.path.name} cannot be used: {exc}")
         missing = project.missing_images()
         if missing:
             problems.append(

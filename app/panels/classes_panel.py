@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from acseg_core.errors import AcsegError
+from acseg_core.gis.palettes import CLASS_COLOURS, LANDCOVER_COLOURS, Color
 from acseg_core.labelling.class_lists import CLASS_LIST_FILTER, read_class_list
-from acseg_core.labelling.palettes import CLASS_COLOURS, LANDCOVER_COLOURS, Color
 from app.dialogs import show_error
 from app.file_dialogs import FileDialogs
 from app.models import ClassesModel, OverlayModel

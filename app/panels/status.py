@@ -10,7 +10,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from acseg_core.io.display import crs_name, format_lonlat, map_to_lonlat, pixel_to_map
+from acseg_core.gis.crs import crs_name, format_lonlat, map_to_lonlat
+from acseg_core.io.display import pixel_to_map
 from acseg_core.io.raster import NODATA
 from acseg_core.learning.fit import stroked_pixels
 from app.controllers.viewer import ImageViewController
@@ -44,15 +45,13 @@ class StatusReadout(QObject):
         self.position = QLabel(status_bar)
         self.map_xy = QLabel(status_bar)
         self.lonlat = QLabel(status_bar)
-        self.crs = QLabel(status_bar)  # the image's CRS, while it is shown
         self.value = QLabel(status_bar)
         self.cluster = QLabel(status_bar)
         self.model = QLabel(status_bar)
         self.model.setMaximumWidth(MODEL_LABEL_WIDTH)  # messages keep the rest of the bar
-        for label in (self.cluster, self.value, self.map_xy, self.crs, self.lonlat,
+        for label in (self.cluster, self.value, self.map_xy, self.lonlat,
                       self.position, self.model):  # fmt: skip
             status_bar.addPermanentWidget(label)
-        viewer.image_shown.connect(self._image_shown)
         session.model_changed.connect(self._model_changed)
         self._model_changed()
         images.current_changed.connect(lambda _image: self.clear())  # no stale read-outs
@@ -60,18 +59,10 @@ class StatusReadout(QObject):
         status_bar.messageChanged.connect(lambda text: status_bar.setToolTip(text))
 
     def clear(self) -> None:
-        """The cursor left the image; with no image shown the CRS goes too."""
+        """The cursor left the image (or another image came): nothing stale stays."""
         self._last = None
         for label in (self.position, self.map_xy, self.lonlat, self.value, self.cluster):
             label.clear()
-        if self.viewer.info is None:
-            self.crs.clear()
-            self.crs.setToolTip("")
-
-    def _image_shown(self, info: object) -> None:
-        wkt = getattr(info, "crs", None)
-        self.crs.setText(crs_name(wkt))
-        self.crs.setToolTip(f"Coordinate reference system: {crs_name(wkt)}" if wkt else "")
 
     def _model_changed(self) -> None:
         loaded, path = self.session.loaded, self.session.model_path
@@ -108,7 +99,7 @@ class StatusReadout(QObject):
         self.position.setText(f"x {col}  y {row}")
         if info.georeferenced and info.transform is not None:
             mx, my = pixel_to_map(info.transform, col + 0.5, row + 0.5)
-            self.map_xy.setText(f"E {mx:.2f}  N {my:.2f}")
+            self.map_xy.setText(f"E {mx:.2f}  N {my:.2f}  {crs_name(info.crs)}".rstrip())
             lonlat = map_to_lonlat(info.crs, mx, my)
             self.lonlat.setText(format_lonlat(*lonlat) if lonlat is not None else "")
         else:

@@ -98,7 +98,9 @@ def test_geotiff_keeps_crs_transform_size_with_colour_table_and_nodata(tmp_path:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "labelmap.txt",
         "scene.png",
+        "scene.qml",  # the COG's class names for QGIS (test_gis_outputs.py)
         "scene.tif",
+        "scene.tif.aux.xml",
         "scene_color.png",
     ]
 
@@ -153,12 +155,14 @@ def test_a_failed_image_is_skipped_and_leaves_no_partial_file(tmp_path: Path, mo
     source = make_geotiff(tmp_path / "scene.tif")
     out = tmp_path / "out"
     calls = []
+    real_to_png = export_mod._to_png
 
     def broken_png(tif: Path, png: Path) -> None:
         calls.append(png)
-        png.write_bytes(b"half")  # a half-written file under the temp name
         if len(calls) == 1:
+            png.write_bytes(b"half")  # a half-written file under the temp name
             raise OSError("cannot encode")
+        real_to_png(tif, png)
 
     monkeypatch.setattr(export_mod, "_to_png", broken_png)
     items = [ExportItem("scene", cluster_map(), source=source), ExportItem("b", cluster_map())]

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from acseg_core.errors import AcsegError, InputError
-from acseg_core.io.display import crs_name, format_lonlat, map_to_lonlat, pixel_to_map
+from acseg_core.gis.crs import crs_name, format_lonlat, map_to_lonlat
+from acseg_core.gis.palettes import CLASS_COLOURS, landcover_colour
+from acseg_core.io.display import pixel_to_map
 from acseg_core.io.raster import probe
 from acseg_core.jobs import run_to_end
 from acseg_core.labelling.class_lists import read_class_list
@@ -25,7 +27,6 @@ from acseg_core.labelling.export import (
     labelmap_text,
 )
 from acseg_core.labelling.painting import fill_footprint
-from acseg_core.labelling.palettes import CLASS_COLOURS, landcover_colour
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
 from acseg_core.training.dataset import preferred_selection, survey_inputs

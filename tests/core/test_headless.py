@@ -41,3 +41,24 @@ def test_every_core_module_imports_without_qt() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[0] == "blocker active"
     assert result.stdout.splitlines()[-1].startswith("imported")
+
+
+def test_the_core_imports_and_predicts_in_one_process_without_dask(tmp_path: Path) -> None:
+    """Dask is an extra: nothing imports it at module level, and one process needs none."""
+    from tests.core.synthetic import make_regions_image, tiny_model_file
+
+    make_regions_image(tmp_path / "a.png", size=(64, 64), bands=3)
+    model = tiny_model_file(tmp_path / "model.pt", smooth=0)
+    blocker = QT_BLOCKER.replace("'superqt'}", "'superqt', 'dask', 'distributed'}")
+    code = blocker + "".join(f"importlib.import_module({m!r})\n" for m in all_core_modules())
+    code += (
+        "from acseg_core.cli import main\n"
+        f"code = main(['predict', {str(model)!r}, {str(tmp_path / 'a.png')!r}, '--out', "
+        f"{str(tmp_path / 'out')!r}, '--device', 'cpu'])\n"
+        "assert 'distributed' not in sys.modules and 'dask' not in sys.modules\n"
+        "print('exit', code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "exit 0"
+    assert (tmp_path / "out" / "a_clusters.png").is_file()

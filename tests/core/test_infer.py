@@ -210,10 +210,13 @@ def test_cli_predicts_folder_and_reports_bad_files(
     assert len(errors) == 2
     assert any("broken.tif" in e for e in errors) and any("rgb.tif" in e for e in errors)
     assert "Traceback" not in captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["a_clusters.tif", "b_clusters.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_clusters.qml", "a_clusters.tif", "a_clusters.tif.aux.xml", "b_clusters.png"
+    ]  # the GeoTIFF is a COG with its ids' names beside it (docs/outputs.md)
     with rasterio.open(inputs / "a.tif") as src, rasterio.open(out / "a_clusters.tif") as dst:
         assert (dst.width, dst.height) == (src.width, src.height)
         assert dst.crs == src.crs and dst.transform == src.transform
+        assert dst.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
 
 
 def test_cli_refuses_a_tile_smaller_than_the_overlap(

@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # lowest first; a module may import its own layer and the layers before it
 ORDER = (
-    "version", "errors", "jobs", "device", "io", "model", "features", "presets", "training",
+    "version", "errors", "jobs", "device", "io", "model", "gis", "features", "presets", "training",
     "learning", "inference", "labelling", "evaluation", "benchmarks", "cli",
 )  # fmt: skip
 TOP = ("__init__", "__main__")  # the public API and the entry point sit above everything

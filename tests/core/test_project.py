@@ -346,7 +346,9 @@ def test_cli_export_predicts_images_without_a_cached_prediction(tmp_path: Path, 
     expected = np.array([1, 2, 2] + [0] * 253, dtype=np.uint8)[clusters.clusters]
     with rasterio.open(out / "a.tif") as ds:
         np.testing.assert_array_equal(ds.read(1), expected)
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a.tif", "labelmap.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a.png", "a.qml", "a.tif", "a.tif.aux.xml", "labelmap.txt"
+    ]  # the COG's class names beside it
 
 
 def test_the_cache_folder_is_temporary_until_the_first_save_then_beside_the_file(

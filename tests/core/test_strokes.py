@@ -105,6 +105,27 @@ def _cli_setup(tmp_path: Path, scene) -> tuple[Path, Path, Path]:
     return model, image, folder
 
 
+def test_cli_learn_takes_a_folder_whose_unstroked_images_still_count(
+    tmp_path: Path, scene, capsys
+) -> None:
+    model, image, folder = _cli_setup(tmp_path, scene)
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / image.name).write_bytes(image.read_bytes())
+    (images / f"other{image.suffix}").write_bytes(image.read_bytes())  # no stroke file
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"images/{image.name}\n")
+    new = tmp_path / "new.pt"
+    for inputs in (["images"], ["--list", "list.txt"]):
+        args = ["learn", str(model), *[str(tmp_path / i) if i == "images" else i
+                                        for i in inputs]]  # fmt: skip
+        args = [a if a != "list.txt" else str(listed) for a in args]
+        assert main([*args, "--strokes", str(folder), "--out", str(new)]) == 0
+        assert load_model(new).config.classes == ("class 0", "class 1", "class 2")
+    out = capsys.readouterr().out
+    assert "leave-one-stroke-out accuracy: class 0" in out
+
+
 def test_cli_learn_then_predict_writes_class_index_maps(tmp_path: Path, scene) -> None:
     model, image, folder = _cli_setup(tmp_path, scene)
     classes = tmp_path / "classes.txt"
@@ -140,7 +161,7 @@ def test_cli_learn_bad_input_is_one_clear_line(tmp_path: Path, scene, capsys, pr
     assert main([*args, "--classes", str(_names(tmp_path))]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in err[0]
-    named = {"size": stroke, "value": stroke, "image": target, "stroke file": stroke}
+    named = {"size": stroke, "value": stroke, "image": target, "stroke file": folder}
     assert str(named.get(problem, out)) in err[0]
 
 
@@ -172,3 +193,39 @@ def test_cli_learn_from_a_project_uses_its_hand_edits(tmp_path: Path, scene) -> 
     pred = predict(learnt, image)
     region = labels <= 1
     assert (pred[region] == labels[region]).mean() > 0.8
+
+
+def disk_strokes(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """``per_class`` 5×5 blocks inside each class region (strokes a user paints)."""
+    rng = np.random.default_rng(seed)
+    out = np.full(labels.shape, 255, np.uint8)
+    for c in range(3):
+        r, k = np.nonzero(labels == c)
+        ok = (r >= 3) & (r < labels.shape[0] - 3) & (k >= 3) & (k < labels.shape[1] - 3)
+        ok &= np.array([(labels[y - 2 : y + 3, x - 2 : x + 3] == c).all()
+                        for y, x in zip(r, k, strict=True)])  # fmt: skip
+        for i in rng.choice(np.flatnonzero(ok), per_class, replace=False):
+            out[r[i] - 2 : r[i] + 3, k[i] - 2 : k[i] + 3] = c
+    return out
+
+
+def test_the_quality_check_names_a_stroke_painted_on_the_wrong_class(scene) -> None:
+    from acseg_core.learning.quality import check_strokes
+
+    image, labels, loaded = scene
+    honest = disk_strokes(labels, 4, seed=3)
+    good = run_to_end(gather(loaded, image, StrokeSet.from_map(honest), tile=64))
+    quality = check_strokes(loaded, [("scene.png", good)], NAMES)
+    assert quality.suspects == [] and all(v is not None and v > 0.9
+                                          for v in quality.accuracy.values())  # fmt: skip
+    # one "a" stroke painted over class c: the others read it as c
+    wrong = honest.copy()
+    r, k = np.nonzero(disk_strokes(labels, 1, seed=9) == 2)
+    wrong[r, k] = 0
+    bad = run_to_end(gather(loaded, image, StrokeSet.from_map(wrong), tile=64))
+    quality = check_strokes(loaded, [("scene.png", bad)], NAMES)
+    assert [(s.class_name, s.looks_like) for s in quality.suspects] == [("a", "c")]
+    suspect = quality.suspects[0]
+    assert abs(suspect.row - np.median(r)) <= 3 and abs(suspect.col - np.median(k)) <= 3
+    assert any("looks like c" in line for line in quality.warnings())
+    assert quality.accuracy["a"] < quality.accuracy["b"]

@@ -340,7 +340,7 @@ def test_cli_bad_inputs_give_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_cli_ctrl_c_saves_and_exits_zero(tiny_data: Path, tmp_path: Path) -> None:
+def test_cli_ctrl_c_saves_and_exits_130(tiny_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = cli_args(tiny_data, out, "--steps", "100000", "--steps-per-epoch", "1", "--workers", "1")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -360,7 +360,7 @@ def test_cli_ctrl_c_saves_and_exits_zero(tiny_data: Path, tmp_path: Path) -> Non
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=90)
-    assert process.returncode == 0, stderr
+    assert process.returncode == 130, stderr  # the shell's code for SIGINT (README)
     assert "resume with: acseg-core train --resume --out" in stdout
     loaded = load_model(out / "model.pt", device="cpu")
     assert loaded.meta["step"] >= 1 and loaded.meta["final"] is False

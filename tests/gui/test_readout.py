@@ -103,7 +103,10 @@ def test_each_choice_reaches_the_prediction_with_one_signal(qtbot, app_window) -
     assert np.array_equal(shown, majority_filter(plain, 4, 9))
     assert not np.array_equal(shown, plain)  # the window did something
     assert changes == [
-        ReadOut("head", None), ReadOut("head", 0), ReadOut("head", 25), ReadOut("head", 9)
+        ReadOut("head", None),
+        ReadOut("head", 0),
+        ReadOut("head", 25),
+        ReadOut("head", 9),
     ]
 
 

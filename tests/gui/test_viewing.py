@@ -48,7 +48,7 @@ def test_status_bar_reads_position_map_xy_value_and_cluster(qtbot, window, tmp_p
         pixel = ds.read(window=((4, 5), (10, 11)))[:, 0, 0]
         east, north = ds.xy(4, 10)
     assert readout.position.text() == "x 10  y 4"
-    assert readout.map_xy.text() == f"E {east:.2f}  N {north:.2f}"
+    assert readout.map_xy.text() == f"E {east:.2f}  N {north:.2f}  EPSG:32632"
     assert readout.value.text() == "value " + " ".join(str(int(v)) for v in pixel)
     clusters = np.zeros((384, 384), np.uint8)
     clusters[4, 10] = 3

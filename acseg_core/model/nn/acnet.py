@@ -137,9 +137,21 @@ class ACNet(nn.Module):
         z = self.encode(packed(transform(features, ordering)), [ordering])
         return packed(inverse_transform(z, ordering))
 
-    def forward_features(self, x: torch.Tensor, ordering: int | None = None) -> torch.Tensor:
-        """The pre-decoder feature map (stem grid, ``out_channels`` channels)."""
-        return self.forward_from_stem(self.stem(x), ordering)
+    def forward_features(
+        self, x: torch.Tensor, ordering: int | None = None, bank: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The pre-decoder feature map (stem grid, ``out_channels`` channels); ``bank``:
+        the feature bank on that grid, for a stem that reads it."""
+        return self.forward_from_stem(self.stem_of(x, bank), ordering)
+
+    def stem_of(self, x: torch.Tensor, bank: torch.Tensor | None = None) -> torch.Tensor:
+        """h: the stem on the input (and on the bank's features, for a stem that has
+        a bank branch)."""
+        if getattr(self.stem, "reads_bank", False):
+            if bank is None:
+                raise ValueError("this network's stem reads the feature bank: pass its features")
+            return self.stem(x, bank)
+        return self.stem(x)
 
     def decode(
         self,
@@ -205,14 +217,21 @@ class ACNet(nn.Module):
         return torch.softmax(grouped, dim=2).reshape(logits.shape)
 
     def read_out(
-        self, z: torch.Tensor, x: torch.Tensor, readout: str | None = None
+        self,
+        z: torch.Tensor,
+        x: torch.Tensor,
+        readout: str | None = None,
+        bank: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Probabilities at ``x``'s size from unmasked g_ar features ``z`` (inference)."""
-        return self.readout_probabilities(self.grid_inputs(z, x), readout)
+        """Probabilities at ``x``'s size from unmasked g_ar features ``z`` (inference);
+        ``bank``: the feature bank on the grid, for a model that reads one."""
+        return self.readout_probabilities(self.grid_inputs(z, x, bank), readout)
 
-    def grid_inputs(self, z: torch.Tensor, x: torch.Tensor) -> GridInputs:
+    def grid_inputs(
+        self, z: torch.Tensor, x: torch.Tensor, bank: torch.Tensor | None = None
+    ) -> GridInputs:
         """What read-outs see of unmasked g_ar features ``z`` of input ``x``."""
-        return GridInputs(self, self.head_norm(z), x)
+        return GridInputs(self, self.head_norm(z), x, bank)
 
     def readout_probabilities(self, inputs: GridInputs, readout: str | None = None) -> torch.Tensor:
         """The read-out ``readout`` (a kind's name; None: the model's own, the head when it

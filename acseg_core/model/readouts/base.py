@@ -41,13 +41,17 @@ class ReadoutShape:
 
 class GridInputs:
     """What a read-out sees of one batch: head-normalised g_ar features on the stem grid
-    (``features``), the network input at full size (``x``), and the head's K logits on
-    the grid (computed on first use, once)."""
+    (``features``), the network input at full size (``x``), the feature bank's
+    features on the same grid (``bank``, raw channels; None for a model without a
+    bank) and the head's K logits on the grid (computed on first use, once)."""
 
-    def __init__(self, net: Any, features: torch.Tensor, x: torch.Tensor) -> None:
+    def __init__(
+        self, net: Any, features: torch.Tensor, x: torch.Tensor, bank: torch.Tensor | None = None
+    ) -> None:
         self.net = net
         self.features = features
         self.x = x
+        self.bank = bank
         self._head_logits: torch.Tensor | None = None
 
     @property
@@ -121,6 +125,11 @@ class LearnableKind(ReadoutKind):
     ) -> nn.Module:
         """A fitted module from samples (``blocks[name]`` n×C, ``labels`` class indices
         0..``shape.classes``−1); a pure function of its inputs and the seed."""
+        raise NotImplementedError
+
+    def classify(self, module: nn.Module, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        """n×C class probabilities of samples (what the module gives at those pixels),
+        for checks that hold samples out (leave-one-stroke-out)."""
         raise NotImplementedError
 
 

@@ -288,6 +288,19 @@ class StrokesKind(LearnableKind):
         module.load_fit(fit_classifier(blocks, labels, shape.classes, seed))
         return module
 
+    def classify(self, module: nn.Module, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        """The MLP on samples: the grid's statistics standardise the local mean too."""
+        with torch.no_grad():
+            hidden = module.grid.bias.clone()[None]
+            for name, stats in (("grid", "grid"), ("context", "grid"), ("bands", "bands")):
+                v = torch.from_numpy(np.ascontiguousarray(blocks[name], dtype=np.float32))
+                standard = (v - getattr(module, f"{stats}_mean")) * getattr(module,
+                                                                              f"{stats}_scale")
+                hidden = hidden + standard @ getattr(module, name).weight[:, :, 0, 0].T
+            out = module.out
+            logits = torch.relu(hidden) @ out.weight[:, :, 0, 0].T + out.bias
+            return torch.softmax(logits, dim=1).numpy()
+
 
 __all__ = [
     "CONTEXT",
