@@ -39,6 +39,7 @@ class EditingController(QObject):
     active_class_changed = Signal(int)  # class id, 0 = none
     brush_radius_changed = Signal(int)
     fill_tolerance_changed = Signal(int)
+    fill_within_cluster_changed = Signal(bool)
     undo_changed = Signal()
     edited = Signal(object)  # (col, row, w, h) of a change on the current image
     message = Signal(str)  # a hint for the status bar ("add a class first" ...)
@@ -65,6 +66,7 @@ class EditingController(QObject):
         self.active_class = 0
         self.brush_radius = DEFAULT_RADIUS
         self.fill_tolerance = 0  # px: enclosed specks the fill takes in
+        self.fill_within_cluster = False  # the fill never leaves the clicked cluster
         self._fill_cache: tuple[Any, ...] | None = None  # (key, the last fill region, ...)
         self.history = EditHistory()
         self._stroke: Stroke | None = None
@@ -124,6 +126,13 @@ class EditingController(QObject):
             self.fill_tolerance = pixels
             self._fill_cache = None
             self.fill_tolerance_changed.emit(pixels)
+
+    def set_fill_within_cluster(self, on: bool) -> None:
+        on = bool(on)
+        if on != self.fill_within_cluster:
+            self.fill_within_cluster = on
+            self._fill_cache = None
+            self.fill_within_cluster_changed.emit(on)
 
     def paint_value(self) -> int | None:
         """The edit value the brush writes (the active class id), None when there is none."""
@@ -227,7 +236,8 @@ class EditingController(QObject):
         return cluster
 
     def fill_region(self, x: float, y: float) -> Footprint | None:
-        """What a fill at (x, y) would paint (the core's rule, with the tolerance), or
+        """What a fill at (x, y) would paint (the core's rule, with the tolerance and the
+        within-cluster mode), or
         None where there is nothing to fill (no map, off the image, nodata). Raises
         RegionTooLarge. The last region is kept, so hovering inside it costs nothing."""
         clusters = self._clusters()
@@ -244,7 +254,15 @@ class EditingController(QObject):
             layer = EditLayer(info.height, info.width)
         by_class = self.overlay.mode == self.overlay.CLASSES
         # the cache holds the map and layer it was made from: their ids stay theirs
-        key = (id(clusters), id(layer), by_class, self.fill_tolerance, self.classes.class_map)
+        within = self.fill_within_cluster
+        key = (
+            id(clusters),
+            id(layer),
+            by_class,
+            self.fill_tolerance,
+            within,
+            self.classes.class_map,
+        )
         cache = self._fill_cache
         if cache is not None and cache[0] == key:
             c0, r0, mask = cache[1]
@@ -252,7 +270,13 @@ class EditingController(QObject):
             if inside and mask[row - r0, col - c0]:
                 return cache[1]
         footprint = fill_footprint(
-            clusters, layer, (col, row), self.classes.class_map, by_class, self.fill_tolerance
+            clusters,
+            layer,
+            (col, row),
+            self.classes.class_map,
+            by_class,
+            self.fill_tolerance,
+            within_cluster=within,
         )
         self._fill_cache = (key, footprint, clusters, layer) if footprint is not None else None
         return footprint

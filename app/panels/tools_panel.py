@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QToolBar, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox, QToolBar, QWidget
 
 from app.controllers.editing import MAX_RADIUS, MIN_RADIUS, EditingController
 from app.models import ClassesModel
@@ -47,6 +47,15 @@ class ToolsBar(QToolBar):
         self.tolerance.setValue(editing.fill_tolerance)
         self.tolerance.valueChanged.connect(editing.set_fill_tolerance)
         self.addWidget(self.tolerance)
+        self.within = QCheckBox("Within cluster", self)
+        self.within.setToolTip(
+            "Fill (G): stay inside the clicked cluster, so one click never spreads over "
+            "other clusters of the same class or over neighbours the tolerance would take in"
+        )
+        self.within.setChecked(editing.fill_within_cluster)
+        self.within.toggled.connect(editing.set_fill_within_cluster)
+        editing.fill_within_cluster_changed.connect(self._within_changed)
+        self.addWidget(self.within)
         self.addWidget(QLabel(" Class ", self))
         self.class_box = QComboBox(self)
         self.class_box.setToolTip("Class the brush, fill and polygon paint (keys 1–9)")
@@ -64,6 +73,12 @@ class ToolsBar(QToolBar):
             self.width_spin.blockSignals(True)
             self.width_spin.setValue(2 * radius)
             self.width_spin.blockSignals(False)
+
+    def _within_changed(self, on: bool) -> None:
+        if self.within.isChecked() != on:
+            self.within.blockSignals(True)
+            self.within.setChecked(on)
+            self.within.blockSignals(False)
 
     def _fill_classes(self) -> None:
         self.class_box.blockSignals(True)

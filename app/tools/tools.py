@@ -150,7 +150,8 @@ class EraserTool(BrushTool):
 
 class FillTool(Tool):
     """Fills the 4-connected region of equal displayed label under the click (with
-    enclosed specks up to the fill tolerance); hovering shows that region in the
+    enclosed specks up to the fill tolerance; never outside the clicked cluster in the
+    within-cluster mode); hovering shows that region in the
     active class's colour before the click commits."""
 
     name = "fill"
@@ -163,7 +164,8 @@ class FillTool(Tool):
         self.preview: QGraphicsPixmapItem | None = None
         self._shown: Any = None  # the footprint the preview shows
         self._hover: QPointF | None = None
-        for signal in ("fill_tolerance_changed", "edited", "active_class_changed"):
+        for signal in ("fill_tolerance_changed", "fill_within_cluster_changed", "edited",
+                       "active_class_changed"):  # fmt: skip
             if hasattr(editing, signal):
                 getattr(editing, signal).connect(lambda *_a: self.refresh())
 

@@ -34,7 +34,6 @@ from acseg_core.training.estimate import Estimate, StepRate, estimate_run
 from tests.core.synthetic import make_regions_image
 
 REPO = Path(__file__).resolve().parents[2]
-GEOTIFF = Path("/work/shared/data/geotiff/RGB.byte.tif")
 
 # -- classes that set themselves up ------------------------------------------------------
 
@@ -180,6 +179,46 @@ def test_the_fill_takes_in_enclosed_specks_up_to_the_tolerance() -> None:
     assert more[5, 5] and more[9, 9] and not more[25, 5]  # never across into region 1
 
 
+def footprint_image(footprint, shape: tuple[int, int]) -> np.ndarray:
+    col, row, mask = footprint
+    out = np.zeros(shape, bool)
+    out[row : row + mask.shape[0], col : col + mask.shape[1]] = mask
+    return out
+
+
+def test_the_within_cluster_fill_never_leaves_the_cluster() -> None:
+    # clusters 0, 1 and 3 are all "water": 1 beside 0 and as a 3-pixel speck in it, 3 as
+    # an island in 0; 2 is an unnamed 15-pixel patch in 0; (0, 0) is nodata
+    clusters = np.zeros((30, 40), np.uint8)
+    clusters[:, 20:] = 1
+    clusters[12, 3:6] = 1
+    clusters[5:10, 5:8] = 2
+    clusters[20:24, 10:14] = 3
+    clusters[0, 0] = 255
+    cmap = ClassMap.empty(4).add_class("water", (30, 110, 220)).add_class("road", (128,) * 3)
+    water, road = (c.id for c in cmap.classes)
+    cmap = cmap.assign_many({0: water, 1: water, 3: water})
+    layer = EditLayer(30, 40)
+    seed = (2, 25)
+    plain = footprint_image(fill_footprint(clusters, layer, seed, cmap, True, 20), clusters.shape)
+    assert plain[:, 20:].all()  # the class view's region runs over every "water" cluster
+    for tolerance in (0, 5, 20, 1000):
+        found = fill_footprint(clusters, layer, seed, cmap, True, tolerance, within_cluster=True)
+        inside = footprint_image(found, clusters.shape)
+        assert not inside[clusters != 0].any(), tolerance  # never another cluster
+        assert inside[15:30, :10].all() and inside[0, 1:20].all()
+    # in the cluster view too, with a tolerance that would take in the island and the patch
+    found = fill_footprint(clusters, layer, seed, cmap, False, 1000, within_cluster=True)
+    assert not footprint_image(found, clusters.shape)[clusters != 0].any()
+    # a hand edit of another class inside cluster 0 is a speck the tolerance may take in
+    layer.write(15, 2, np.full((2, 2), road, np.uint8))
+    exact = fill_footprint(clusters, layer, seed, cmap, True, 0, within_cluster=True)
+    taken = fill_footprint(clusters, layer, seed, cmap, True, 4, within_cluster=True)
+    assert not footprint_image(exact, clusters.shape)[2, 15]
+    assert footprint_image(taken, clusters.shape)[2:4, 15:17].all()
+    assert fill_footprint(clusters, layer, (0, 0), cmap, True, 0, within_cluster=True) is None
+
+
 # -- status bar: CRS and latitude/longitude ------------------------------------------------
 
 
@@ -189,14 +228,18 @@ def test_crs_name_and_latitude_longitude(tmp_path: Path) -> None:
     info = probe(path)
     assert crs_name(info.crs).startswith("EPSG:")
     lonlat = map_to_lonlat(info.crs, *pixel_to_map(info.transform, 1, 1))
-    assert lonlat is not None and -180 <= lonlat[0] <= 180 and -90 <= lonlat[1] <= 90
+    # UTM 32N, easting 500000 m: zone 32's central meridian, 9° E; northing 5600 km ≈ 50.5° N
+    assert lonlat is not None and lonlat[0] == pytest.approx(9.0, abs=1e-3)
+    assert 50.0 < lonlat[1] < 51.0
     assert crs_name(None) == "" and map_to_lonlat(None, 0, 0) is None
     assert format_lonlat(-78.95865, 25.50609) == "25.50609° N  78.95865° W"
-    if GEOTIFF.is_file():  # the Landsat sample of the issue
-        landsat = probe(GEOTIFF)
-        assert crs_name(landsat.crs) == "EPSG:32618"
-        lon, lat = map_to_lonlat(landsat.crs, *pixel_to_map(landsat.transform, 0, 0))
-        assert lon == pytest.approx(-78.96, abs=0.01) and lat == pytest.approx(25.51, abs=0.01)
+
+
+def test_the_landsat_sample_reads_as_utm_18n_in_the_bahamas(shared_data: Path) -> None:
+    landsat = probe(shared_data / "geotiff" / "RGB.byte.tif")
+    assert crs_name(landsat.crs) == "EPSG:32618"
+    lon, lat = map_to_lonlat(landsat.crs, *pixel_to_map(landsat.transform, 0, 0))
+    assert lon == pytest.approx(-78.96, abs=0.01) and lat == pytest.approx(25.51, abs=0.01)
 
 
 # -- export folders ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QColorDialog, QDialog, QFileDialog
 
@@ -21,8 +20,6 @@ from app.wizard import TrainWizard
 from tests.core.synthetic import make_regions_image, tiny_model_file
 from tests.gui.helpers import image_folder, show_map
 from tests.gui.test_flow import tiny_config
-
-GEOTIFF = Path("/work/shared/data/geotiff/RGB.byte.tif")
 
 
 def choose(combo, data) -> None:
@@ -356,6 +353,37 @@ def test_the_fill_shows_what_it_fills_and_takes_in_specks(qtbot, window, tmp_pat
     assert (painted[32:] == NO_EDIT).all()
 
 
+def test_the_within_cluster_fill_stays_in_the_clicked_cluster(
+    qtbot, window, tmp_path: Path
+) -> None:
+    images = image_folder(tmp_path / "tiles", count=1)
+    window.open_images(images)
+    ids = np.zeros((64, 64), np.uint8)
+    ids[:, 32:] = 1  # two clusters side by side, both named "water"
+    ids[10:13, 10:13] = 2  # a 9-pixel speck of an unnamed cluster inside cluster 0
+    show_map(qtbot, window, tmp_path, images[0], ids)
+    water = window.classes.add_class("water")
+    for cluster in (0, 1):
+        window.classes.assign(cluster, water)
+    window.overlay.set_mode(window.overlay.CLASSES)
+    lake = window.classes.add_class("lake")
+    window.editing.set_active_class(lake)
+    window.editing.set_tool("fill")
+    window.tools_bar.tolerance.setValue(20)
+    tool = window.editing.tool
+    tool.hover(QPointF(5.5, 5.5))
+    assert tool.preview.pixmap().width() == 64  # the class region: both clusters
+    window.tools_bar.within.setChecked(True)
+    assert window.editing.fill_within_cluster
+    preview = tool.preview.pixmap().toImage()
+    assert (preview.width(), preview.height()) == (32, 64)  # cluster 0 only
+    assert preview.pixelColor(11, 11).alpha() == 0  # the speck of cluster 2 stays out
+    tool.press(QPointF(5.5, 5.5))
+    painted = window.editing.layer().to_array()
+    assert (painted[ids == 0] == lake).all()
+    assert (painted[ids != 0] == NO_EDIT).all()
+
+
 def test_dialogs_open_in_the_last_folder_used(window, tmp_path: Path, monkeypatch) -> None:
     images = image_folder(tmp_path / "somewhere" / "tiles", count=1)
     starts: list[str] = []
@@ -410,7 +438,9 @@ def test_the_wizard_keeps_its_last_settings(window, tmp_path: Path) -> None:
     assert again.folder_page.inputs == [tmp_path / "tiles"] and again.folder_page.isComplete()
 
 
-def test_the_status_bar_shows_the_crs_and_latitude_longitude(qtbot, window, tmp_path: Path) -> None:
+def test_the_status_bar_shows_the_crs_and_latitude_longitude(
+    qtbot, window, tmp_path: Path, shared_data: Path
+) -> None:
     path = tmp_path / "geo.tif"
     make_regions_image(path, size=(32, 32), bands=3)
     window.open_images([path])
@@ -418,9 +448,7 @@ def test_the_status_bar_shows_the_crs_and_latitude_longitude(qtbot, window, tmp_
     info.cursor_moved(3.5, 3.5)
     assert info.map_xy.text().startswith("E ") and info.map_xy.text().endswith("EPSG:32632")
     assert "°" in info.lonlat.text()
-    if not GEOTIFF.is_file():
-        pytest.skip("the shared Landsat sample is not here")
-    window.open_images([GEOTIFF])
+    window.open_images([shared_data / "geotiff" / "RGB.byte.tif"])
     info.cursor_moved(1.0, 1.0)
     assert info.map_xy.text().endswith("EPSG:32618")
     assert info.lonlat.text().startswith("25.5") and info.lonlat.text().endswith("° W")
