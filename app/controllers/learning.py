@@ -105,12 +105,12 @@ class LearnController(QObject):
         except AcsegError as exc:
             self.message.emit(str(exc))
             return False
-        base, cache = self.base, self.cache
+        base, cache, features = self.base, self.cache, project.features_dir()
 
         def job(cancel: Any) -> Any:
             return learn(base, strokes, lesson.names, lesson.colours,
                          cluster_classes=lesson.cluster_positions, class_ids=lesson.class_ids,
-                         cancel=cancel, cache=cache)  # fmt: skip
+                         cancel=cancel, cache=cache, feature_cache=features)  # fmt: skip
 
         self.worker = self.runner.start(job, "learn")
         self.worker.succeeded.connect(self._learnt)

@@ -27,8 +27,11 @@ from app.workers import JobRunner, JobWorker
 
 MAX_PIXELS = 2**30  # largest image the app predicts: its map (1 byte/px) stays in memory
 
-def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
-    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
+def predict_job(
+    loaded: LoadedModel, image: Path, readout: ReadOut, feature_cache: Path | None = None
+) -> Any:
+    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction);
+    ``feature_cache``: the project's bank features, for a model that reads the bank."""
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
         info = probe(image)
@@ -38,7 +41,8 @@ def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
                 f"{info.width}×{info.height} is too large to label in the app (more than "
                 f"{MAX_PIXELS / 1e6:.0f} Mpx): use acseg-core predict, which writes by windows",
             )
-        return (yield from predict(loaded, image, readout=readout, cancel=cancel))
+        return (yield from predict(loaded, image, readout=readout, cancel=cancel,
+                                   feature_cache=feature_cache))  # fmt: skip
 
     return job
 
@@ -100,7 +104,8 @@ class PredictionController(QObject):
         job = (
             load_job(cached)
             if cached is not None
-            else predict_job(session.loaded, image, session.readout)
+            else predict_job(session.loaded, image, session.readout,
+                             self.document.project.features_dir())  # fmt: skip
         )
         worker = self.runner.start(job, "predict")
         self.worker, self.current = worker, (image, key)
