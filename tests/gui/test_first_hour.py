@@ -253,6 +253,32 @@ def test_the_window_width_shows_only_for_a_custom_window(qtbot, window, tmp_path
     assert panel.smooth_size.value() == 25 and panel.smooth_size.isEnabled()
 
 
+def test_the_sample_opens_with_its_strokes_and_water_named_water(qtbot, window) -> None:
+    from acseg_core.io.labels import parse_label_format
+    from app.sample import SAMPLE_LEARNT, SAMPLE_MODEL
+    from resources import RESOURCES, SAMPLE_LABELS, sample_image_path
+
+    window.opener.open_sample()
+    learnt = window.project.learning.learnt
+    assert learnt is not None and window.session.loaded is learnt  # the learnt model shows
+    assert window.session.model_path == SAMPLE_MODEL  # over the unsupervised sample model
+    assert window.document.project.learnt is learnt and SAMPLE_LEARNT.stat().st_size < 2e6
+    strokes = window.document.project.get_edits(sample_image_path())
+    assert strokes is not None and not strokes.is_empty  # the strokes it was taught with
+    assert not window.document.dirty
+    qtbot.waitUntil(lambda: window.canvas.has_overlay, timeout=60_000)
+    shown = window.classes.class_map.labels_from_clusters(
+        window.session.prediction(sample_image_path())
+    )  # class ids
+    table = RESOURCES / "labels" / "dubai.csv"
+    truth = parse_label_format(f"colors:{table}").read(SAMPLE_LABELS)  # 4 = water
+    water = next(c.id for c in window.classes.classes if c.name == "water")
+    assert (shown[truth == 4] == water).mean() > 0.8  # the water body reads as water
+    assert (shown[(truth >= 0) & (truth != 4)] == water).mean() < 0.05
+    window.project.learning.forget()  # back to the clusters: one undo away
+    assert window.session.loaded is not learnt
+
+
 # -- getting started ------------------------------------------------------------------------
 
 
