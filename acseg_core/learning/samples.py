@@ -153,12 +153,13 @@ def pseudo_pixels(
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
     rng = np.random.default_rng([seed, strokes.height, strokes.width])
     n = min(count * 2, strokes.height * strokes.width)
-    flat = np.unique(rng.choice(strokes.height * strokes.width, n, replace=False))
+    flat = rng.choice(strokes.height * strokes.width, n, replace=False)  # in random order
     rows, cols = (flat // strokes.width).astype(np.int32), (flat % strokes.width).astype(np.int32)
     stroked = np.zeros(strokes.shape, bool)
     stroked[strokes.rows, strokes.cols] = True
-    keep = valid[rows, cols] & ~stroked[rows, cols]
-    return rows[keep][:count], cols[keep][:count]
+    keep = np.flatnonzero(valid[rows, cols] & ~stroked[rows, cols])[:count]
+    keep = keep[np.argsort(flat[keep], kind="stable")]  # spread over the image, read in order
+    return rows[keep], cols[keep]
 
 
 def gather(

@@ -101,11 +101,11 @@ class PredictionController(QObject):
     def _start(self, image: Path, key: str) -> None:
         session = self.session
         cached = self.document.project.prediction(image, key)
+        features = self.document.project.features_dir()
         job = (
             load_job(cached)
             if cached is not None
-            else predict_job(session.loaded, image, session.readout,
-                             self.document.project.features_dir())  # fmt: skip
+            else predict_job(session.loaded, image, session.readout, features)
         )
         worker = self.runner.start(job, "predict")
         self.worker, self.current = worker, (image, key)
