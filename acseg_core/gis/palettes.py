@@ -88,7 +88,8 @@ LANDCOVER_COLOURS: dict[str, Color] = {
     "clutter": (220, 0, 220), "snow": (235, 240, 255), "ice": (200, 230, 255),
     "cloud": (245, 245, 245), "rock": (120, 100, 90),
 }  # fmt: skip
-_VARIANT_STEPS = (0, 24, -24, 48, -48)  # lighter/darker tries when the colour is taken
+_VARIANT_STEPS = (0, 70, -70, 120, -120)  # lighter/darker tries when the colour is taken
+_MIN_CONTRAST = 40  # a shade this close (largest channel difference) to a class's reads as it
 
 
 def _singular(word: str) -> str:
@@ -119,14 +120,19 @@ def landcover_colour(name: str) -> Color | None:
     return best[2] if best is not None else None
 
 
+def _contrast(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
 def colour_for_name(name: str, used: set[Color]) -> Color:
-    """A colour for a new class called ``name``: its land-cover colour (a lighter or darker
-    shade when another class has it), else the first unused class colour."""
+    """A colour for a new class called ``name``: its land-cover colour, or a clearly
+    lighter or darker shade when another class has one close to it ("lake" after
+    "water": two blues a user tells apart), else the first unused class colour."""
     base = landcover_colour(name)
     if base is not None:
         for step in _VARIANT_STEPS:
             shade = tuple(min(255, max(0, v + step)) for v in base)
-            if shade not in used:
+            if all(_contrast(shade, u) >= _MIN_CONTRAST for u in used):
                 return shade  # type: ignore[return-value]
     return first_unused_colour(used)
 

@@ -58,6 +58,9 @@ def test_a_second_class_of_the_same_kind_gets_another_shade() -> None:
     first, second = (c.color for c in cmap.classes)
     assert first != second and second[2] > 150  # still blue, another shade
     assert not cmap.export_problems()
+    lake = cmap.add_class("lake").classes[-1].color  # its own blue is close to water's
+    for other in (first, second):  # one a user tells apart (≥ 40 in some channel)
+        assert max(abs(a - b) for a, b in zip(lake, other, strict=True)) >= 40
 
 
 def test_colours_by_name_recolour_several_classes_at_once() -> None:
