@@ -46,6 +46,7 @@ AC_WEIGHT = 0.5  # scale of AC's blocks after standardisation
 RANK_TOLERANCE = 1e-3  # components below this share of the variance are dropped, not whitened
 MIN_UNLABELLED = 64  # fewer unlabelled pixels than this: statistics of all samples
 GRID_BLOCKS = ("bank", "ac", "probs", "over")
+PART_CHANNELS = 64  # channels converted to the compute precision at a time
 AC_BLOCKS = ("ac", "probs", "over")
 
 
@@ -57,9 +58,10 @@ def grid_stack(inputs: GridInputs) -> dict[str, torch.Tensor]:
     over_head = getattr(inputs.net, "over_head", None)
     over = (torch.softmax(over_head(features), dim=1) if over_head is not None
             else features[:, :0])  # fmt: skip
-    bank = inputs.bank.to(features.dtype)
+    bank = inputs.bank  # kept in its stored precision; read-outs convert it part by part
     if bank.shape[-2:] != features.shape[-2:]:  # the network saw a rescaled input
-        bank = F.interpolate(bank, size=features.shape[-2:], mode="bilinear", align_corners=False)
+        bank = F.interpolate(bank.to(features.dtype), size=features.shape[-2:], mode="bilinear",
+                             align_corners=False)  # fmt: skip
     return {"bank": bank, "ac": features, "probs": torch.softmax(inputs.head_logits, dim=1),
             "over": over}  # fmt: skip
 
@@ -81,8 +83,17 @@ class BankStrokesReadout(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     def forward(self, inputs: GridInputs) -> torch.Tensor:
-        stack = torch.cat(list(grid_stack(inputs).values()), dim=1)
-        logits = upsample_grid(self.grid(stack), inputs.size, self.stride)
+        # block by block, never the whole stack in memory: the bank is most of it
+        weight, logits, start = self.grid.weight, None, 0
+        for block in grid_stack(inputs).values():
+            for part in block.split(PART_CHANNELS, dim=1):
+                width = part.shape[1]
+                w = weight[:, start : start + width].to(inputs.features.dtype)
+                term = F.conv2d(part.to(w.dtype), w)
+                logits = term if logits is None else logits + term
+                start += width
+        logits = logits + self.grid.bias.to(logits.dtype)[None, :, None, None]  # type: ignore[operator]
+        logits = upsample_grid(logits, inputs.size, self.stride)
         logits = logits + self.bands(inputs.x.to(logits.dtype))
         return torch.softmax(logits, dim=1)
 
