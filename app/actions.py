@@ -71,6 +71,7 @@ def build_actions(window: ActionHost) -> Actions:
         act = QAction(qta.icon(icon) if icon else qta.icon("fa5s.circle"), text, window)
         if shortcut:
             act.setShortcut(QKeySequence(shortcut))
+        act.setToolTip(tooltip_with_shortcut(act))  # "Train on a folder (Ctrl+T)"
         act.triggered.connect(lambda _checked=False: slot())
         window.addAction(act)  # shortcuts work even when menus are hidden
         actions.all[name] = act
@@ -121,6 +122,8 @@ def build_actions(window: ActionHost) -> Actions:
     make(
         "add_class", "&Add class…", "fa5s.plus", "Ctrl+Shift+N", window.classes_panel.ask_add_class
     )
+    make("import_classes", "&Import class list…", "fa5s.file-import", None,
+         window.classes_panel.ask_import)  # fmt: skip
     make("fit", "&Fit to window", "fa5s.expand", "F", window.canvas.fit)
     make("actual_size", "Actual &size (1:1)", "fa5s.search", "Ctrl+1", window.canvas.actual_size)
     make(
@@ -204,7 +207,8 @@ def build_actions(window: ActionHost) -> Actions:
     edit_menu.addSeparator()
     edit_menu.addActions([actions.brush_smaller, actions.brush_larger])
     classes_menu = bar.addMenu("&Classes")
-    classes_menu.addActions([actions.add_class, actions.colour_by_classes])
+    classes_menu.addActions([actions.add_class, actions.import_classes])
+    classes_menu.addActions([actions.colour_by_classes])
     view_menu = bar.addMenu("&View")
     view_menu.addActions([actions.toggle_overlay, actions.opacity_up, actions.opacity_down])
     view_menu.addSeparator()
@@ -250,6 +254,18 @@ def build_actions(window: ActionHost) -> Actions:
     window.training.state_changed.connect(
         lambda s: actions.cancel_training.setEnabled(s == "running")
     )
+    window.training.state_changed.connect(lambda _s: training_state())
+
+    def training_state() -> None:
+        """One run at a time: Train is off while one runs (the panel shows it)."""
+        running = window.training.running
+        actions.train.setEnabled(not running)
+        actions.train.setToolTip(
+            "Training is running: see the Training panel (Cancel there)"
+            if running
+            else tooltip_with_shortcut(actions.train)
+        )
+
     window.project.recent_changed.connect(
         lambda: window.project.fill_recent_menu(window.recent_menu)
     )
@@ -273,6 +289,13 @@ EXTRA_SHORTCUTS = (  # gestures and key groups that are not single actions
     ("Close the polygon", "double-click or Enter"),
     ("Drop the polygon / last vertex", "Esc / Backspace"),
 )
+
+
+def tooltip_with_shortcut(action: QAction) -> str:
+    """The action's name and its key, as a tooltip: "Train on a folder (Ctrl+T)"."""
+    name = action.text().replace("&", "").rstrip("…")
+    key = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{name} ({key})" if key else name
 
 
 def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:
