@@ -11,6 +11,7 @@ and window-level reactions.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon
@@ -132,7 +133,7 @@ class MainWindow(QMainWindow):
         )
         self.training_dock.hide()
         self.statistics = StatisticsPanel(
-            self.images, self.session, self.classes, self.project.edits_for,
+            self.images, self.session, self.classes, self._edits_of,
             self.label_all.cached_file, self.runner, self,
         )  # fmt: skip
         self.statistics_dock = self._dock(
@@ -159,6 +160,13 @@ class MainWindow(QMainWindow):
         self.classes_dock.show()
         self.classes_dock.raise_()
         self.classes_panel.focus_cluster(cluster)
+
+    def _edits_of(self, image: Path) -> Any:
+        """``image``'s edit layer in the open project (None: none, or not in it)."""
+        project = self.document.project
+        if not any(entry.path == image for entry in project.images):
+            return None
+        return project.get_edits(image)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from acseg_core.errors import AcsegError
 from acseg_core.gis.areas import (
     AreaRow,
     ImageAreas,
@@ -37,7 +38,9 @@ from acseg_core.gis.areas import (
     areas_csv_text,
     image_rows,
 )
+from acseg_core.gis.crs import pixel_area_m2
 from acseg_core.gis.legend import Legend
+from acseg_core.io.raster import probe
 from acseg_core.jobs import Progress
 from acseg_core.labelling.tally import MapTally
 from app.models import ClassesModel, ImageListModel, SessionModel
@@ -103,7 +106,7 @@ class StatisticsPanel(QWidget):
         self._edits_stale = False
         images.current_changed.connect(lambda _i: self.schedule())
         session.prediction_ready.connect(lambda _p: self.schedule())
-        for signal in (session.model_changed, session.readout_changed, session.predictions_stale):
+        for signal in (session.model_changed, session.readout_changed):
             signal.connect(self.schedule)
         classes.changed.connect(self.schedule)
         self.refresh()
@@ -150,10 +153,6 @@ class StatisticsPanel(QWidget):
 
     def _pixel_area(self, image: Path) -> float | None:
         if image not in self._pixel_m2:
-            from acseg_core.errors import AcsegError
-            from acseg_core.gis.crs import pixel_area_m2
-            from acseg_core.io.raster import probe
-
             try:
                 info = probe(image)
                 self._pixel_m2[image] = pixel_area_m2(info.crs, info.transform)
