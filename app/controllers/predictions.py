@@ -27,6 +27,14 @@ from app.workers import JobRunner, JobWorker
 
 MAX_PIXELS = 2**30  # largest image the app predicts: its map (1 byte/px) stays in memory
 
+
+def precision_for(loaded: LoadedModel) -> str:
+    """A learnt model's maps in float32: a learn repaints the visible image from its
+    LiveImage (float32), so the map a reopened project predicts for it is that same map
+    (reduced precision may flip near ties between classes)."""
+    return "fp32" if loaded.config.classes else "auto"
+
+
 def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
     """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
 
@@ -38,7 +46,8 @@ def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
                 f"{info.width}×{info.height} is too large to label in the app (more than "
                 f"{MAX_PIXELS / 1e6:.0f} Mpx): use acseg-core predict, which writes by windows",
             )
-        return (yield from predict(loaded, image, readout=readout, cancel=cancel))
+        return (yield from predict(loaded, image, readout=readout, cancel=cancel,
+                                   precision=precision_for(loaded)))  # fmt: skip
 
     return job
 
