@@ -130,6 +130,7 @@ def test_a_saved_learnt_model_comes_back_bit_for_bit_with_the_same_masks(
     assert window.project.save_as(tmp_path / "p.acseg")
     window.open_project(tmp_path / "p.acseg")
     qtbot.waitUntil(lambda: window.session.prediction(image) is not None, timeout=60_000)
+    assert window.viewer.preview is not None  # the reopened project's image is on screen
     back = window.learning.learnt
     assert back is not None and back is not learnt and window.session.loaded is back
     assert back.config == learnt.config and back.meta == learnt.meta
