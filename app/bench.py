@@ -284,9 +284,16 @@ def run_live(side: int = 1000, strokes: int = 5) -> dict[str, Any]:
         window.open_images([image])
         window.session.set_model(live_model(), None)
         window.show()
-        deadline = time.perf_counter() + 600
-        while window.session.prediction(image) is None and time.perf_counter() < deadline:
-            app.processEvents()  # the unsupervised map, predicted as the app does
+
+        def wait_until(done: Any) -> None:
+            """Process events until ``done()``, sleeping between (no busy loop: the
+            worker shares the CPU)."""
+            deadline = time.perf_counter() + 600
+            while not done() and time.perf_counter() < deadline:
+                app.processEvents()
+                time.sleep(0.01)
+
+        wait_until(lambda: window.session.prediction(image) is not None)  # as the app does
         classes = window.classes
         roof = classes.add_class("roof", (220, 40, 40))
         field = classes.add_class("field", (40, 200, 40))
@@ -321,13 +328,11 @@ def run_live(side: int = 1000, strokes: int = 5) -> dict[str, Any]:
         stroke(roof, 0)
         learning.set_live(True)
         first_s = learnt_after(lambda: stroke(field, 0))
-        while learning.running:  # the check that follows a live refit
-            app.processEvents()
+        wait_until(lambda: not learning.running)  # the check that follows a live refit
         times = []
         for n in range(1, strokes + 1):
             times.append(learnt_after(lambda n=n: stroke(roof if n % 2 else field, n)))
-            while learning.running:
-                app.processEvents()
+            wait_until(lambda: not learning.running)
         checked = learning.quality is not None
         learning.set_live(False)
         explicit = learnt_after(lambda: learning.learn())

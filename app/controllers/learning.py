@@ -238,7 +238,7 @@ class LearnController(QObject):
                 checked, _ids = yield from learn_visible(
                     base, live, strokes, lesson.names, lesson.colours,
                     cluster_classes=lesson.cluster_positions, class_ids=lesson.class_ids,
-                    cancel=cancel, cache=cache,
+                    cancel=cancel, cache=cache, repaint=False,
                 )  # fmt: skip
                 return checked
             return (yield from learn(base, strokes, lesson.names, lesson.colours,
