@@ -75,6 +75,7 @@ class LearnController(QObject):
         self.overlay, self.document, self.images = overlay, document, images
         self.base: LoadedModel | None = None  # the unsupervised model every fit starts from
         self.base_path: Path | None = None
+        self.base_ids: tuple[int, ...] | None = None  # a base that emits classes: their ids
         self.learnt: LoadedModel | None = None  # the model this controller put in the session
         self.before = False  # the base is shown for comparison; ``learnt`` stays the work
         self.history = LearnHistory()
@@ -114,6 +115,7 @@ class LearnController(QObject):
         if self._switching:
             return
         self.base, self.base_path, self.learnt = None, None, None  # another model: start over
+        self.base_ids = None
         self.before = False
         self.history.clear()
         self.cache.clear()
@@ -140,6 +142,7 @@ class LearnController(QObject):
             return False
         if self.base is None:
             self.base, self.base_path = self.session.loaded, self.session.model_path
+            self.base_ids = self.classes.learnt_ids if self.base.config.classes else None
         project = self.document.project
         lesson = Lesson.of(self._base_class_map())
         try:
@@ -182,11 +185,8 @@ class LearnController(QObject):
     def _base_class_map(self) -> ClassMap:
         """The base's cluster → class map (a learnt model opened as a file: its positions)."""
         project = self.document.project
-        ids = learnt_class_ids(self.base) if self.base is not None else None
-        if self.base is not None and self.base.config.classes and ids is None:
-            ids = self.classes.learnt_ids
-        if self.base is not None and self.base.config.classes and ids is not None:
-            return class_map_for_learnt(project.class_map, ids)
+        if self.base_ids is not None:
+            return class_map_for_learnt(project.class_map, self.base_ids)
         return project.class_map
 
     def _visible(self) -> Path | None:
@@ -284,7 +284,7 @@ class LearnController(QObject):
         if base is None or made_from != base.digest or learnt_class_ids(fitted) is None:
             problems.append(f"{path.name} was learnt from another model; it is not used")
             return False
-        self.base, self.base_path = base, self.session.model_path
+        self.base, self.base_path, self.base_ids = base, self.session.model_path, None
         self.history.clear()
         self.show(fitted)
         return True
@@ -309,7 +309,7 @@ class LearnController(QObject):
             self.message.emit("After: the model learnt from the strokes")
             return
         self.before = True
-        self.classes.show_learnt(None)
+        self.classes.show_learnt(self.base_ids)
         self.overlay.set_mode(OverlayModel.CLASSES)
         self._set_model(self.base, self.base_path)
         self.state_changed.emit()
@@ -336,7 +336,7 @@ class LearnController(QObject):
 
     def _unsupervised(self) -> None:
         self.learnt, self.before = None, False
-        self.classes.show_learnt(None)
+        self.classes.show_learnt(self.base_ids)
         self._set_model(self.base, self.base_path)
         self.state_changed.emit()
 

@@ -155,6 +155,7 @@ def test_a_learnt_model_file_shows_its_classes_and_colours(qtbot, window, tmp_pa
     window.open_images([image])
     roof = window.classes.add_class("roof", (9, 9, 9))  # the project's own roof stays
     assert window.load_model_reporting(tmp_path / "learnt.pt")
+    as_opened = window.classes.class_map
     names = {c.name: c for c in window.classes.classes}
     assert set(names) == {"water", "roof"} and names["roof"].id == roof
     assert names["water"].color == (0, 0, 200) and names["roof"].color == (9, 9, 9)
@@ -164,6 +165,12 @@ def test_a_learnt_model_file_shows_its_classes_and_colours(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: window.session.prediction(image) is not None, timeout=60_000)
     named = window.classes.class_map.labels_from_clusters(window.session.prediction(image))
     assert set(np.unique(named)) <= {names["water"].id, roof}
+    stroke_inside(window, labels, 0, roof, seed=1)  # and it can be taught further
+    learn_and_wait(qtbot, window)
+    assert set(window.session.loaded.config.classes) == {"water", "roof"}
+    assert window.learning.quality is not None
+    assert window.learning.undo_learn()  # back to the file's model, still with its classes
+    assert window.classes.class_map == as_opened and window.overlay.mode == "classes"
 
 
 def renumbered(source: Path, target: Path, order: list[int]) -> Path:
