@@ -92,7 +92,8 @@ class ModelController(QObject):
             if (named or project.learnt is not None) and not self._replace_ok(
                 Path(path), named, project.learnt is not None
             ):
-                self.message.emit(f"Kept the current model; {Path(path).name} was not loaded")
+                self.message.emit(f"Kept the current model; {path} was not loaded "
+                                  "(Model → Load model… loads it later)")  # fmt: skip
                 return False
             if named and previous is not None and self.session.key is not None:
                 carry = CarryOver(self.session.key, class_map)
