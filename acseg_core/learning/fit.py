@@ -29,13 +29,15 @@ from torch import nn
 
 from acseg_core.device import intra_op_threads
 from acseg_core.errors import AcsegError
+from acseg_core.features.for_model import with_bank
 from acseg_core.learning.samples import Samples
 from acseg_core.model.checkpoint import LoadedModel, save_checkpoint
 from acseg_core.model.readouts.choice import ReadOut
 from acseg_core.model.readouts.registry import learnable_kind
 from acseg_core.model.readouts.strokes import MAX_SAMPLES, balanced_subsample, validate_classes
 
-PSEUDO_PER_IMAGE = 3000  # pseudo-samples per image when a cluster→class map is given
+PSEUDO_PER_IMAGE = 3000  # unstroked samples per image (labelled through a cluster→class map)
+MAX_UNLABELLED = 20_000  # unstroked samples a fit's statistics use, drawn over the images
 Colour = tuple[int, int, int]
 
 
@@ -88,15 +90,17 @@ def inferred_cluster_classes(
 @dataclass(frozen=True)
 class TrainingSet:
     """The samples a fit learns from, labelled and balanced: ``blocks[name]`` n×C,
-    ``labels`` class indices, ``groups`` strokes (−1: a pseudo-sample)."""
+    ``labels`` class indices, ``groups`` strokes (−1: a pseudo-sample); ``unlabelled``:
+    blocks of unstroked pixels, for the read-out's statistics (None: none)."""
 
     blocks: dict[str, np.ndarray]
     labels: np.ndarray
     groups: np.ndarray
+    unlabelled: dict[str, np.ndarray] | None = None
 
     def subset(self, keep: np.ndarray) -> TrainingSet:
         return TrainingSet({k: v[keep] for k, v in self.blocks.items()}, self.labels[keep],
-                           self.groups[keep])  # fmt: skip
+                           self.groups[keep], self.unlabelled)  # fmt: skip
 
 
 def training_set(
@@ -115,16 +119,23 @@ def training_set(
     labels = training_labels(data, count, cluster_classes, stroked_classes_too=infer_map)
     keep = np.flatnonzero(labels >= 0)
     keep = keep[balanced_subsample(labels[keep], MAX_SAMPLES, seed)]
+    free = np.flatnonzero(data.labels < 0)
+    if len(free) > MAX_UNLABELLED:
+        free = np.sort(np.random.default_rng(seed).choice(free, MAX_UNLABELLED, replace=False))
+    unlabelled = {name: v[free] for name, v in data.blocks.items()} if len(free) else None
     return TrainingSet({name: v[keep] for name, v in data.blocks.items()}, labels[keep],
-                       data.stroke_groups()[keep])  # fmt: skip
+                       data.stroke_groups()[keep], unlabelled)  # fmt: skip
 
 
 def fit_module(loaded: LoadedModel, training: TrainingSet, count: int, seed: int) -> nn.Module:
     """The learnt read-out's module fitted on ``training`` (single-threaded: small
     matrices, and a shared CPU punishes thread barriers)."""
+    kind = learnable_kind()
+    if kind.reads_bank:
+        loaded = with_bank(loaded)
     shape = replace(loaded.model.readout_shape, classes=count)
     with intra_op_threads(1):
-        return learnable_kind().fit(shape, training.blocks, training.labels, seed)
+        return kind.fit(shape, training.blocks, training.labels, seed, training.unlabelled)
 
 
 def fit_strokes(
@@ -147,8 +158,10 @@ def fit_strokes(
     """
     validate_classes(class_names, colours)
     count = len(class_names)
-    if not any(len(s) for s in samples):
+    if not any((s.labels >= 0).any() for s in samples if len(s)):
         raise AcsegError("no stroked pixels to learn from")
+    if learnable_kind().reads_bank:
+        loaded = with_bank(loaded)
     data = Samples.concat(samples)
     training = training_set(data, count, cluster_classes, seed, infer_map)
     readout = fit_module(loaded, training, count, seed)

@@ -15,11 +15,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from acseg_core.features.for_model import feature_root, model_features, with_bank
+from acseg_core.features.grid import grid_features
 from acseg_core.io.normalise import apply_normalisation, image_normalisation
 from acseg_core.io.raster import NODATA, open_raster
+from acseg_core.jobs import run_to_end
 from acseg_core.learning.samples import NetworkPass, Samples, pseudo_pixels
 from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.geometry import grid_stride
 from acseg_core.model.readouts.base import LearnableKind
 from acseg_core.model.readouts.registry import learnable_kind, readout_kind
 from acseg_core.model.refine import decide
@@ -35,8 +39,20 @@ class LiveImage:
         image: str | Path,
         base: str | None = None,
         kind: LearnableKind | None = None,
+        feature_cache: Path | None = None,
     ) -> None:
         self.image = Path(image)
+        self.kind = kind or learnable_kind()
+        if self.kind.reads_bank:
+            loaded = with_bank(loaded)
+        with feature_root(feature_cache) as root:
+            store = run_to_end(model_features(loaded, self.image, root))
+            bank = None
+            if store is not None:
+                size = store.meta.height, store.meta.width
+                window = (0, 0, size[1], size[0])
+                bank = grid_features(store, window, grid_stride(loaded.config,
+                                                                loaded.input_scale))[None]
         with open_raster(self.image) as raster:
             info = raster.info
             loaded.check_bands(self.image, info.count)
@@ -45,8 +61,7 @@ class LiveImage:
             self.valid = raster.valid_mask(data)
         x = torch.from_numpy(apply_normalisation(data, norm, self.valid))[None].to(loaded.device)
         self.loaded = loaded
-        self.kind = kind or learnable_kind()
-        self.network = NetworkPass(loaded, x, base, self.kind)
+        self.network = NetworkPass(loaded, x, base, self.kind, bank)
         self.shape = (info.height, info.width)
 
     def samples(self, strokes: StrokeSet, pseudo: int = 0, seed: int = 0) -> Samples:

@@ -70,16 +70,17 @@ def learn_visible(
     check: bool = True,
     smooth: int | None = None,
     repaint: bool = True,
+    feature_cache: Path | None = None,
 ) -> Generator[Progress, None, tuple[LoadedModel, np.ndarray | None]]:
     """:func:`learn` with ``live``'s image read from ``live``; returns the model and
     that image's map (what ``predict`` gives for the model there; ``smooth``: another
     majority window than the model's; no map without ``repaint``: a check of a model
-    already shown)."""
+    already shown). ``feature_cache``: where other images' bank features are kept."""
     here = strokes.get(live.image, StrokeSet.empty(*live.shape))
     wrapped = _VisibleFirst(cache if cache is not None else {}, live, here, seed)
     fitted = yield from learn(base, strokes, class_names, colours, cluster_classes=cluster_classes,
                               seed=seed, class_ids=class_ids, cancel=cancel, cache=wrapped,
-                              check=check)  # fmt: skip
+                              check=check, feature_cache=feature_cache)  # fmt: skip
     if not repaint:
         return fitted, None
     yield Progress(1, 1, f"repainting {live.image.name}")

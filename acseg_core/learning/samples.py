@@ -30,6 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from acseg_core.errors import CancelledError, InputError
+from acseg_core.features.for_model import feature_root, model_features, with_bank
+from acseg_core.features.grid import grid_features
+from acseg_core.features.store import FeatureStore
 from acseg_core.io.normalise import apply_normalisation, image_normalisation
 from acseg_core.io.raster import Raster, open_raster
 from acseg_core.io.tiling import DEFAULT_TILE, TileGrid, plan_tiles
@@ -95,7 +98,12 @@ class NetworkPass:
     the learnable kind's blocks and the base read-out's ids, held for sampling."""
 
     def __init__(
-        self, loaded: LoadedModel, x: torch.Tensor, base: str | None, kind: LearnableKind
+        self,
+        loaded: LoadedModel,
+        x: torch.Tensor,
+        base: str | None,
+        kind: LearnableKind,
+        bank: torch.Tensor | None = None,
     ) -> None:
         model = loaded.model
         self.size = tuple(x.shape[-2:])
@@ -104,7 +112,8 @@ class NetworkPass:
             small = tuple(max(1, round(s * scale)) for s in self.size)
             x = F.interpolate(x, size=small, mode="area" if scale < 1 else "bilinear")
         with torch.inference_mode():
-            self.inputs = model.grid_inputs(model.encode(model.stem(x), None), x)
+            bank = None if bank is None else bank.to(x.device)
+            self.inputs = model.grid_inputs(model.forward_features(x, bank=bank), x, bank)
             base_probs = model.readout_probabilities(self.inputs, base)
             grid, full = kind.blocks(self.inputs)
             self.grid = {name: v[0] for name, v in grid.items()}
@@ -144,12 +153,13 @@ def pseudo_pixels(
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
     rng = np.random.default_rng([seed, strokes.height, strokes.width])
     n = min(count * 2, strokes.height * strokes.width)
-    flat = np.unique(rng.choice(strokes.height * strokes.width, n, replace=False))
+    flat = rng.choice(strokes.height * strokes.width, n, replace=False)  # in random order
     rows, cols = (flat // strokes.width).astype(np.int32), (flat % strokes.width).astype(np.int32)
     stroked = np.zeros(strokes.shape, bool)
     stroked[strokes.rows, strokes.cols] = True
-    keep = valid[rows, cols] & ~stroked[rows, cols]
-    return rows[keep][:count], cols[keep][:count]
+    keep = np.flatnonzero(valid[rows, cols] & ~stroked[rows, cols])[:count]
+    keep = keep[np.argsort(flat[keep], kind="stable")]  # spread over the image, read in order
+    return rows[keep], cols[keep]
 
 
 def gather(
@@ -163,13 +173,35 @@ def gather(
     tile: int = GATHER_TILE,
     cancel: CancelToken | None = None,
     kind: LearnableKind | None = None,
+    feature_cache: Path | None = None,
 ) -> Generator[Progress, None, Samples]:
     """Samples of one image at its stroked pixels (plus ``pseudo`` seeded unstroked
     ones); yields progress per tile. ``base``: the read-out whose ids the
     pseudo-samples carry (None = the model's own, ``"head"`` = the head's). ``kind``:
-    the read-out the samples teach (the default learnt kind)."""
+    the read-out the samples teach (the default learnt kind); for one on the feature
+    bank, the image's bank features are found in (or added to) ``feature_cache``."""
     kind = kind or learnable_kind()
+    if kind.reads_bank:
+        loaded = with_bank(loaded)
     image = Path(image)
+    with feature_root(feature_cache) as root:
+        store = yield from model_features(loaded, image, root, cancel)
+        return (yield from _gather(loaded, image, strokes, pseudo, seed, base, tile, cancel,
+                                   kind, store))  # fmt: skip
+
+
+def _gather(
+    loaded: LoadedModel,
+    image: Path,
+    strokes: StrokeSet,
+    pseudo: int,
+    seed: int,
+    base: str | None,
+    tile: int,
+    cancel: CancelToken | None,
+    kind: LearnableKind,
+    store: FeatureStore | None,
+) -> Generator[Progress, None, Samples]:
     with open_raster(image) as raster:
         info = raster.info
         loaded.check_bands(image, info.count)
@@ -187,6 +219,7 @@ def gather(
             labels = np.concatenate([labels, np.full(len(pr), -1, np.int16)])
             groups = np.concatenate([groups, np.full(len(pr), -1, np.int64)])
         grid = _plan(loaded, kind, info.width, info.height, tile)
+        step = grid_stride(loaded.config, loaded.input_scale)
         tiles = [t for t in grid if _inside(t.keep, rows, cols).any()]
         parts: list[Samples] = []
         order: list[np.ndarray] = []
@@ -197,10 +230,11 @@ def gather(
             data = raster.read(t.read)
             valid = raster.valid_mask(data)
             x = torch.from_numpy(apply_normalisation(data, norm, valid))[None].to(loaded.device)
+            bank = None if store is None else grid_features(store, t.read, step)[None]
             local_r, local_c = rows[pick] - t.read[1], cols[pick] - t.read[0]
             ok = valid[local_r, local_c]
             pick, local_r, local_c = pick[ok], local_r[ok], local_c[ok]
-            blocks, ids = NetworkPass(loaded, x, base, kind).sample(local_r, local_c)
+            blocks, ids = NetworkPass(loaded, x, base, kind, bank).sample(local_r, local_c)
             where = np.stack([rows[pick], cols[pick]], axis=1).astype(np.int32)
             parts.append(Samples(blocks, labels[pick], ids, groups[pick], where))
             order.append(pick)

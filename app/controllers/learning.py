@@ -153,6 +153,7 @@ class LearnController(QObject):
             self.message.emit(str(exc))
             return False
         base, cache, visible = self.base, self.cache, self._visible()
+        features = project.features_dir()
         smooth = self.session.readout.smooth if self.session.readout.kind is None else None
         held = self.live_image
         seed = 0
@@ -160,17 +161,19 @@ class LearnController(QObject):
         def job(cancel: Any) -> Any:
             live = held
             if visible is not None and (live is None or live.image != visible):
-                live = LiveImage(base, visible)
+                live = LiveImage(base, visible, feature_cache=features)
             if visible is None or live is None:
                 fitted = yield from learn(base, strokes, lesson.names, lesson.colours,
                                           cluster_classes=lesson.cluster_positions,
                                           class_ids=lesson.class_ids, cancel=cancel, cache=cache,
-                                          seed=seed, check=check)  # fmt: skip
+                                          seed=seed, check=check,
+                                          feature_cache=features)  # fmt: skip
                 return fitted, None, None
             fitted, ids = yield from learn_visible(
                 base, live, strokes, lesson.names, lesson.colours,
                 cluster_classes=lesson.cluster_positions, class_ids=lesson.class_ids,
                 cancel=cancel, cache=cache, seed=seed, check=check, smooth=smooth,
+                feature_cache=features,
             )  # fmt: skip
             return fitted, live, ids
 
@@ -232,19 +235,20 @@ class LearnController(QObject):
         layers = [(entry.path, project.get_edits(entry)) for entry in project.images]
         strokes = edited_strokes(layers, project.class_map)
         base, cache, live = self.base, self.cache, self.live_image
+        features = project.features_dir()
 
         def job(cancel: Any) -> Any:
             if live is not None:
                 checked, _ids = yield from learn_visible(
                     base, live, strokes, lesson.names, lesson.colours,
                     cluster_classes=lesson.cluster_positions, class_ids=lesson.class_ids,
-                    cancel=cancel, cache=cache, repaint=False,
+                    cancel=cancel, cache=cache, repaint=False, feature_cache=features,
                 )  # fmt: skip
                 return checked
             return (yield from learn(base, strokes, lesson.names, lesson.colours,
                                      cluster_classes=lesson.cluster_positions,
                                      class_ids=lesson.class_ids, cancel=cancel,
-                                     cache=cache))  # fmt: skip
+                                     cache=cache, feature_cache=features))  # fmt: skip
 
         worker = self.runner.start(job, "learn")
         self.worker = worker

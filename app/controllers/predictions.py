@@ -35,8 +35,11 @@ def precision_for(loaded: LoadedModel) -> str:
     return "fp32" if loaded.config.classes else "auto"
 
 
-def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
-    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction)."""
+def predict_job(
+    loaded: LoadedModel, image: Path, readout: ReadOut, feature_cache: Path | None = None
+) -> Any:
+    """A job factory: the core's tiled prediction of ``image`` (returns a Prediction);
+    ``feature_cache``: the project's bank features, for a model that reads the bank."""
 
     def job(cancel: CancelToken) -> Generator[Any, Any, Any]:
         info = probe(image)
@@ -47,7 +50,8 @@ def predict_job(loaded: LoadedModel, image: Path, readout: ReadOut) -> Any:
                 f"{MAX_PIXELS / 1e6:.0f} Mpx): use acseg-core predict, which writes by windows",
             )
         return (yield from predict(loaded, image, readout=readout, cancel=cancel,
-                                   precision=precision_for(loaded)))  # fmt: skip
+                                   precision=precision_for(loaded),
+                                   feature_cache=feature_cache))  # fmt: skip
 
     return job
 
@@ -106,10 +110,11 @@ class PredictionController(QObject):
     def _start(self, image: Path, key: str) -> None:
         session = self.session
         cached = self.document.project.prediction(image, key)
+        features = self.document.project.features_dir()
         job = (
             load_job(cached)
             if cached is not None
-            else predict_job(session.loaded, image, session.readout)
+            else predict_job(session.loaded, image, session.readout, features)
         )
         worker = self.runner.start(job, "predict")
         self.worker, self.current = worker, (image, key)

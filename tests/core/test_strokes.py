@@ -20,6 +20,7 @@ from acseg_core.learning.samples import gather
 from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import load_model
 from acseg_core.model.readouts import ReadOut
+from acseg_core.model.readouts.registry import LEARNT
 from tests.core.synthetic import make_regions_image, tiny_model
 
 SIZE = (96, 120)
@@ -45,8 +46,12 @@ def stroke_map(labels: np.ndarray, classes: list[int], per_class: int = 40, seed
     return out
 
 
+PSEUDO = 2000  # unstroked samples per image, as `learn` gathers them
+
+
 def fit(loaded, image, strokes: np.ndarray, seed: int = 0):
-    samples = run_to_end(gather(loaded, image, StrokeSet.from_map(strokes), tile=64))
+    samples = run_to_end(gather(loaded, image, StrokeSet.from_map(strokes), tile=64,
+                                pseudo=PSEUDO))  # fmt: skip
     return fit_strokes(loaded, [samples], NAMES, COLOURS, seed=seed)
 
 
@@ -84,8 +89,10 @@ def test_strokes_model_round_trips_and_tiles_equal_one_shot(scene, tmp_path: Pat
     fitted = fit(loaded, image, stroke_map(labels, [0, 1, 2]))
     save_learned(tmp_path / "s.pt", fitted)
     back = load_model(tmp_path / "s.pt", device="cpu")  # weights_only load
-    assert back.config.readout.kind == "strokes" and back.config.classes == tuple(NAMES)
+    assert back.config.readout.kind == LEARNT and back.config.classes == tuple(NAMES)
     assert back.config.class_colours == tuple(COLOURS)
+    assert back.config.bank is not None and back.meta["bank_digest"]  # the bank it reads
+    assert loaded.config.bank is None  # the base model is left as it was
     one_shot = predict(back, image)
     assert np.array_equal(one_shot, predict(fitted, image))
     assert np.array_equal(predict(back, image, tile=72), one_shot)
@@ -214,15 +221,15 @@ def test_the_quality_check_names_a_stroke_painted_on_the_wrong_class(scene) -> N
 
     image, labels, loaded = scene
     honest = disk_strokes(labels, 4, seed=3)
-    good = run_to_end(gather(loaded, image, StrokeSet.from_map(honest), tile=64))
+    good = run_to_end(gather(loaded, image, StrokeSet.from_map(honest), tile=64, pseudo=PSEUDO))
     quality = check_strokes(loaded, [("scene.png", good)], NAMES)
-    assert quality.suspects == [] and all(v is not None and v > 0.9
+    assert quality.suspects == [] and all(v is not None and v > 0.8
                                           for v in quality.accuracy.values())  # fmt: skip
     # one "a" stroke painted over class c: the others read it as c
     wrong = honest.copy()
     r, k = np.nonzero(disk_strokes(labels, 1, seed=9) == 2)
     wrong[r, k] = 0
-    bad = run_to_end(gather(loaded, image, StrokeSet.from_map(wrong), tile=64))
+    bad = run_to_end(gather(loaded, image, StrokeSet.from_map(wrong), tile=64, pseudo=PSEUDO))
     quality = check_strokes(loaded, [("scene.png", bad)], NAMES)
     assert [(s.class_name, s.looks_like) for s in quality.suspects] == [("a", "c")]
     suspect = quality.suspects[0]

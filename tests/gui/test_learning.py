@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from acseg_core.model.readouts.registry import LEARNT
 from tests.core.synthetic import make_regions_image, tiny_model_file
 
 SIZE = 96
@@ -47,7 +48,7 @@ def test_strokes_relabel_the_image_and_undo_restores_the_model(qtbot, window, tm
         stroke_inside(window, labels, 0, first, seed)
         stroke_inside(window, labels, 1, second, seed)
     learn_and_wait(qtbot, window)
-    assert window.session.loaded.config.readout.kind == "strokes"
+    assert window.session.loaded.config.readout.kind == LEARNT
     shown = window.cursor_info.model.toolTip()  # the status bar's model label, in full
     assert "+ strokes (first" in shown and " px" in shown
     named = window.classes.class_map.labels_from_clusters(
@@ -63,7 +64,7 @@ def test_strokes_relabel_the_image_and_undo_restores_the_model(qtbot, window, tm
     learn_and_wait(qtbot, window)
     assert window.session.loaded.digest == learnt  # the fit is a function of the strokes
     window.learning.forget()
-    assert window.session.loaded.config.readout != "strokes"
+    assert window.session.loaded.config.readout.kind != LEARNT
 
 
 def test_learning_without_strokes_says_what_to_do(qtbot, window, tmp_path: Path) -> None:

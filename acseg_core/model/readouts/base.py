@@ -30,13 +30,16 @@ from torch import nn
 @dataclass(frozen=True)
 class ReadoutShape:
     """What a read-out module is sized by: the network's grid features, the input
-    bands, the clusters of its head, the classes a learnt read-out names, the stride."""
+    bands, the clusters of its head, the classes a learnt read-out names, the stride,
+    the overclustering head's clusters and the feature bank's channels per level."""
 
     feature_channels: int
     in_channels: int
     clusters: int
     classes: int
     stride: int
+    overclusters: int = 0
+    bank_levels: tuple[int, ...] = ()
 
 
 class GridInputs:
@@ -110,6 +113,7 @@ class LearnableKind(ReadoutKind):
     """
 
     emits_classes = True
+    reads_bank = False  # whether its samples and module need the feature bank
 
     def blocks(self, inputs: GridInputs) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(blocks on the stem grid, blocks at full size), each 1×C×h×w: what a pixel's
@@ -122,9 +126,12 @@ class LearnableKind(ReadoutKind):
         blocks: dict[str, np.ndarray],
         labels: np.ndarray,
         seed: int,
+        unlabelled: dict[str, np.ndarray] | None = None,
     ) -> nn.Module:
         """A fitted module from samples (``blocks[name]`` n×C, ``labels`` class indices
-        0..``shape.classes``−1); a pure function of its inputs and the seed."""
+        0..``shape.classes``−1; ``unlabelled``: blocks of unstroked pixels of the folder,
+        for statistics no handful of strokes gives); a pure function of its inputs and
+        the seed."""
         raise NotImplementedError
 
     def classify(self, module: nn.Module, blocks: dict[str, np.ndarray]) -> np.ndarray:

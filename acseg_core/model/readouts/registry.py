@@ -4,16 +4,19 @@ front-ends read (see :mod:`acseg_core.model.readouts.base`)."""
 from __future__ import annotations
 
 from acseg_core.errors import AcsegError
+from acseg_core.model.readouts.bank_strokes import BankStrokesKind
 from acseg_core.model.readouts.base import LearnableKind, ReadoutKind
 from acseg_core.model.readouts.head import HEAD, HeadKind
 from acseg_core.model.readouts.kmeans import KMeansKind
 from acseg_core.model.readouts.strokes import StrokesKind
 
-READOUTS: dict[str, ReadoutKind] = {k.name: k for k in (HeadKind(), KMeansKind(), StrokesKind())}
+READOUTS: dict[str, ReadoutKind] = {
+    k.name: k for k in (HeadKind(), KMeansKind(), StrokesKind(), BankStrokesKind())
+}
 KINDS = tuple(READOUTS)
 # what `train --readout` offers: the head, and the kinds fitted after training without labels
 TRAINABLE = tuple(name for name, kind in READOUTS.items() if name == HEAD or kind.after_training)
-LEARNT = "strokes"  # the kind a user's strokes teach (acseg_core.learning)
+LEARNT = "bank-strokes"  # the kind a user's strokes teach (acseg_core.learning)
 
 
 def readout_kind(name: str) -> ReadoutKind:

@@ -264,10 +264,11 @@ def validate_classes(names: Sequence[str], colours: Sequence[Sequence[int]]) -> 
 
 
 class StrokesKind(LearnableKind):
-    """The MLP read-out on AC's own features (see the module docstring)."""
+    """The MLP read-out on AC's own features (see the module docstring); models learnt
+    before the feature bank carry it."""
 
     name = "strokes"
-    label = "learnt from strokes"
+    label = "learnt from strokes (AC features)"
     context_cells = CONTEXT
 
     def build(self, shape: ReadoutShape) -> nn.Module:
@@ -282,7 +283,12 @@ class StrokesKind(LearnableKind):
         return {"grid": stack, "context": local_mean(stack)}, {"bands": inputs.x}
 
     def fit(
-        self, shape: ReadoutShape, blocks: dict[str, np.ndarray], labels: np.ndarray, seed: int
+        self,
+        shape: ReadoutShape,
+        blocks: dict[str, np.ndarray],
+        labels: np.ndarray,
+        seed: int,
+        unlabelled: dict[str, np.ndarray] | None = None,
     ) -> nn.Module:
         module = self.build(shape)
         module.load_fit(fit_classifier(blocks, labels, shape.classes, seed))
