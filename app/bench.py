@@ -333,6 +333,7 @@ def run_live(side: int = 1000, strokes: int = 5) -> dict[str, Any]:
         for n in range(1, strokes + 1):
             times.append(learnt_after(lambda n=n: stroke(roof if n % 2 else field, n)))
             wait_until(lambda: not learning.running)
+        wait_until(lambda: learning.quality is not None)  # the check, once painting stops
         checked = learning.quality is not None
         learning.set_live(False)
         explicit = learnt_after(lambda: learning.learn())

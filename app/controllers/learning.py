@@ -51,6 +51,7 @@ from app.models import ClassesModel, DocumentModel, ImageListModel, OverlayModel
 from app.workers import JobRunner, JobWorker
 
 LIVE_DELAY_MS = 1500  # after the last stroke, before a live refit starts
+CHECK_DELAY_MS = 3000  # after a live refit is shown, with no stroke since: check it
 
 
 class LearnController(QObject):
@@ -90,6 +91,10 @@ class LearnController(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(LIVE_DELAY_MS)
         self._timer.timeout.connect(lambda: self.learn(check=False))
+        self._check_timer = QTimer(self)  # a check holds the worker: not while painting
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self._check_if_still_shown)
         session.model_changed.connect(self._model_changed)
 
     @property
@@ -110,6 +115,7 @@ class LearnController(QObject):
         """A stroke ended: in live mode, refit shortly (once, however many strokes)."""
         if self.live:
             self._timer.start()
+            self._check_timer.stop()
 
     def _model_changed(self) -> None:
         if self._switching:
@@ -300,6 +306,12 @@ class LearnController(QObject):
             self._again = False
             self.learn(check=not self.live)
         elif unchecked is not None and unchecked is self.learnt:
+            self._unchecked = unchecked
+            self._check_timer.start()
+
+    def _check_if_still_shown(self) -> None:
+        unchecked, self._unchecked = self._unchecked, None
+        if unchecked is not None and unchecked is self.learnt and not self.running:
             self._check_later(unchecked)
 
     # -- comparing and undoing -----------------------------------------------------------
