@@ -20,6 +20,7 @@ class ActionHost(Protocol):
     display_dock: Any
     classes_dock: Any
     statistics_dock: Any
+    learning_dock: Any
     training_dock: Any
     training: Any
     overlay: Any
@@ -180,6 +181,11 @@ def build_actions(window: ActionHost) -> Actions:
     live.toggled.connect(learning.set_live)
     make("forget_strokes", "Back to the &unsupervised model", "fa5s.undo-alt", None,
          learning.forget)  # fmt: skip
+    make("undo_learn", "&Undo the last learn", "fa5s.history", "Ctrl+Alt+Z", learning.undo_learn)
+    before = make("before_after", "Show the map &before learning", "fa5s.adjust", "Alt+B",
+                  lambda: None)  # fmt: skip
+    before.setCheckable(True)
+    before.toggled.connect(learning.show_before)
     make("shortcuts", "&Keyboard shortcuts", "fa5s.keyboard", "F1", lambda: show_shortcuts(window))
     make("about", "&About acseg", "fa5s.info-circle", None, lambda: show_about(window))
 
@@ -200,6 +206,7 @@ def build_actions(window: ActionHost) -> Actions:
     model_menu.addActions([actions.label_all, actions.cancel_label_all])
     model_menu.addSeparator()
     model_menu.addActions([actions.learn, actions.learn_live, actions.forget_strokes])
+    model_menu.addActions([actions.undo_learn, actions.before_after])
     edit_menu = bar.addMenu("&Edit")
     edit_menu.addActions([actions.undo, actions.redo])
     edit_menu.addSeparator()
@@ -221,6 +228,7 @@ def build_actions(window: ActionHost) -> Actions:
         window.display_dock,
         window.classes_dock,
         window.statistics_dock,
+        window.learning_dock,
         window.training_dock,
     ):
         view_menu.addAction(dock.toggleViewAction())
@@ -243,6 +251,17 @@ def build_actions(window: ActionHost) -> Actions:
     window.label_all.running_changed.connect(actions.cancel_label_all.setEnabled)
     window.label_all.running_changed.connect(lambda r: actions.label_all.setEnabled(not r))
     window.learning.running_changed.connect(lambda r: actions.learn.setEnabled(not r))
+
+    def learning_state() -> None:
+        learnt = window.learning.learnt is not None
+        actions.undo_learn.setEnabled(window.learning.history.can_undo)
+        actions.before_after.setEnabled(learnt)
+        actions.before_after.blockSignals(True)
+        actions.before_after.setChecked(window.learning.before)
+        actions.before_after.blockSignals(False)
+
+    window.learning.state_changed.connect(learning_state)
+    learning_state()
     actions.undo.setEnabled(False)
     actions.redo.setEnabled(False)
 

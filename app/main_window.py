@@ -51,6 +51,7 @@ from app.panels.classes_panel import ClassesPanel
 from app.panels.display_panel import DisplayPanel
 from app.panels.image_list import ImageListPanel
 from app.panels.job_status import JobStatus
+from app.panels.learning_panel import LearningPanel
 from app.panels.statistics import StatisticsPanel
 from app.panels.status import StatusReadout
 from app.panels.tools_panel import ToolsBar
@@ -93,8 +94,9 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.session, self.classes, self.overlay, self.document,
                                       self)  # fmt: skip
         self.learning = LearnController(
-            self.runner, self.session, self.classes, self.overlay, self.document, self
-        )
+            self.runner, self.session, self.classes, self.overlay, self.document, self,
+            images=self.images,
+        )  # fmt: skip
         self.project = ProjectController(
             self.document, self.images, self.session, self.models, self.learning,
             self.view_state, self.settings, lambda: self, self,
@@ -143,6 +145,11 @@ class MainWindow(QMainWindow):
             "Statistics", "statistics_dock", self.statistics, Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.tabifyDockWidget(self.classes_dock, self.statistics_dock)  # a tab beside Classes
+        self.learning_panel = LearningPanel(self.learning, self)
+        self.learning_dock = self._dock(
+            "Learning", "learning_dock", self.learning_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.classes_dock, self.learning_dock)
         self.classes_dock.raise_()
         self.editing.edited.connect(self.statistics.edited)
         self.cursor_info = StatusReadout(
@@ -203,6 +210,9 @@ class MainWindow(QMainWindow):
         self.editing.undo_changed.connect(self.learning.edited)
         self.learning.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.learning.failed.connect(self.report)
+        self.learning.state_changed.connect(self._learning_state)
+        self.models.dialog_parent = lambda: self
+        self.models.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.label_all.running_changed.connect(self._label_all_running)
         self.label_all.progress.connect(lambda p: self.jobs.progress(p, with_message=True))
         self.label_all.finished.connect(self._label_all_finished)
@@ -354,6 +364,13 @@ class MainWindow(QMainWindow):
     def _label_all_finished(self, result: LabelAllResult) -> None:
         self.statusBar().showMessage(label_all_summary(result), 10000)
         self.predictions.request(self.images.current)
+
+    def _learning_state(self) -> None:
+        """A learn whose strokes disagree: the Learning panel comes forward to say so."""
+        quality = self.learning.quality
+        if quality is not None and quality.warnings() and not self.learning.before:
+            self.learning_dock.show()
+            self.learning_dock.raise_()
 
     def _training_state(self, state: str) -> None:
         if state == TrainingController.RUNNING:

@@ -100,8 +100,8 @@ class ProjectController(QObject):
         display = project.display  # before the views' first write-through
         self.session.set_model(None, None)
         self.session.set_readout(MODEL_DEFAULT)  # the project's own, if it has one, below
+        self.cleared.emit()  # before the swap: the new project's first image is shown by it
         self.document.replace(project)
-        self.cleared.emit()
         problems = project.warnings
         base = self.models.load_quietly(project.model, problems) if project.model else None
         if base is not None and isinstance(project.learnt, Path):
