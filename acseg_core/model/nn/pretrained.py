@@ -102,7 +102,7 @@ def lite0_state_dict() -> dict[str, torch.Tensor]:
         path = weights_file(LITE["lite0"])
     except AcsegError as exc:
         raise AcsegError(
-            f"the pretrained encoder needs the optional extra: {INSTALL_HINT}"
+            f"the pretrained encoder needs its weights: {INSTALL_HINT}"
         ) from exc
     return lite_state_dict(path, blocks=len(BLOCKS))
 
