@@ -36,13 +36,18 @@ def estimate_epoch_seconds(
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(cfg.batch, bands, probe, probe, generator=generator).to(device)
     valid = torch.ones(cfg.batch, probe, probe, dtype=torch.bool, device=device)
+    bank = None
+    if model.config.encoder == "bank":  # random bank features of the bank's width
+        channels = model.stem.project.in_channels
+        cells = -(-probe // model.config.stride)
+        bank = torch.randn(cfg.batch, channels, cells, cells, generator=generator).to(device)
     dtype = amp_dtype(device)
 
     def step(index: int) -> None:
         optimiser.zero_grad(set_to_none=True)
         loss, _ = step_loss(
             model, x, valid, cfg.seed, index, cfg.displacement, cfg.model.heads, dtype,
-            entropy_weight=cfg.entropy_weight, augment=cfg.view_augment,
+            entropy_weight=cfg.entropy_weight, augment=cfg.view_augment, bank=bank,
         )  # fmt: skip
         apply_update(loss, model, optimiser)
         if device.type == "cuda":
