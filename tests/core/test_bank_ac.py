@@ -157,3 +157,30 @@ def test_the_time_estimate_runs_a_bank_model_step() -> None:
                       device="cpu")  # fmt: skip
     seconds, device = run_to_end(estimate_epoch_seconds(cfg, 3, 5))
     assert seconds > 0 and device == "cpu"
+
+
+def test_a_flipped_second_view_sees_its_bank_flipped_too(monkeypatch) -> None:
+    from acseg_core.model.nn.acnet import ACNet
+    from acseg_core.training.augment import ViewAugment
+    from acseg_core.training.step import step_loss
+
+    torch.manual_seed(0)
+    model = build_model(preset("bank-small", clusters=3, base_width=4)).train()
+    x = torch.randn(4, 3, 32, 32)
+    bank = torch.randn(4, LITE0_CHANNELS, 8, 8)
+    seen = {}
+    original = ACNet.forward_views
+
+    def spy(self, x, orderings, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs)
+        return original(self, x, orderings, **kwargs)
+
+    monkeypatch.setattr(ACNet, "forward_views", spy)
+    loss, _ = step_loss(model, x, torch.ones(4, 32, 32, dtype=torch.bool), 0, 3, 2, 1, None,
+                        augment=ViewAugment(flip=True), bank=bank)  # fmt: skip
+    assert torch.isfinite(loss)
+    flipped = (seen["second"] != x).flatten(1).any(dim=1)  # the crops view 2 mirrored
+    assert flipped.any()
+    for i in range(4):
+        expected = bank[i].flip(-1) if flipped[i] else bank[i]
+        assert torch.equal(seen["second_bank"][i], expected)
