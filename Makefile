@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint clean
+.PHONY: run test install lint clean sample sample-strokes
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check acseg_core app tests resources
+
+# the bundled sample's model and classes, then its strokes and the model learnt from them
+sample: $(STAMP)
+	$(BIN)/python -m resources.make_sample_model
+	$(BIN)/python -m resources.make_sample_strokes
+
+# only the strokes and the learnt model (after the learnt read-out changes)
+sample-strokes: $(STAMP)
+	$(BIN)/python -m resources.make_sample_strokes
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,8 +1,9 @@
 """``acseg`` / ``python -m app``: launch the desktop app.
 
 ``acseg [FILE|FOLDER ...]`` opens images (the bundled sample when none are
-given); ``--screenshot OUT.png`` renders the window to a PNG and exits, which is
-how the README's screenshot is made (works offscreen).
+given, and an offer to reopen the last project); ``--screenshot OUT.png`` renders
+the window to a PNG and exits, which is how the README's screenshot is made (works
+offscreen).
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 1 if HEADLESS.problems else 0
     window.show()
+    if not (args.paths or args.project or args.model):
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, window.offer_last_project)  # once the window is up
     return app.exec()
 
 

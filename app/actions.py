@@ -20,6 +20,7 @@ class ActionHost(Protocol):
     display_dock: Any
     classes_dock: Any
     statistics_dock: Any
+    learning_dock: Any
     training_dock: Any
     training: Any
     overlay: Any
@@ -71,6 +72,7 @@ def build_actions(window: ActionHost) -> Actions:
         act = QAction(qta.icon(icon) if icon else qta.icon("fa5s.circle"), text, window)
         if shortcut:
             act.setShortcut(QKeySequence(shortcut))
+        act.setToolTip(tooltip_with_shortcut(act))  # "Train on a folder (Ctrl+T)"
         act.triggered.connect(lambda _checked=False: slot())
         window.addAction(act)  # shortcuts work even when menus are hidden
         actions.all[name] = act
@@ -121,6 +123,8 @@ def build_actions(window: ActionHost) -> Actions:
     make(
         "add_class", "&Add class…", "fa5s.plus", "Ctrl+Shift+N", window.classes_panel.ask_add_class
     )
+    make("import_classes", "&Import class list…", "fa5s.file-import", None,
+         window.classes_panel.ask_import)  # fmt: skip
     make("fit", "&Fit to window", "fa5s.expand", "F", window.canvas.fit)
     make("actual_size", "Actual &size (1:1)", "fa5s.search", "Ctrl+1", window.canvas.actual_size)
     make(
@@ -177,6 +181,11 @@ def build_actions(window: ActionHost) -> Actions:
     live.toggled.connect(learning.set_live)
     make("forget_strokes", "Back to the &unsupervised model", "fa5s.undo-alt", None,
          learning.forget)  # fmt: skip
+    make("undo_learn", "&Undo the last learn", "fa5s.history", "Ctrl+Alt+Z", learning.undo_learn)
+    before = make("before_after", "Show the map &before learning", "fa5s.adjust", "Alt+B",
+                  lambda: None)  # fmt: skip
+    before.setCheckable(True)
+    before.toggled.connect(learning.show_before)
     make("shortcuts", "&Keyboard shortcuts", "fa5s.keyboard", "F1", lambda: show_shortcuts(window))
     make("about", "&About acseg", "fa5s.info-circle", None, lambda: show_about(window))
 
@@ -197,6 +206,7 @@ def build_actions(window: ActionHost) -> Actions:
     model_menu.addActions([actions.label_all, actions.cancel_label_all])
     model_menu.addSeparator()
     model_menu.addActions([actions.learn, actions.learn_live, actions.forget_strokes])
+    model_menu.addActions([actions.undo_learn, actions.before_after])
     edit_menu = bar.addMenu("&Edit")
     edit_menu.addActions([actions.undo, actions.redo])
     edit_menu.addSeparator()
@@ -204,7 +214,8 @@ def build_actions(window: ActionHost) -> Actions:
     edit_menu.addSeparator()
     edit_menu.addActions([actions.brush_smaller, actions.brush_larger])
     classes_menu = bar.addMenu("&Classes")
-    classes_menu.addActions([actions.add_class, actions.colour_by_classes])
+    classes_menu.addActions([actions.add_class, actions.import_classes])
+    classes_menu.addActions([actions.colour_by_classes])
     view_menu = bar.addMenu("&View")
     view_menu.addActions([actions.toggle_overlay, actions.opacity_up, actions.opacity_down])
     view_menu.addSeparator()
@@ -217,6 +228,7 @@ def build_actions(window: ActionHost) -> Actions:
         window.display_dock,
         window.classes_dock,
         window.statistics_dock,
+        window.learning_dock,
         window.training_dock,
     ):
         view_menu.addAction(dock.toggleViewAction())
@@ -239,6 +251,17 @@ def build_actions(window: ActionHost) -> Actions:
     window.label_all.running_changed.connect(actions.cancel_label_all.setEnabled)
     window.label_all.running_changed.connect(lambda r: actions.label_all.setEnabled(not r))
     window.learning.running_changed.connect(lambda r: actions.learn.setEnabled(not r))
+
+    def learning_state() -> None:
+        learnt = window.learning.learnt is not None
+        actions.undo_learn.setEnabled(window.learning.history.can_undo)
+        actions.before_after.setEnabled(learnt)
+        actions.before_after.blockSignals(True)
+        actions.before_after.setChecked(window.learning.before)
+        actions.before_after.blockSignals(False)
+
+    window.learning.state_changed.connect(learning_state)
+    learning_state()
     actions.undo.setEnabled(False)
     actions.redo.setEnabled(False)
 
@@ -250,6 +273,18 @@ def build_actions(window: ActionHost) -> Actions:
     window.training.state_changed.connect(
         lambda s: actions.cancel_training.setEnabled(s == "running")
     )
+    window.training.state_changed.connect(lambda _s: training_state())
+
+    def training_state() -> None:
+        """One run at a time: Train is off while one runs (the panel shows it)."""
+        running = window.training.running
+        actions.train.setEnabled(not running)
+        actions.train.setToolTip(
+            "Training is running: see the Training panel (Cancel there)"
+            if running
+            else tooltip_with_shortcut(actions.train)
+        )
+
     window.project.recent_changed.connect(
         lambda: window.project.fill_recent_menu(window.recent_menu)
     )
@@ -273,6 +308,13 @@ EXTRA_SHORTCUTS = (  # gestures and key groups that are not single actions
     ("Close the polygon", "double-click or Enter"),
     ("Drop the polygon / last vertex", "Esc / Backspace"),
 )
+
+
+def tooltip_with_shortcut(action: QAction) -> str:
+    """The action's name and its key, as a tooltip: "Train on a folder (Ctrl+T)"."""
+    name = action.text().replace("&", "").rstrip("…")
+    key = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{name} ({key})" if key else name
 
 
 def shortcut_rows(actions: Actions) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Brush and undo benchmark on a 10000×10000 image: ``python -m app.bench [--json]``.
+"""Brush and undo benchmark on a 10000×10000 image: ``python -m app.bench [--json]``;
+a stroke → learn → repainted view benchmark: ``python -m app.bench --live``.
 
 Offscreen. A synthetic tiled GeoTIFF and a fake cluster map of the same size are
 made on the fly (no model run); the main window opens the image at 1:1 zoom and
@@ -9,6 +10,14 @@ synchronously (``viewport().repaint(rect)``) and pending events are processed.
 
 Prints ``brush_dab_ms`` (median per dab), ``undo_ms`` (median over undoing whole
 200-dab strokes, repaint included) and a few more figures.
+
+``--live``: a 1000×1000 image and an untrained ``cpu-small`` model of the real size
+(its speed is the point, not its map) with *Learn while painting* on. Each stroke is
+sent as mouse events; the window refits through its LiveImage and repaints the view.
+``live_stroke_to_repaint_ms`` is the median time from the stroke's release to the
+repainted viewport (the live mode's wait after the last stroke, ``LIVE_DELAY_MS``,
+left out); ``live_first_learn_s`` includes the one network pass over the image.
+The machine's load is printed beside them.
 """
 
 from __future__ import annotations
@@ -242,13 +251,124 @@ def run(side: int = SIDE, strokes: int = 5) -> dict[str, Any]:
         return result
 
 
+def live_model() -> Any:
+    """An untrained ``cpu-small`` network of the real size (3 bands, 6 clusters)."""
+    import torch
+
+    from acseg_core.model.checkpoint import LoadedModel
+    from acseg_core.model.nn import build_model
+    from acseg_core.model.readouts import ReadOut
+    from acseg_core.presets import preset
+
+    config = preset("cpu-small", in_channels=3, clusters=6, readout=ReadOut("head", None))
+    torch.manual_seed(0)
+    return LoadedModel(build_model(config).eval(), config, torch.device("cpu"), {}, "live-bench")
+
+
+def run_live(side: int = 1000, strokes: int = 5) -> dict[str, Any]:
+    """Stroke → refit → repainted view through the window (see the module)."""
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory(prefix="acseg-bench-") as tmp:
+        folder = Path(tmp)
+        image = folder / "view.tif"
+        make_image(image, side)
+        from app.controllers.learning import LIVE_DELAY_MS
+        from app.main_window import MainWindow
+
+        window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+        window.project.autosave_timer.stop()
+        window.resize(1280, 800)
+        window.open_images([image])
+        window.session.set_model(live_model(), None)
+        window.show()
+
+        def wait_until(done: Any) -> None:
+            """Process events until ``done()``, sleeping between (no busy loop: the
+            worker shares the CPU)."""
+            deadline = time.perf_counter() + 600
+            while not done() and time.perf_counter() < deadline:
+                app.processEvents()
+                time.sleep(0.01)
+
+        wait_until(lambda: window.session.prediction(image) is not None)  # as the app does
+        classes = window.classes
+        roof = classes.add_class("roof", (220, 40, 40))
+        field = classes.add_class("field", (40, 200, 40))
+        window.canvas.fit()
+        app.processEvents()
+        driver = Driver(window)
+        window.editing.set_tool("brush")
+        window.editing.set_brush_radius(6)
+        learning = window.learning
+        learning._timer.setInterval(0)  # the debounce is a choice, not the path's cost
+
+        def learnt_after(paint: Any) -> float:
+            """Seconds from the end of ``paint()`` to the repainted view after the refit."""
+            done = QEventLoop()
+            learning.repainted.connect(done.quit)
+            learning.failed.connect(lambda *_a: done.quit())
+            QTimer.singleShot(600_000, done.quit)
+            paint()
+            start = time.perf_counter()
+            done.exec()
+            learning.repainted.disconnect(done.quit)
+            driver.flush()
+            window.canvas.viewport().repaint()
+            return time.perf_counter() - start
+
+        def stroke(class_id: int, n: int) -> None:
+            window.editing.set_active_class(class_id)
+            y = side * (0.2 + 0.6 * ((n * 0.37) % 1.0))
+            x = side * (0.15 + 0.35 * (class_id == field) + 0.1 * (n % 3))
+            driver.stroke(x, y, 12, 3.0, 0.5)
+
+        stroke(roof, 0)
+        learning.set_live(True)
+        first_s = learnt_after(lambda: stroke(field, 0))
+        wait_until(lambda: not learning.running)  # the check that follows a live refit
+        times = []
+        for n in range(1, strokes + 1):
+            times.append(learnt_after(lambda n=n: stroke(roof if n % 2 else field, n)))
+            wait_until(lambda: not learning.running)
+        wait_until(lambda: learning.quality is not None)  # the check, once painting stops
+        checked = learning.quality is not None
+        learning.set_live(False)
+        explicit = learnt_after(lambda: learning.learn())
+        result = {
+            "live_image": f"{side}x{side}",
+            "live_model": "cpu-small, untrained, 6 clusters",
+            "live_first_learn_s": round(first_s, 3),
+            "live_stroke_to_repaint_ms": round(1000 * statistics.median(times), 1),
+            "live_stroke_to_repaint_max_ms": round(1000 * max(times), 1),
+            "live_strokes": len(times),
+            "learn_with_check_ms": round(1000 * explicit, 1),
+            "quality_checked_after_live": checked,
+            "live_delay_ms_not_counted": LIVE_DELAY_MS,
+            "cpu_count": os.cpu_count(),
+            "loadavg_1min": round(os.getloadavg()[0], 2),
+        }
+        window.document.mark_clean()
+        window.close()
+        window.runner.shutdown()
+        return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--side", type=int, default=SIDE, help="image side in pixels (10000)")
     parser.add_argument("--strokes", type=int, default=5, help="strokes of 200 dabs (5)")
+    parser.add_argument("--live", action="store_true",
+                        help="stroke → refit → repainted 1000² view instead")  # fmt: skip
     args = parser.parse_args(argv)
-    result = run(args.side, args.strokes)
+    if args.live:
+        side = args.side if args.side != SIDE else 1000
+        result = run_live(side, args.strokes)
+    else:
+        result = run(args.side, args.strokes)
     if args.json:
         print(json.dumps(result))
     else:

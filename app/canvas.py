@@ -11,12 +11,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QPixmap, QWheelEvent
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QWidget,
+)
 
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
+NODATA_HATCH = QColor(230, 230, 230, 110)  # lines under transparent nodata pixels
+GUIDE = (
+    "<h2>No image open</h2>"
+    "<p><b>Add images</b> (Ctrl+I) or <b>a folder</b> (Ctrl+Shift+O),<br>"
+    "or <b>open a project</b> (Ctrl+O).</p>"
+    "<p>Then <b>train</b> on the folder (Ctrl+T) or <b>load a model</b> (Ctrl+L),<br>"
+    "name its clusters with the name tool (N) and export (Ctrl+E).</p>"
+    "<p>F1 lists every shortcut.</p>"
+)
 
 
 class ImageCanvas(QGraphicsView):
@@ -39,12 +63,20 @@ class ImageCanvas(QGraphicsView):
         self.scene().addItem(self._image_item)
         self.scene().addItem(self._overlay_item)
         self._source_size = (0, 0)
+        self._has_nodata = False
         self._fit_mode = True  # keep fitting on resize until the user zooms
         self.tool: Any = None  # app.tools.tools.Tool; None or a non-painting tool: drag pans
         self._tool_pressed = False
         self._space_pan = False
         self._middle_pan: QPoint | None = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # what to do first, on the empty canvas (hidden while an image is shown)
+        self.guide = QLabel(GUIDE, self)
+        self.guide.setObjectName("canvas_guide")
+        self.guide.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.guide.setStyleSheet("color: #f0f0f0; background: transparent;")
+        self.guide.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._place_guide()
 
     # -- content -------------------------------------------------------------
     def set_image(self, image: QImage, source_width: int, source_height: int) -> None:
@@ -54,12 +86,36 @@ class ImageCanvas(QGraphicsView):
         self._image_item.setScale(source_width / max(1, image.width()))
         self._overlay_item.setPixmap(QPixmap())
         self.scene().setSceneRect(0, 0, source_width, source_height)
+        self.guide.hide()
         self.fit()
 
     def clear(self) -> None:
         self._image_item.setPixmap(QPixmap())
         self._overlay_item.setPixmap(QPixmap())
         self._source_size = (0, 0)
+        self._has_nodata = False
+        self.guide.show()
+        self.viewport().update()
+
+    def set_has_nodata(self, has: bool) -> None:
+        """The shown image has nodata pixels (transparent): hatch what lies under them."""
+        if has != self._has_nodata:
+            self._has_nodata = has
+            self.viewport().update()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawBackground(painter, rect)
+        if not (self._has_nodata and self.has_image):
+            return
+        w, h = self._source_size
+        area = self.mapFromScene(QRectF(0, 0, w, h)).boundingRect()
+        painter.save()
+        painter.resetTransform()  # the hatch keeps its spacing on screen at every zoom
+        painter.fillRect(area, QBrush(NODATA_HATCH, Qt.BrushStyle.BDiagPattern))
+        painter.restore()
+
+    def _place_guide(self) -> None:
+        self.guide.setGeometry(self.viewport().geometry())
 
     def replace_image(self, image: QImage) -> None:
         """New pixels for the same source (display change): keep zoom and overlay."""
@@ -84,6 +140,10 @@ class ImageCanvas(QGraphicsView):
     @property
     def overlay_pixmap(self) -> QPixmap:
         return self._overlay_item.pixmap()
+
+    @property
+    def image_pixmap(self) -> QPixmap:
+        return self._image_item.pixmap()
 
     @property
     def has_image(self) -> bool:
@@ -112,6 +172,7 @@ class ImageCanvas(QGraphicsView):
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)
+        self._place_guide()
         if self._fit_mode:
             self.fit()
 

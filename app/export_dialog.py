@@ -53,7 +53,10 @@ class ExportDialog(QDialog):
             formats.addWidget(box)
             box.toggled.connect(self._validate)
         self.folder = QLineEdit(str(last.out_dir), self)
+        self.folder.setMinimumWidth(380)  # the whole path, not its tail
+        self.folder.setToolTip(str(last.out_dir))
         self.folder.textChanged.connect(self._validate)
+        self.folder.textChanged.connect(self.folder.setToolTip)
         browse = QPushButton(qta.icon("fa5s.folder-open"), "…", self)
         browse.clicked.connect(self._browse)
         folder = QHBoxLayout()

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QWidget
 
 from acseg_core.errors import AcsegError, InputError, os_reason
 from acseg_core.io.atomic import atomic_path
@@ -25,7 +25,8 @@ from app.actions import build_actions
 from app.canvas import ImageCanvas
 from app.controllers.editing import EditingController
 from app.controllers.export import ExportController
-from app.controllers.label_all import LabelAllController
+from app.controllers.label_all import LabelAllController, LabelAllResult
+from app.controllers.label_all import summary as label_all_summary
 from app.controllers.learning import LearnController
 from app.controllers.model import ModelController
 from app.controllers.overlay import OverlayController
@@ -34,6 +35,7 @@ from app.controllers.project import IMAGE_FILTER, ProjectController
 from app.controllers.training import TrainingController
 from app.controllers.viewer import ImageViewController
 from app.dialogs import ask_yes_no, show_error
+from app.file_dialogs import FileDialogs
 from app.models import (
     ClassesModel,
     DisplayModel,
@@ -49,6 +51,7 @@ from app.panels.classes_panel import ClassesPanel
 from app.panels.display_panel import DisplayPanel
 from app.panels.image_list import ImageListPanel
 from app.panels.job_status import JobStatus
+from app.panels.learning_panel import LearningPanel
 from app.panels.statistics import StatisticsPanel
 from app.panels.status import StatusReadout
 from app.panels.tools_panel import ToolsBar
@@ -68,6 +71,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings()
+        self.dialogs = FileDialogs(self.settings)  # open where the user last was
         self.setWindowIcon(QIcon(str(ICON)))
         self.resize(1360, 840)
 
@@ -90,8 +94,9 @@ class MainWindow(QMainWindow):
         self.models = ModelController(self.session, self.classes, self.overlay, self.document,
                                       self)  # fmt: skip
         self.learning = LearnController(
-            self.runner, self.session, self.classes, self.overlay, self.document, self
-        )
+            self.runner, self.session, self.classes, self.overlay, self.document, self,
+            images=self.images,
+        )  # fmt: skip
         self.project = ProjectController(
             self.document, self.images, self.session, self.models, self.learning,
             self.view_state, self.settings, lambda: self, self,
@@ -120,7 +125,7 @@ class MainWindow(QMainWindow):
         # panels
         self.image_list = ImageListPanel(self.images, self.project.offer_relink, self)
         self.display_panel = DisplayPanel(self.display, self.overlay, self.session, self)
-        self.classes_panel = ClassesPanel(self.classes, self.overlay, self)
+        self.classes_panel = ClassesPanel(self.classes, self.overlay, self, self.dialogs)
         self.training_panel = TrainingPanel(self.training, self)
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         self.images_dock = self._dock("Images", "images_dock", self.image_list, left)
@@ -140,6 +145,11 @@ class MainWindow(QMainWindow):
             "Statistics", "statistics_dock", self.statistics, Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.tabifyDockWidget(self.classes_dock, self.statistics_dock)  # a tab beside Classes
+        self.learning_panel = LearningPanel(self.learning, self)
+        self.learning_dock = self._dock(
+            "Learning", "learning_dock", self.learning_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.classes_dock, self.learning_dock)
         self.classes_dock.raise_()
         self.editing.edited.connect(self.statistics.edited)
         self.cursor_info = StatusReadout(
@@ -200,11 +210,17 @@ class MainWindow(QMainWindow):
         self.editing.undo_changed.connect(self.learning.edited)
         self.learning.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.learning.failed.connect(self.report)
+        self.learning.state_changed.connect(self._learning_state)
+        self.models.dialog_parent = lambda: self
+        self.models.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.label_all.running_changed.connect(self._label_all_running)
         self.label_all.progress.connect(lambda p: self.jobs.progress(p, with_message=True))
         self.label_all.finished.connect(self._label_all_finished)
         self.document.replaced.connect(self.session.clear_maps)
         self.project.cleared.connect(self.viewer.clear)
+        self.project.cleared.connect(self.cursor_info.clear)  # no stale read-outs
+        # a stroke, fill or undo changes what is under the cursor: say so at once
+        self.editing.edited.connect(lambda _window: self.cursor_info.refresh())
         self.project.cleared.connect(self.notices.clear)
         self.project.message.connect(self.statusBar().showMessage)
         # unsaved changes: the project says (the document announces them)
@@ -238,6 +254,21 @@ class MainWindow(QMainWindow):
     def open_project(self, path: Path) -> None:
         """Open a project; raises AcsegError (for the command line)."""
         self.project.open(Path(path))
+
+    def offer_last_project(self) -> bool:
+        """At a plain launch: offer to reopen the last project (if it is still there);
+        True when it was opened."""
+        last = next((p for p in self.project.recent() if p.is_file()), None)
+        if last is None:
+            return False
+        if not ask_yes_no(
+            self,
+            "Reopen the last project?",
+            f"Reopen {last.name} (in {last.parent})?\n\nNo shows the sample instead; "
+            "File → Open recent has it too.",
+        ):
+            return False
+        return self.project.open_reporting(last)
 
     def report(self, title: str, error: BaseException) -> None:
         """A failure from a controller or a job: its one line, in a dialog."""
@@ -330,21 +361,16 @@ class MainWindow(QMainWindow):
         else:
             self.jobs.ended()
 
-    def _label_all_finished(self, result: object) -> None:
-        done = len(getattr(result, "done", []))
-        already = len(getattr(result, "already", []))
-        skipped = getattr(result, "skipped", [])
-        how = "cancelled" if getattr(result, "cancelled", False) else "finished"
-        if not done and already and not skipped:
-            text = f"All {already} image(s) already labelled"
-        else:
-            text = f"Labelling {how}: {done} image(s) labelled"
-            if already:
-                text += f", {already} already labelled"
-        if skipped:
-            text += f", {len(skipped)} skipped ({skipped[0][0].name}: {skipped[0][1]})"
-        self.statusBar().showMessage(text, 10000)
+    def _label_all_finished(self, result: LabelAllResult) -> None:
+        self.statusBar().showMessage(label_all_summary(result), 10000)
         self.predictions.request(self.images.current)
+
+    def _learning_state(self) -> None:
+        """A learn whose strokes disagree: the Learning panel comes forward to say so."""
+        quality = self.learning.quality
+        if quality is not None and quality.warnings() and not self.learning.before:
+            self.learning_dock.show()
+            self.learning_dock.raise_()
 
     def _training_state(self, state: str) -> None:
         if state == TrainingController.RUNNING:
@@ -355,30 +381,40 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.training_dock], [height], Qt.Orientation.Vertical)
 
     # -- dialogs (thin: they only gather input) ----------------------------------------------
+    def _here(self) -> Path | None:
+        """The folder of the image on screen (where dialogs start before any was used)."""
+        current = self.images.current
+        return current.parent if current is not None else None
+
     def ask_open_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
+        files = self.dialogs.open_files(self, "Open images", IMAGE_FILTER, self._here())
         if files:
-            self.open_paths_reporting([Path(f) for f in files])
+            self.open_paths_reporting(files)
 
     def ask_open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open folder")
-        if folder:
-            self.open_paths_reporting([Path(folder)])
+        folder = self.dialogs.folder(self, "Open folder", self._here())
+        if folder is not None:
+            self.open_paths_reporting([folder])
 
     def ask_load_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load model", "", "acseg models (*.pt);;All files (*)"
+        path = self.dialogs.open_file(
+            self, "Load model", "acseg models (*.pt);;All files (*)", self._here()
         )
-        if path:
-            self.load_model_reporting(Path(path))
+        if path is not None:
+            self.load_model_reporting(path)
 
     def start_training_wizard(self) -> None:
+        if self.training.running:  # one run at a time: show the one under way
+            self.training_dock.show()
+            self.training_dock.raise_()
+            self.statusBar().showMessage("Training is running: see the Training panel", 5000)
+            return
         folder = self.images.current.parent if self.images.current is not None else None
         beside = self.document.path.parent if self.document.path is not None else None
-        wizard = TrainWizard(self.runner, folder, self, runs_beside=beside)
+        wizard = TrainWizard(self.runner, folder, self, runs_beside=beside, settings=self.settings)
         if wizard.exec():
             try:
-                self.training.start(wizard.config())
+                self.training.start(wizard.config(), wizard.settings_page.estimate)
             except (AcsegError, RuntimeError) as exc:
                 self.report("Cannot train", str(exc))
 

@@ -8,7 +8,7 @@ them to stderr and count them as problems (:data:`app.dialogs.HEADLESS`).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from acseg_core.errors import BandMismatch
@@ -16,6 +16,7 @@ from app.dialogs import HEADLESS, show_error
 from app.workers import message_of
 
 MAX_KEPT = 50
+LABEL_WIDTH = 420  # px: a notice is short in the bar, whole in its tooltip
 
 
 class Notices(QObject):
@@ -29,8 +30,10 @@ class Notices(QObject):
         self.shown: list[str] = []
         self._seen: set[str] = set()
 
-    def add(self, text: str, key: str | None = None) -> bool:
-        """Show ``text`` unless a notice of the same ``key`` was shown; True if shown."""
+    def add(self, text: str, key: str | None = None, short: str | None = None) -> bool:
+        """Show ``text`` unless a notice of the same ``key`` was shown; True if shown.
+        The bar shows ``short`` (or ``text`` elided to fit); the whole text of every
+        notice is the label's tooltip."""
         key = key or text
         if key in self._seen:
             return False
@@ -38,10 +41,13 @@ class Notices(QObject):
         self.shown = [*self.shown, text][-MAX_KEPT:]
         if HEADLESS.on:
             show_error(None, "Notice", text)
-        self.label.setText(f"⚠ {text}")
+        metrics = self.label.fontMetrics()
+        line = metrics.elidedText(f"⚠ {short or text}", Qt.TextElideMode.ElideRight, LABEL_WIDTH)
+        self.label.setText(line)
         self.label.setToolTip("\n".join(self.shown))
+        self.label.setMaximumWidth(LABEL_WIDTH + 16)
         self.label.show()
-        self.status_bar.showMessage(text, 10000)
+        self.status_bar.showMessage(short or text, 10000)
         return True
 
     def prediction_failed(self, _title: str, error: BaseException) -> None:
@@ -54,6 +60,8 @@ class Notices(QObject):
             f"images in {folder} have {error.bands} band(s) but the model was trained on "
             f"{error.expected}: they cannot be predicted with this model",
             key=f"bands:{folder}:{error.bands}:{error.expected}",
+            short=f"{error.bands}-band images: the model needs {error.expected} "
+            "(hover for details)",
         )
 
     def model_changed(self) -> None:

@@ -45,7 +45,8 @@ class ImageOpener:
         self.showing_sample = False
 
     def open_sample(self, with_model: bool = True) -> None:
-        open_sample(self.images, self.models, self.classes, self.document, with_model)
+        open_sample(self.images, self.models, self.classes, self.document, with_model,
+                    self.project.learning)  # fmt: skip
         self.showing_sample = True
 
     def usable(self, paths: list[Path]) -> tuple[list[Path], list[str]]:

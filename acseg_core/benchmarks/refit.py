@@ -2,8 +2,9 @@
 
 A ``--refit-size`` square image is cut from (or tiled out of) the first dataset's
 first image; its :class:`~acseg_core.learning.live.LiveImage` is built once (as
-when the image is shown: ``view_s``), then one stroke is added and the strokes read
-samples, fit and predict (with the model's filter) are timed together.
+when the image is shown: ``view_s``, the feature bank included), then one stroke is
+added and the samples (strokes and unlabelled pixels, as ``learn`` gathers them), the
+fit and the prediction (with the model's filter) are timed together.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from acseg_core.benchmarks.stroke_sim import model_for, read_labels, simulate_st
 from acseg_core.evaluation import evaluate as ev
 from acseg_core.io.raster import open_raster
 from acseg_core.labelling.classes import default_palette
-from acseg_core.learning.fit import fit_strokes
+from acseg_core.learning.fit import PSEUDO_PER_IMAGE, fit_strokes
 from acseg_core.learning.live import LiveImage
 from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import load_model
@@ -61,7 +62,7 @@ def time_refit(datasets: list[dict[str, Any]], args: argparse.Namespace, setting
             more = simulate_strokes(labels, 1, args.radius, 1000 + extra)
             current = np.where(more != 255, more, strokes)
             t0 = time.perf_counter()
-            samples = live.samples(StrokeSet.from_map(current))
+            samples = live.samples(StrokeSet.from_map(current), pseudo=PSEUDO_PER_IMAGE)
             fitted = fit_strokes(loaded, [samples], names, colours, seed=0)
             live.predict(fitted)
             times.append(time.perf_counter() - t0)

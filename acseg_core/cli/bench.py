@@ -9,6 +9,8 @@ Modes (one per run):
   (``benchmarks/accuracy.py``)
 - ``--strokes DATASET_SPEC ...``: a few simulated strokes per class: an ilastik-style
   forest vs the unsupervised default vs the strokes read-out (``benchmarks/strokes.py``)
+- ``--estimate DATASET_SPEC ...``: the wizard's training-time estimate vs the real
+  run's wall time, per folder (``benchmarks/estimate.py``)
 - ``--scaling``: images/s (folder prediction) and crops/s (training) with 1 vs 2
   processes / gloo ranks, and the scaling efficiency (``benchmarks/scaling.py``)
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from acseg_core.presets import PRESETS, default_preset
 
-MODES = ("speed", "predict", "accuracy", "strokes", "scaling")
+MODES = ("speed", "predict", "accuracy", "strokes", "estimate", "scaling")
 
 
 def register(sub: Any) -> None:
@@ -53,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         mode = "accuracy"
     elif getattr(args, "strokes", None):
         mode = "strokes"
+    elif getattr(args, "estimate", None):
+        mode = "estimate"
     elif getattr(args, "scaling", False):
         mode = "scaling"
     else:

@@ -24,6 +24,7 @@ from acseg_core.inference.sources import iter_sources
 from acseg_core.io.files import require_regular_file
 from acseg_core.io.raster import open_raster
 from acseg_core.jobs import CancelToken, ctrl_c_cancels, run_to_end
+from acseg_core.labelling.class_lists import parse_class_lines
 from acseg_core.labelling.classes import ClassMap, default_palette
 from acseg_core.labelling.project import Project
 from acseg_core.labelling.teaching import Lesson, edited_strokes
@@ -77,23 +78,11 @@ def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]], lis
         return list(lesson.names), list(lesson.colours), list(lesson.cluster_positions)
     if isinstance(data, list) and all(isinstance(n, str) for n in data):
         return list(data), [tuple(int(v) for v in palette[i]) for i in range(len(data))], None
-    names, colours = [], []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, _, rest = line.partition(":")
-        colour = rest.split(":")[0]
-        try:
-            rgb = tuple(int(v) for v in colour.split(",")) if colour else None
-        except ValueError:
-            rgb = None
-        if rgb is not None and (len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb)):
-            raise InputError(path, f"bad colour in line {line!r} (expected r,g,b)")
-        names.append(name.strip())
-        colours.append(rgb or tuple(int(v) for v in palette[len(names) - 1]))
-    if not names:
+    entries = parse_class_lines(text, path)
+    if not entries:
         raise InputError(path, "no class names in the classes file")
+    names = [name for name, _ in entries]
+    colours = [rgb or tuple(int(v) for v in palette[i]) for i, (_, rgb) in enumerate(entries)]
     return names, colours, None  # type: ignore[return-value]
 
 

@@ -8,6 +8,7 @@ search is milliseconds, not microseconds).
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,31 @@ def pixel_area_m2(wkt: str | None, transform: Sequence[float] | None) -> float |
     return area if area > 0 else None
 
 
+def map_to_lonlat(wkt: str | None, x: float, y: float) -> tuple[float, float] | None:
+    """(longitude, latitude) in WGS 84 of map coordinates in the CRS ``wkt``, or None
+    where the CRS cannot be transformed (a local engineering CRS, none at all)."""
+    crs = _parse(wkt)
+    if crs is None:
+        return None
+    from rasterio.warp import transform as warp_transform
+
+    try:
+        xs, ys = warp_transform(crs, "EPSG:4326", [x], [y])
+    except Exception:  # not transformable: no latitude/longitude to show
+        return None
+    lon, lat = float(xs[0]), float(ys[0])
+    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90:
+        return None
+    return lon, lat
+
+
+def format_lonlat(lon: float, lat: float) -> str:
+    """``25.50608° N  78.95865° W`` (5 decimals: about a metre)."""
+    ns = "N" if lat >= 0 else "S"
+    ew = "E" if lon >= 0 else "W"
+    return f"{abs(lat):.5f}° {ns}  {abs(lon):.5f}° {ew}"
+
+
 def _parse(wkt: str | None) -> Any:
     if not wkt:
         return None
@@ -69,4 +95,4 @@ def _wkt_name(wkt: str) -> str:
     return wkt[start + 1 : end] if 0 <= start < end else ""
 
 
-__all__ = ["crs_name", "metres_per_unit", "pixel_area_m2"]
+__all__ = ["crs_name", "format_lonlat", "map_to_lonlat", "metres_per_unit", "pixel_area_m2"]

@@ -67,6 +67,76 @@ def default_cluster_colors(clusters: int) -> np.ndarray:
     return np.tile(palette, (reps, 1))[:clusters].copy()
 
 
+# Colours a class named like a common land-cover class takes (the conventions of land-cover
+# maps: water blue, vegetation green, roads grey ...). Keys are matched against the
+# words of a class name, longest key first ("low vegetation" before "vegetation").
+LANDCOVER_COLOURS: dict[str, Color] = {
+    "water": (30, 110, 220), "sea": (30, 110, 220), "river": (60, 140, 230),
+    "lake": (40, 120, 210), "pool": (80, 180, 240), "ocean": (20, 80, 190),
+    "low vegetation": (140, 210, 90), "grass": (140, 210, 90), "lawn": (140, 210, 90),
+    "meadow": (150, 215, 100), "vegetation": (60, 160, 60), "green": (60, 160, 60),
+    "tree": (20, 110, 40), "forest": (20, 110, 40), "wood": (30, 100, 40),
+    "shrub": (90, 150, 60), "agriculture": (190, 210, 80), "crop": (190, 210, 80),
+    "field": (200, 215, 90), "farmland": (190, 210, 80),
+    "building": (200, 60, 50), "roof": (200, 60, 50), "house": (200, 60, 50),
+    "road": (128, 128, 128), "street": (128, 128, 128), "asphalt": (110, 110, 110),
+    "impervious": (150, 150, 150), "pavement": (160, 160, 160), "parking": (140, 140, 140),
+    "soil": (150, 105, 60), "bare": (160, 120, 70), "barren": (160, 120, 70),
+    "dirt": (150, 105, 60), "ground": (170, 130, 80), "land": (170, 130, 80),
+    "sand": (230, 205, 140), "beach": (235, 215, 150), "desert": (225, 195, 130),
+    "shadow": (45, 45, 70), "car": (255, 200, 0), "vehicle": (255, 200, 0),
+    "clutter": (220, 0, 220), "snow": (235, 240, 255), "ice": (200, 230, 255),
+    "cloud": (245, 245, 245), "rock": (120, 100, 90),
+}  # fmt: skip
+_VARIANT_STEPS = (0, 70, -70, 120, -120)  # lighter/darker tries when the colour is taken
+_MIN_CONTRAST = 40  # a shade this close (largest channel difference) to a class's reads as it
+
+
+def _singular(word: str) -> str:
+    """ "trees" → "tree", "bushes" → "bush", "grass" stays (good enough for class names)."""
+    if len(word) > 4 and word.endswith("es") and word[-3] in "hsx":
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
+        return word[:-1]
+    return word
+
+
+def landcover_colour(name: str) -> Color | None:
+    """The conventional colour of a class named like a common land-cover class (water,
+    vegetation, grass, tree, building, roof, road, soil, bare, sand, shadow, car...),
+    or None. The key found first in the name wins (the longer key at one place)."""
+    words = "".join(c if c.isalnum() else " " for c in name.lower()).split()
+    forms = [{word, _singular(word)} for word in words]
+    best: tuple[int, int, Color] | None = None  # (word position, -key length, colour)
+    for key, colour in LANDCOVER_COLOURS.items():
+        key_words = key.split()
+        n = len(key_words)
+        for i in range(len(words) - n + 1):
+            if all(k in forms[i + j] for j, k in enumerate(key_words)):
+                candidate = (i, -n, colour)
+                if best is None or candidate < best:
+                    best = candidate
+                break
+    return best[2] if best is not None else None
+
+
+def _contrast(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
+def colour_for_name(name: str, used: set[Color]) -> Color:
+    """A colour for a new class called ``name``: its land-cover colour, or a clearly
+    lighter or darker shade when another class has one close to it ("lake" after
+    "water": two blues a user tells apart), else the first unused class colour."""
+    base = landcover_colour(name)
+    if base is not None:
+        for step in _VARIANT_STEPS:
+            shade = tuple(min(255, max(0, v + step)) for v in base)
+            if all(_contrast(shade, u) >= _MIN_CONTRAST for u in used):
+                return shade  # type: ignore[return-value]
+    return first_unused_colour(used)
+
+
 def first_unused_colour(used: set[Color]) -> Color:
     """The first class colour not in ``used`` (never one of the cluster colours a small
     model shows)."""
@@ -79,10 +149,13 @@ def first_unused_colour(used: set[Color]) -> Color:
 
 __all__ = [
     "CLASS_COLOURS",
+    "LANDCOVER_COLOURS",
     "MAX_CLASS_ID",
     "MAX_CLUSTERS",
     "Color",
+    "colour_for_name",
     "default_cluster_colors",
     "default_palette",
     "first_unused_colour",
+    "landcover_colour",
 ]

@@ -33,9 +33,11 @@ from acseg_core.gis.palettes import (
     MAX_CLASS_ID,
     MAX_CLUSTERS,
     Color,
+    colour_for_name,
     default_cluster_colors,
     default_palette,
     first_unused_colour,
+    landcover_colour,
 )
 from acseg_core.io.raster import NODATA
 
@@ -125,14 +127,30 @@ class ClassMap:
         new_id = self.next_id
         if new_id > MAX_CLASS_ID or new_id in self._by_id:  # all ids handed out once: reuse
             new_id = min(set(range(1, MAX_CLASS_ID + 1)) - set(self._by_id))
-        colour = tuple(int(v) for v in color) if color is not None else self.suggest_color()
+        colour = tuple(int(v) for v in color) if color is not None else self.suggest_color(name)
         new = LabelClass(new_id, name, colour)  # type: ignore[arg-type]
         return replace(self, classes=(*self.classes, new), next_id=new_id + 1)
 
-    def suggest_color(self) -> Color:
-        """The first class colour no class uses yet (never one of the cluster colours a
-        small model shows, so a class is not mistaken for a cluster)."""
-        return first_unused_colour({c.color for c in self.classes})
+    def suggest_color(self, name: str = "") -> Color:
+        """A colour no class uses yet: the conventional one of a land-cover class named
+        like ``name`` (water blue, vegetation green, road grey...), else the first free
+        class colour (never one of the cluster colours a small model shows, so a class
+        is not mistaken for a cluster)."""
+        used = {c.color for c in self.classes}
+        return colour_for_name(name, used) if name else first_unused_colour(used)
+
+    def add_classes(self, classes: Iterable[tuple[str, Color | None]]) -> ClassMap:
+        """Add each (name, colour or None) not present yet (a name already there keeps its
+        class; a given colour recolours it). An imported class list goes through here."""
+        new = self
+        for name, colour in classes:
+            name = name.strip()
+            existing = next((c for c in new.classes if c.name == name), None)
+            if existing is None:
+                new = new.add_class(name, colour)
+            elif colour is not None and tuple(colour) != existing.color:
+                new = new.recolor_class(existing.id, colour)
+        return new
 
     def remove_class(self, class_id: int) -> ClassMap:
         """Drop a class; its clusters become unassigned."""
@@ -148,6 +166,31 @@ class ClassMap:
 
     def recolor_class(self, class_id: int, color: Color) -> ClassMap:
         return self._replace_class(class_id, color=tuple(int(v) for v in color))
+
+    def recolor_many(self, colours: Mapping[int, Color]) -> ClassMap:
+        """Recolour several classes at once (ids → colours)."""
+        new = self
+        for class_id, colour in colours.items():
+            new = new.recolor_class(class_id, colour)
+        return new
+
+    def colours_by_name(self, class_ids: Iterable[int]) -> dict[int, Color]:
+        """The land-cover colour of each of these classes' names (water blue, vegetation
+        green...: :func:`~acseg_core.gis.palettes.landcover_colour`), a lighter or
+        darker shade where another class has it; classes with an unknown name are left
+        out (they keep their colour)."""
+        ids = list(class_ids)
+        used = {c.color for c in self.classes if c.id not in ids}
+        found: dict[int, Color] = {}
+        for class_id in ids:
+            cls = self.class_by_id(class_id)
+            if landcover_colour(cls.name) is None:
+                used.add(cls.color)
+                continue
+            colour = colour_for_name(cls.name, used)
+            found[class_id] = colour
+            used.add(colour)
+        return found
 
     def move_class(self, class_id: int, position: int) -> ClassMap:
         """Reorder (changes export values, never ids)."""

@@ -113,6 +113,41 @@ def labelmap_text(class_map: ClassMap) -> str:
     return "\n".join(lines) + "\n"
 
 
+def labelmap_differs(out_dir: str | Path, class_map: ClassMap) -> bool:
+    """``out_dir`` already holds a labelmap of other classes (another project's labels),
+    which an export there would have to replace."""
+    path = Path(out_dir) / LABELMAP_NAME
+    try:
+        return path.read_text(encoding="utf-8") != labelmap_text(class_map)
+    except (OSError, UnicodeDecodeError):
+        return path.exists()
+
+
+def default_export_dir(
+    project: Path | None, images: Sequence[Path], home: Path | None = None
+) -> Path:
+    """Where a project's labels go unless the user chose: ``<name>_labels`` beside a saved
+    project; for an untitled one ``~/acseg-labels/<parent>-<images folder>``, named after
+    its images, never one shared folder for every project (see :func:`fresh_folder`)."""
+    if project is not None:
+        return project.with_name(project.stem + "_labels")
+    base = (home or Path.home()) / "acseg-labels"
+    if not images:
+        return base / "untitled"
+    folder = Path(images[0]).parent
+    name = "-".join(p for p in (folder.parent.name, folder.name) if p) or "images"
+    return base / name
+
+
+def fresh_folder(path: Path) -> Path:
+    """``path`` when it is missing or empty, else ``path-2``, ``path-3``…: a folder that
+    holds nobody's files yet."""
+    candidate, n = path, 2
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
+    return candidate
+
+
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"png,tif"`` or ``["png", "tif"]`` → validated tuple (order kept, no repeats)."""
     items = text.split(",") if isinstance(text, str) else list(text)
@@ -284,7 +319,12 @@ def write_item(
             if stage is not None:
                 sinks["tif"] = stack.enter_context(
                     rasterio.open(
-                        stage, "w", count=1, nodata=0, crs=plan.crs, transform=plan.transform,
+                        stage,
+                        "w",
+                        count=1,
+                        nodata=0,
+                        crs=plan.crs,
+                        transform=plan.transform,
                         **base,
                     )
                 )
@@ -412,7 +452,10 @@ __all__ = [
     "ExportItem",
     "ExportResult",
     "count_item",
+    "default_export_dir",
     "export_values",
+    "fresh_folder",
+    "labelmap_differs",
     "labelmap_text",
     "output_paths",
     "parse_formats",

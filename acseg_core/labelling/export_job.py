@@ -314,7 +314,11 @@ def _write_labelmap(out_dir: Path, class_map: ClassMap, overwrite: bool) -> Path
         if path.read_text() == text:
             return path
     if path.exists() and not overwrite:
-        raise InputError(path, "already exists with other classes and overwrite is off")
+        raise InputError(
+            path,
+            "lists other classes (labels of another project?): export into another "
+            "folder, or replace the files there (--overwrite; Yes when the app asks)",
+        )
     try:
         write_text_atomic(path, text)
     except OSError as exc:

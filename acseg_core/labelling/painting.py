@@ -26,6 +26,7 @@ from acseg_core.labelling.shapes import Footprint, flood_region
 from acseg_core.labelling.undo import DEFAULT_BUDGET, EditDiff, StrokeRecorder, UndoStack, Window
 
 EDIT_CODE = 256  # displayed value of a hand edit of class id c over clusters: 256 + c
+OUTSIDE_CLUSTER = -1  # a within-cluster fill's value for pixels of other clusters
 
 
 class Stroke:
@@ -85,13 +86,39 @@ def fill_footprint(
     seed: tuple[int, int],
     class_map: ClassMap,
     by_class: bool,
+    tolerance: int = 0,
+    within_cluster: bool = False,
 ) -> Footprint | None:
-    """The connected region of equal displayed values around ``seed`` (col, row);
-    raises :class:`~acseg_core.labelling.shapes.RegionTooLarge` for a huge one."""
-    values: Callable[[Window], np.ndarray] = lambda w: displayed_values(  # noqa: E731
-        clusters, layer, w, class_map, by_class
-    )
-    return flood_region(values, seed, layer.height, layer.width)
+    """The connected region of equal displayed values around ``seed`` (col, row), with
+    enclosed specks of up to ``tolerance`` pixels (other clusters, stray pixels) taken
+    in; raises :class:`~acseg_core.labelling.shapes.RegionTooLarge` for a huge one.
+    Nodata inside stays unpainted (:meth:`Stroke.paint`).
+
+    ``within_cluster``: the region never leaves the seed's cluster (its value in
+    ``clusters``), so a class spread over several clusters, or a tolerance that would
+    take in a neighbour, cannot carry one click into unrelated regions; None when the
+    seed is nodata."""
+    if not within_cluster:
+        values: Callable[[Window], np.ndarray] = lambda w: displayed_values(  # noqa: E731
+            clusters, layer, w, class_map, by_class
+        )
+        return flood_region(values, seed, layer.height, layer.width, tolerance=tolerance)
+    col, row = seed
+    cluster = int(clusters[row, col])
+    if cluster == NODATA:
+        return None
+
+    def inside_values(window: Window) -> np.ndarray:
+        c, r, w, h = window
+        shown = displayed_values(clusters, layer, window, class_map, by_class).astype(np.int32)
+        shown[clusters[r : r + h, c : c + w] != cluster] = OUTSIDE_CLUSTER
+        return shown
+
+    found = flood_region(inside_values, seed, layer.height, layer.width, tolerance=tolerance)
+    c0, r0, mask = found
+    h, w = mask.shape
+    mask = mask & (clusters[r0 : r0 + h, c0 : c0 + w] == cluster)  # specks of other clusters
+    return c0, r0, mask
 
 
 class EditHistory:
@@ -119,4 +146,11 @@ class EditHistory:
         self._stacks.clear()
 
 
-__all__ = ["EDIT_CODE", "EditHistory", "Stroke", "displayed_values", "fill_footprint"]
+__all__ = [
+    "EDIT_CODE",
+    "OUTSIDE_CLUSTER",
+    "EditHistory",
+    "Stroke",
+    "displayed_values",
+    "fill_footprint",
+]

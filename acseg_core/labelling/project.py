@@ -244,7 +244,7 @@ class Project:
     def features_dir(self) -> Path:
         """Where the feature bank's per-image stores are cached (inside the cache folder,
         so they move and go with it)."""
-        return self.cache_dir() / "features"
+        return self.cache_dir / "features"
 
     def set_prediction(self, image: Any, key: str, path: str | Path | None) -> None:
         """Remember (or forget, with None) the cached map of an image made as ``key``."""

@@ -82,8 +82,13 @@ def flood_region(
     width: int,
     start_side: int = FILL_START_SIDE,
     max_pixels: int = FILL_MAX_PIXELS,
+    tolerance: int = 0,
 ) -> Footprint:
     """The 4-connected region of equal value around ``seed`` (col, row).
+
+    ``tolerance`` (pixels): specks of other values up to that size enclosed by the
+    region are part of it too (a cluster region peppered with stray pixels fills
+    whole); 0 = exactly the equal-valued region.
 
     ``values(window)`` returns the displayed label values of a window. The region is
     labelled in a window around the seed; while it touches a window edge that is not
@@ -109,8 +114,22 @@ def flood_region(
             or (r1 < height and region[-1, :].any())
         )
         if not open_edges:
+            if tolerance > 0:
+                region = absorb_specks(region, tolerance)
             rows = np.flatnonzero(region.any(axis=1))
             cols = np.flatnonzero(region.any(axis=0))
             crop = region[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
             return c0 + int(cols[0]), r0 + int(rows[0]), crop
         half *= 2
+
+
+def absorb_specks(region: np.ndarray, max_pixels: int) -> np.ndarray:
+    """``region`` with its enclosed holes of at most ``max_pixels`` pixels filled in."""
+    holes = ndimage.binary_fill_holes(region) & ~region
+    if not holes.any():
+        return region
+    labels, count = ndimage.label(holes, structure=FOUR_CONNECTED)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    small = sizes <= max_pixels
+    small[0] = False
+    return region | small[labels]

@@ -23,6 +23,7 @@ from acseg_core.labelling.classes import UNASSIGNED, ClassMap
 from acseg_core.labelling.edits import EditLayer
 from acseg_core.learning.strokes import NOT_STROKED, StrokeSet
 from acseg_core.model.checkpoint import LoadedModel
+from acseg_core.model.config import ModelConfig
 
 Colour = tuple[int, int, int]
 
@@ -101,6 +102,30 @@ def class_map_for_learnt(class_map: ClassMap, class_ids: Sequence[int]) -> Class
     return ClassMap(len(assignment), class_map.classes, assignment, class_map.next_id)
 
 
+def classes_for_learnt(
+    class_map: ClassMap, config: ModelConfig, class_ids: Sequence[int] | None = None
+) -> tuple[ClassMap, tuple[int, ...]]:
+    """A learnt model opened as a file: ``class_map`` with the model's classes in it and
+    the class id of each position. A position takes its stored id when that class still
+    has the model's name (the project's own model), else the class of that name, else a
+    new class with the model's name and colour (a model file keeps its legend)."""
+    ids = []
+    for position, name in enumerate(config.classes):
+        stored = class_ids[position] if class_ids and position < len(class_ids) else None
+        same = [c for c in class_map.classes if c.name == name]
+        if stored is not None and any(c.id == stored for c in same):
+            ids.append(int(stored))
+        elif same:
+            ids.append(same[0].id)
+        else:
+            colour = (
+                config.class_colours[position] if position < len(config.class_colours) else None
+            )
+            class_map = class_map.add_class(name, colour)
+            ids.append(class_map.classes[-1].id)
+    return class_map, tuple(ids)
+
+
 def check_lesson(lesson: Lesson, strokes: dict[Path, StrokeSet]) -> None:
     """Refuse a learn that cannot succeed, in one line, before any network pass."""
     if len(lesson.names) < 2:
@@ -113,6 +138,7 @@ __all__ = [
     "Lesson",
     "check_lesson",
     "class_map_for_learnt",
+    "classes_for_learnt",
     "edited_strokes",
     "learnt_class_ids",
     "strokes_from_edits",

@@ -37,7 +37,7 @@ from acseg_core.model.readouts.registry import learnable_kind
 from acseg_core.model.readouts.strokes import MAX_SAMPLES, balanced_subsample, validate_classes
 
 PSEUDO_PER_IMAGE = 3000  # unstroked samples per image (labelled through a cluster→class map)
-MAX_UNLABELLED = 20_000  # unstroked samples a fit's statistics use, drawn over the images
+MAX_UNLABELLED = 10_000  # unstroked samples a fit's statistics use, drawn over the images
 Colour = tuple[int, int, int]
 
 

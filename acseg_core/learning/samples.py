@@ -148,16 +148,19 @@ class NetworkPass:
 def pseudo_pixels(
     valid: np.ndarray, strokes: StrokeSet, count: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` seeded random valid, unstroked pixels (rows, cols) of an image."""
+    """``count`` seeded random valid pixels (rows, cols) of an image, spread over it.
+
+    They do not depend on the strokes, so a refit after a stroke sees the same
+    unlabelled samples (and reuses the read-out's statistics of them); the few that
+    fall on a stroke are that pixel's unlabelled copy (``strokes`` only sizes the image).
+    """
     if count <= 0:
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
     rng = np.random.default_rng([seed, strokes.height, strokes.width])
     n = min(count * 2, strokes.height * strokes.width)
     flat = rng.choice(strokes.height * strokes.width, n, replace=False)  # in random order
     rows, cols = (flat // strokes.width).astype(np.int32), (flat % strokes.width).astype(np.int32)
-    stroked = np.zeros(strokes.shape, bool)
-    stroked[strokes.rows, strokes.cols] = True
-    keep = np.flatnonzero(valid[rows, cols] & ~stroked[rows, cols])[:count]
+    keep = np.flatnonzero(valid[rows, cols])[:count]
     keep = keep[np.argsort(flat[keep], kind="stable")]  # spread over the image, read in order
     return rows[keep], cols[keep]
 

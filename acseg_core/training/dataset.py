@@ -99,6 +99,67 @@ class DatasetScan:
         return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One image file found among the inputs: what it is, or why it cannot be used."""
+
+    path: Path
+    info: RasterInfo | None = None
+    problem: str | None = None  # None: usable
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None and self.info is not None
+
+
+def survey_inputs(paths: Iterable[str | Path]) -> tuple[Candidate, ...]:
+    """Every image among files/folders, probed: the list a user picks training images
+    from (unreadable and too-small files carry their reason). Raises AcsegError when
+    no image file is found at all."""
+    paths = list(paths)
+    files = list_images(paths)
+    if not files:
+        where = ", ".join(str(p) for p in paths) or "(no inputs given)"
+        raise AcsegError(f"no images found in {where}")
+    found = []
+    for path in files:
+        try:
+            info = probe(path)
+        except InputError as exc:
+            found.append(Candidate(path, None, exc.reason))
+            continue
+        if min(info.width, info.height) < MIN_SIDE:
+            reason = f"{info.width}×{info.height}, too small to learn from (under {MIN_SIDE} px)"
+            found.append(Candidate(path, info, reason))
+            continue
+        found.append(Candidate(path, info))
+    return tuple(found)
+
+
+def preferred_selection(candidates: Iterable[Candidate]) -> tuple[list[bool], str | None]:
+    """Which candidates to train on by default: the usable ones of the most common band
+    count (one model needs one band count), and a note on what was left out (None
+    when nothing was)."""
+    candidates = list(candidates)
+    counts: dict[int, int] = {}
+    for c in candidates:
+        if c.usable:
+            assert c.info is not None
+            counts[c.info.count] = counts.get(c.info.count, 0) + 1
+    if not counts:
+        return [False] * len(candidates), None
+    bands = max(counts, key=lambda b: counts[b])  # the first of equals: in listing order
+    chosen = [c.usable and c.info is not None and c.info.count == bands for c in candidates]
+    others = sum(n for b, n in counts.items() if b != bands)
+    note = None
+    if others:
+        note = (
+            f"{others} image(s) with another band count left unticked: one model needs "
+            f"one band count (most images here have {bands})"
+        )
+    return chosen, note
+
+
 def scan_inputs(paths: Iterable[str | Path], crop: int = 200, small: str = "pad") -> DatasetScan:
     """Expand files/folders and probe every image (see :class:`DatasetScan`).
 
@@ -153,6 +214,14 @@ def scan_inputs(paths: Iterable[str | Path], crop: int = 200, small: str = "pad"
         warnings=tuple(notes),
         crop=crop,
     )
+
+
+def steps_per_epoch_for(scan: DatasetScan, cfg: TrainConfig) -> int:
+    """Steps that draw the data's area once in crops (or the configured number)."""
+    if cfg.steps_per_epoch is not None:
+        return cfg.steps_per_epoch
+    side = max(1, round(cfg.crop / cfg.scale))
+    return max(1, math.ceil(scan.total_pixels / (side * side * cfg.batch)))
 
 
 def _refuse_mixed_band_counts(infos: list[RasterInfo]) -> None:

@@ -36,12 +36,13 @@ from acseg_core.training import state as files
 from acseg_core.training.config import TrainConfig
 from acseg_core.training.dataset import (
     CropDataset,
-    DatasetScan,
     crop_loader,
     measure_normalisation,
     next_batch,
     scan_inputs,
+    steps_per_epoch_for,
 )
+from acseg_core.training.estimate import StepRate
 from acseg_core.training.run_log import RunLog
 from acseg_core.training.state import Run
 from acseg_core.training.step import amp_dtype, apply_update, make_optimiser, step_loss
@@ -50,7 +51,6 @@ from acseg_core.training.stopping import plateau_reached
 MAX_BAD_STEPS = 5  # consecutive non-finite steps before training gives up
 CHECKPOINT_EVERY_S = 600.0  # also checkpoint mid-epoch this often (long epochs)
 LOG_EVERY = 10  # steps between log lines (epoch ends and warnings always logged)
-EMA = 0.9  # smoothing of the speed estimate
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,6 @@ class TrainResult:
     steps_total: int
     cancelled: bool
     loss: float | None
-
-
-def steps_per_epoch_for(scan: DatasetScan, cfg: TrainConfig) -> int:
-    """Steps that draw the data's area once in crops (or the configured number)."""
-    if cfg.steps_per_epoch is not None:
-        return cfg.steps_per_epoch
-    side = max(1, round(cfg.crop / cfg.scale))
-    return max(1, math.ceil(scan.total_pixels / (side * side * cfg.batch)))
 
 
 def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progress]:
@@ -221,7 +213,7 @@ def _loop(
     model.train()
     augment = cfg.view_augment
     history: list[float] = []  # this session's losses, for the plateau rule
-    step_time: float | None = None
+    rate = StepRate()  # the ETA's rate: a window of recent steps, warm-up left out
     last_tick = time.perf_counter()
     last_save = time.monotonic()
     while run.step < run.steps_total:
@@ -250,13 +242,14 @@ def _loop(
 
         now = time.perf_counter()
         elapsed, last_tick = now - last_tick, now
-        step_time = elapsed if step_time is None else EMA * step_time + (1 - EMA) * elapsed
+        rate.add(elapsed)
+        step_time = rate.seconds_per_step or elapsed
         if loss_value is not None:
             run.last_loss = loss_value
             files.track_heads(run, per_head)
             run.epoch_losses.append(loss_value)
         metrics = _metrics(run, loss_value, cfg.batch / step_time)
-        eta = (run.steps_total - run.step) * step_time
+        eta = rate.eta(run.steps_total - run.step)
         if warning is not None:
             metrics["warning"] = warning
             log.write("warning", step=run.step, message=warning)

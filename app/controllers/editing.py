@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -37,6 +38,8 @@ class EditingController(QObject):
     tool_changed = Signal(str)
     active_class_changed = Signal(int)  # class id, 0 = none
     brush_radius_changed = Signal(int)
+    fill_tolerance_changed = Signal(int)
+    fill_within_cluster_changed = Signal(bool)
     undo_changed = Signal()
     edited = Signal(object)  # (col, row, w, h) of a change on the current image
     message = Signal(str)  # a hint for the status bar ("add a class first" ...)
@@ -62,6 +65,9 @@ class EditingController(QObject):
         self.tool_name = "pan"
         self.active_class = 0
         self.brush_radius = DEFAULT_RADIUS
+        self.fill_tolerance = 0  # px: enclosed specks the fill takes in
+        self.fill_within_cluster = False  # the fill never leaves the clicked cluster
+        self._fill_cache: tuple[Any, ...] | None = None  # (key, the last fill region, ...)
         self.history = EditHistory()
         self._stroke: Stroke | None = None
         document.replaced.connect(self._project_replaced)
@@ -113,6 +119,20 @@ class EditingController(QObject):
 
     def shrink_brush(self) -> None:
         self.set_brush_radius(min(self.brush_radius - 1, round(self.brush_radius / 1.25)))
+
+    def set_fill_tolerance(self, pixels: int) -> None:
+        pixels = max(0, int(pixels))
+        if pixels != self.fill_tolerance:
+            self.fill_tolerance = pixels
+            self._fill_cache = None
+            self.fill_tolerance_changed.emit(pixels)
+
+    def set_fill_within_cluster(self, on: bool) -> None:
+        on = bool(on)
+        if on != self.fill_within_cluster:
+            self.fill_within_cluster = on
+            self._fill_cache = None
+            self.fill_within_cluster_changed.emit(on)
 
     def paint_value(self) -> int | None:
         """The edit value the brush writes (the active class id), None when there is none."""
@@ -215,8 +235,55 @@ class EditingController(QObject):
         self.cluster_picked.emit(cluster)
         return cluster
 
+    def fill_region(self, x: float, y: float) -> Footprint | None:
+        """What a fill at (x, y) would paint (the core's rule, with the tolerance and the
+        within-cluster mode), or
+        None where there is nothing to fill (no map, off the image, nodata). Raises
+        RegionTooLarge. The last region is kept, so hovering inside it costs nothing."""
+        clusters = self._clusters()
+        layer = self.item.layer if self.item.layer is not None else self.layer()
+        info = self.viewer.info
+        if clusters is None or info is None:
+            return None
+        col, row = int(x), int(y)
+        if not (0 <= row < clusters.shape[0] and 0 <= col < clusters.shape[1]):
+            return None
+        if clusters[row, col] == NODATA:
+            return None
+        if layer is None:  # no edits yet: an empty layer of the image's size
+            layer = EditLayer(info.height, info.width)
+        by_class = self.overlay.mode == self.overlay.CLASSES
+        # the cache holds the map and layer it was made from: their ids stay theirs
+        within = self.fill_within_cluster
+        key = (
+            id(clusters),
+            id(layer),
+            by_class,
+            self.fill_tolerance,
+            within,
+            self.classes.class_map,
+        )
+        cache = self._fill_cache
+        if cache is not None and cache[0] == key:
+            c0, r0, mask = cache[1]
+            inside = 0 <= row - r0 < mask.shape[0] and 0 <= col - c0 < mask.shape[1]
+            if inside and mask[row - r0, col - c0]:
+                return cache[1]
+        footprint = fill_footprint(
+            clusters,
+            layer,
+            (col, row),
+            self.classes.class_map,
+            by_class,
+            self.fill_tolerance,
+            within_cluster=within,
+        )
+        self._fill_cache = (key, footprint, clusters, layer) if footprint is not None else None
+        return footprint
+
     def fill_at(self, x: float, y: float) -> EditDiff | None:
-        """Fill the connected region of the displayed labels under (x, y) (one step)."""
+        """Fill the connected region of the displayed labels under (x, y) (one step),
+        with enclosed specks up to the fill tolerance."""
         value = self.paint_value()
         clusters = self._clusters()
         if value is None:
@@ -232,19 +299,28 @@ class EditingController(QObject):
             return None
         if not self.begin_stroke():
             return None
-        assert self._stroke is not None
-        layer = self._stroke.layer
-        by_class = self.overlay.mode == self.overlay.CLASSES
         try:
-            footprint = fill_footprint(
-                clusters, layer, (col, row), self.classes.class_map, by_class
-            )
+            footprint = self.fill_region(x, y)
         except RegionTooLarge as exc:
             self._stroke = None
             self.message.emit(f"Not filled: {exc}; use the polygon or the brush")
             return None
         self._apply(footprint, value)
         return self.end_stroke()
+
+    def fill_preview(self, x: float, y: float) -> tuple[Footprint, tuple[int, int, int]] | None:
+        """The region a click would fill and the colour it would take (the active
+        class's), for the fill tool to show before the click commits."""
+        if not self.active_class or self.active_class not in {c.id for c in self.classes.classes}:
+            return None
+        try:
+            footprint = self.fill_region(x, y)
+        except RegionTooLarge:
+            return None
+        if footprint is None:
+            return None
+        colour = self.classes.class_map.class_by_id(self.active_class).color
+        return footprint, colour
 
     def fill_polygon(self, points: Sequence[tuple[float, float]]) -> EditDiff | None:
         value = self.paint_value()
@@ -272,6 +348,7 @@ class EditingController(QObject):
             return
         window = self._stroke.paint(footprint, value)
         if window is not None:
+            self._fill_cache = None  # the displayed labels changed
             self.item.invalidate(window)
             self.edited.emit(window)
 
@@ -306,6 +383,7 @@ class EditingController(QObject):
         diff = stack.undo() if undo else stack.redo()
         if diff is None:
             return None
+        self._fill_cache = None
         if diff.layer is self.item.layer:
             self.item.invalidate(diff.window)
         self.edited.emit(diff.window)

@@ -2,9 +2,13 @@
 
 Each image's map is the one on screen (the session's cache), a file "Label all" wrote,
 or a prediction made during the export with the session's read-out; images that
-cannot be exported are skipped and listed at the end. The dialog's scope, formats
-and folder are remembered; the folder defaults to one beside the project file.
-Existing files are only replaced after the user agreed; sources are never written.
+cannot be exported are skipped and listed at the end. The dialog's scope and formats
+are remembered; the folder is remembered per project (its file, or for an untitled
+one its images' folder) and defaults to one named after it
+(:func:`~acseg_core.labelling.export.default_export_dir`), never a folder shared by
+every project. Existing files are only replaced after the user agreed; a folder that
+holds another project's labels (other classes) is never mixed into: Yes replaces,
+No exports nothing and says to choose another folder. Sources are never written.
 """
 
 from __future__ import annotations
@@ -18,14 +22,22 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 from acseg_core.errors import AcsegError
 from acseg_core.inference.predict import PredictOptions
 from acseg_core.jobs import CancelToken, Progress
-from acseg_core.labelling.export import LABELMAP_NAME, ExportItem, output_paths
+from acseg_core.labelling.export import (
+    LABELMAP_NAME,
+    ExportItem,
+    default_export_dir,
+    fresh_folder,
+    labelmap_differs,
+    output_paths,
+)
 from acseg_core.labelling.export_job import export_images, model_predictor
 from app.dialogs import ask_yes_no, show_info
 from app.export_dialog import ExportDialog, ExportRequest
 from app.models import ClassesModel, DocumentModel, ImageListModel, SessionModel
 from app.workers import JobRunner, JobWorker
 
-SETTINGS_KEY = "export/last"
+SETTINGS_KEY = "export/last"  # scope and formats
+FOLDERS_KEY = "export/folders"  # project → the folder its labels went to
 
 
 def export_job(items: list[Any], class_map: Any, request: ExportRequest, overwrite: bool,
@@ -111,9 +123,7 @@ class ExportController(QObject):
         if self.session.loaded is not None:
             options = PredictOptions(readout=self.session.readout)
             predictor = model_predictor(self.session.loaded, options)
-        job = export_job(
-            self.items(images), self.classes.class_map, request, overwrite, predictor
-        )
+        job = export_job(self.items(images), self.classes.class_map, request, overwrite, predictor)
         worker = self.runner.start(job, "export")
         worker.succeeded.connect(self.finished)
         worker.failed.connect(self.failed)
@@ -121,25 +131,40 @@ class ExportController(QObject):
         return worker
 
     # -- the dialog ---------------------------------------------------------------------
+    def project_key(self) -> str:
+        """Which project the remembered folder belongs to: its file, or for an untitled
+        project its images' folder."""
+        path = self.document.path
+        if path is not None:
+            return str(path)
+        images = self.images.images
+        return "images:" + (str(images[0].parent) if images else "")
+
+    def default_folder(self) -> Path:
+        """Named after the project (or its images), and holding no other labels."""
+        return fresh_folder(default_export_dir(self.document.path, self.images.images))
+
     def last_request(self) -> ExportRequest:
-        """The previous export's choices, or defaults: all formats' usual pair, and a
-        folder beside the project file (the home folder for an untitled project)."""
+        """The previous export's scope and formats (or PNG + GeoTIFF of the current image),
+        into this project's folder (:meth:`default_folder` the first time)."""
         stored = self.settings.value(SETTINGS_KEY)
-        project = self.document.path
-        default_dir = (
-            project.with_name(project.stem + "_labels")
-            if project is not None
-            else Path.home() / "acseg_labels"
-        )
-        if isinstance(stored, dict) and stored.get("folder"):
-            folder = Path(str(stored["folder"]))
-            formats = tuple(str(f) for f in stored.get("formats", ("png", "tif")))
-            return ExportRequest(str(stored.get("scope", "current")), formats, folder)
-        return ExportRequest("current", ("png", "tif"), default_dir)
+        scope, formats = "current", ("png", "tif")
+        if isinstance(stored, dict):
+            scope = str(stored.get("scope", scope))
+            raw = stored.get("formats", formats)
+            formats = (raw,) if isinstance(raw, str) else tuple(str(f) for f in raw)
+        folders = self.settings.value(FOLDERS_KEY)
+        known = folders.get(self.project_key()) if isinstance(folders, dict) else None
+        folder = Path(str(known)) if known else self.default_folder()
+        return ExportRequest(scope, formats, folder)
 
     def remember(self, request: ExportRequest) -> None:
         choices = {"scope": request.scope, "formats": list(request.formats)}
-        self.settings.setValue(SETTINGS_KEY, {**choices, "folder": str(request.out_dir)})
+        self.settings.setValue(SETTINGS_KEY, choices)
+        folders = self.settings.value(FOLDERS_KEY)
+        folders = dict(folders) if isinstance(folders, dict) else {}
+        folders[self.project_key()] = str(request.out_dir)
+        self.settings.setValue(FOLDERS_KEY, folders)
 
     def ask_and_run(self, parent: QWidget) -> JobWorker | None:
         dialog = ExportDialog(self.last_request(), len(self.images.images), parent)
@@ -149,7 +174,22 @@ class ExportController(QObject):
         self.remember(request)
         existing = [p for p in self.targets(request) if p.exists()]
         overwrite = False
-        if existing:
+        if "png" in request.formats and labelmap_differs(request.out_dir, self.classes.class_map):
+            overwrite = ask_yes_no(
+                parent,
+                "Another project's labels",
+                f"{request.out_dir} holds labels of other classes (another project's "
+                "export). Replace them with this project's labels? (No exports nothing: "
+                "choose another folder in the Export dialog.)",
+            )
+            if not overwrite:
+                show_info(
+                    parent,
+                    "Nothing exported",
+                    "Export again and choose another folder (or an empty one).",
+                )
+                return None
+        elif existing:
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
             overwrite = ask_yes_no(
                 parent,

@@ -50,6 +50,33 @@ class LabelAllResult:
             self.skipped.append((result.image, result.error))
 
 
+def summary(result: LabelAllResult) -> str:
+    """One line for the status bar that never reads as a failure: what was labelled
+    now, what already was, what was skipped and why (the first reason)."""
+    done, already, skipped = len(result.done), len(result.already), result.skipped
+    if result.cancelled:
+        text = f"Labelling cancelled: {done} image(s) labelled"
+        if already:
+            text += f", {already} already labelled"
+    elif not done and already:
+        text = (
+            f"All {already} images already labelled"
+            if already > 1
+            else "The image was already labelled"
+        )
+    elif not done and not skipped:
+        text = "Nothing to label: the project has no images"
+    elif not done:
+        text = "No image labelled"
+    else:
+        text = f"Labelled {done} image(s)"
+        if already:
+            text += f", {already} already labelled"
+    if skipped:
+        text += f"; {len(skipped)} skipped ({skipped[0][0].name}: {skipped[0][1]})"
+    return text
+
+
 class LabelAllController(QObject):
     running_changed = Signal(bool)
     progress = Signal(object)  # Progress

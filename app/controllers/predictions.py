@@ -27,6 +27,14 @@ from app.workers import JobRunner, JobWorker
 
 MAX_PIXELS = 2**30  # largest image the app predicts: its map (1 byte/px) stays in memory
 
+
+def precision_for(loaded: LoadedModel) -> str:
+    """A learnt model's maps in float32: a learn repaints the visible image from its
+    LiveImage (float32), so the map a reopened project predicts for it is that same map
+    (reduced precision may flip near ties between classes)."""
+    return "fp32" if loaded.config.classes else "auto"
+
+
 def predict_job(
     loaded: LoadedModel, image: Path, readout: ReadOut, feature_cache: Path | None = None
 ) -> Any:
@@ -42,6 +50,7 @@ def predict_job(
                 f"{MAX_PIXELS / 1e6:.0f} Mpx): use acseg-core predict, which writes by windows",
             )
         return (yield from predict(loaded, image, readout=readout, cancel=cancel,
+                                   precision=precision_for(loaded),
                                    feature_cache=feature_cache))  # fmt: skip
 
     return job

@@ -21,6 +21,7 @@ from acseg_core.model.readouts import MODEL_DEFAULT
 from app.controllers.learning import LearnController
 from app.controllers.model import ModelController
 from app.dialogs import ask_save_discard_cancel, show_error
+from app.file_dialogs import FileDialogs
 from app.models import DocumentModel, ImageListModel, SessionModel, ViewState
 
 RECENT_KEY = "recent/projects"
@@ -53,6 +54,7 @@ class ProjectController(QObject):
         self.document, self.images, self.session = document, images, session
         self.models, self.learning, self.view, self.settings = models, learning, view, settings
         self.dialog_parent = dialog_parent
+        self.dialogs = FileDialogs(settings)  # open where the user last was
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -78,9 +80,9 @@ class ProjectController(QObject):
     def ask_open(self) -> None:
         if not self.confirm_discard():
             return
-        path, _ = QFileDialog.getOpenFileName(self.dialog_parent(), "Open project", "", FILTER)
-        if path:
-            self.open_reporting(Path(path))
+        path = self.dialogs.open_file(self.dialog_parent(), "Open project", FILTER)
+        if path is not None:
+            self.open_reporting(path)
 
     def open_reporting(self, path: Path) -> bool:
         try:
@@ -98,8 +100,8 @@ class ProjectController(QObject):
         display = project.display  # before the views' first write-through
         self.session.set_model(None, None)
         self.session.set_readout(MODEL_DEFAULT)  # the project's own, if it has one, below
+        self.cleared.emit()  # before the swap: the new project's first image is shown by it
         self.document.replace(project)
-        self.cleared.emit()
         problems = project.warnings
         base = self.models.load_quietly(project.model, problems) if project.model else None
         if base is not None and isinstance(project.learnt, Path):
@@ -130,16 +132,20 @@ class ProjectController(QObject):
 
     def save_as(self, path: Path | None = None) -> bool:
         if path is None:
-            start = str(self.doc.path or Path.home() / f"untitled{SUFFIX}")
-            chosen, _ = QFileDialog.getSaveFileName(
-                self.dialog_parent(), "Save project as", start, FILTER
-            )
-            if not chosen:
+            start = self.doc.path or Path(f"{self.suggested_name()}{SUFFIX}")
+            chosen = self.dialogs.save_file(self.dialog_parent(), "Save project as", start,
+                                            FILTER)  # fmt: skip
+            if chosen is None:
                 return False
-            path = Path(chosen)
+            path = chosen
             if not path.suffix:
                 path = path.with_suffix(SUFFIX)
         return self.save_to(path)
+
+    def suggested_name(self) -> str:
+        """A name for an untitled project: its images' folder ("untitled" without)."""
+        images = self.doc.image_paths
+        return images[0].parent.name if images and images[0].parent.name else "untitled"
 
     def save_to(self, path: Path, quiet: bool = False) -> bool:
         """Save; on failure keep the document dirty and say why (a dialog unless ``quiet``)."""
@@ -179,9 +185,11 @@ class ProjectController(QObject):
     # -- missing images -------------------------------------------------------------------
     def offer_relink(self, missing: Path) -> None:
         chosen, _ = QFileDialog.getOpenFileName(
-            self.dialog_parent(), f"Where is {missing.name}?", str(missing.parent), IMAGE_FILTER
-        )
+            self.dialog_parent(), f"Where is {missing.name}?",
+            self.dialogs.start(missing.parent), IMAGE_FILTER,
+        )  # fmt: skip
         if chosen:
+            self.dialogs.remember(chosen)
             self.relink(missing, Path(chosen))
 
     def relink(self, missing: Path, new: Path) -> int:

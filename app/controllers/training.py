@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.estimate import Estimate
 from acseg_core.training.loop import train
 from acseg_core.training.state import MODEL_FILE
 from app.workers import JobRunner, JobWorker
@@ -44,6 +45,7 @@ class TrainingController(QObject):
         self.config: TrainConfig | None = None
         self.worker: JobWorker | None = None
         self.last_progress: Progress | None = None
+        self.estimate: Estimate | None = None  # the wizard's, for what follows the steps
 
     @property
     def model_path(self) -> Path | None:
@@ -53,10 +55,13 @@ class TrainingController(QObject):
     def running(self) -> bool:
         return self.state in (self.RUNNING, self.CANCELLING)
 
-    def start(self, config: TrainConfig) -> None:
+    def start(self, config: TrainConfig, estimate: Estimate | None = None) -> None:
+        """Run ``config``; ``estimate`` (the wizard's measurement) lets the ETA count the
+        read-out fit that follows the last step."""
         if self.running:
             raise RuntimeError("a training run is already in progress")
         self.config = config
+        self.estimate = estimate
         self.last_progress = None
         worker = self.runner.start(train_job(config), "train")
         self.worker = worker
@@ -70,6 +75,14 @@ class TrainingController(QObject):
         if self.state == self.RUNNING and self.worker is not None:
             self.worker.cancel()
             self._set_state(self.CANCELLING)
+
+    def eta(self, item: Progress) -> float | None:
+        """Seconds left: the steps' (the core's average over recent steps) plus the
+        read-out fit after them, as measured by the wizard."""
+        if item.eta_s is None:
+            return None
+        after = self.estimate.readout_s if self.estimate is not None else 0.0
+        return item.eta_s + (after if item.metrics.get("phase", "train") == "train" else 0.0)
 
     def _set_state(self, state: str) -> None:
         self.state = state

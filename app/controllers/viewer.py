@@ -23,7 +23,7 @@ from acseg_core.io.display import compose_rgb
 from acseg_core.io.normalise import band_percentiles
 from acseg_core.io.raster import Raster, RasterInfo, open_raster
 from app.canvas import ImageCanvas
-from app.imaging import rgb_to_qimage
+from app.imaging import rgb_to_qimage, rgba_to_qimage
 from app.models import DisplayModel
 from app.workers import JobRunner, JobWorker
 
@@ -139,13 +139,19 @@ class ImageViewController(QObject):
             self._limits_for = percents
         assert self._limits is not None
         rgb = compose_rgb(self.preview, self.display.bands, self._limits)
-        if self._valid is not None and not self._valid.all():
-            rgb[:, ~self._valid] = 0
-        image = rgb_to_qimage(rgb)
+        nodata = self._valid is not None and not self._valid.all()
+        if nodata:  # transparent: the canvas hatches what lies under, never black
+            assert self._valid is not None
+            alpha = np.where(self._valid, 255, 0).astype(np.uint8)
+            image = rgba_to_qimage(np.concatenate([np.moveaxis(rgb, 0, -1),
+                                                   alpha[..., None]], axis=-1))  # fmt: skip
+        else:
+            image = rgb_to_qimage(rgb)
         if fit or not self.canvas.has_image:
             self.canvas.set_image(image, self.info.width, self.info.height)
         else:
             self.canvas.replace_image(image)
+        self.canvas.set_has_nodata(nodata)
 
     def value_at(self, x: int, y: int) -> np.ndarray | None:
         """Source pixel values (all bands) at column ``x``, row ``y``."""

@@ -102,6 +102,19 @@ class ClassesModel(QObject):
     def recolour_class(self, class_id: int, colour: tuple[int, int, int]) -> None:
         self.set_class_map(self.document.project.class_map.recolor_class(class_id, colour))
 
+    def recolour_classes(self, colours: dict[int, tuple[int, int, int]]) -> None:
+        """Recolour several classes in one change."""
+        self.set_class_map(self.document.project.class_map.recolor_many(colours))
+
+    def recolour_by_name(self, class_ids: Sequence[int]) -> None:
+        """The land-cover colour of each class's name (the core's table)."""
+        base = self.document.project.class_map
+        self.set_class_map(base.recolor_many(base.colours_by_name(class_ids)))
+
+    def import_classes(self, entries: Sequence[tuple[str, tuple[int, int, int] | None]]) -> None:
+        """Add a class list's classes (the core's rules: names present keep their class)."""
+        self.set_class_map(self.document.project.class_map.add_classes(entries))
+
     def remove_class(self, class_id: int) -> None:
         """Remove a class; its clusters become unassigned."""
         self.set_class_map(self.document.project.class_map.remove_class(class_id))

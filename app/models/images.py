@@ -92,6 +92,11 @@ class ImageListModel(QObject):
         self.set_current(current)
 
     def _reload(self) -> None:
+        """Another project: always announced, also when both have no image (what showed
+        the old project's current image must clear)."""
         self._current = -1
         self.images_changed.emit()
-        self.set_current(0 if self.images else -1)
+        if self.images:
+            self.set_current(0)
+        else:
+            self.current_changed.emit(-1)

@@ -94,6 +94,10 @@ class SessionModel(QObject):
             self._maps.move_to_end((image, key))
         return found
 
+    def prediction_for(self, image: Path, key: str) -> np.ndarray | None:
+        """A map made as ``key`` (another model's, say), if still held."""
+        return self._maps.get((image, key))
+
     def has_prediction(self, image: Path) -> bool:
         key = self.key
         return key is not None and (image, key) in self._maps

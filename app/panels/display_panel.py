@@ -106,7 +106,8 @@ class DisplayPanel(QWidget):
         pform = QFormLayout(prediction_box)
         pform.addRow("Read-out", self.readout_choice)
         pform.addRow("Smoothing", self.smoothing)
-        pform.addRow("Window", self.smooth_size)
+        pform.addRow("Window", self.smooth_size)  # shown only for a custom window
+        self.prediction_form = pform
         self.readout_choice.activated.connect(self._readout_chosen)
         self.smoothing.activated.connect(self._smoothing_chosen)
         self.smooth_size.valueChanged.connect(self._smooth_size_edited)
@@ -179,8 +180,13 @@ class DisplayPanel(QWidget):
         else:
             choice = SMOOTH_CUSTOM
             self.smooth_size.setValue(smooth)
+        if choice != SMOOTH_CUSTOM and own is not None and own.smooth:
+            # a custom window starts from the one in use, never a stale other number
+            self.smooth_size.setValue(own.smooth)
         self.smoothing.setCurrentIndex(self.smoothing.findData(choice))
         self.smooth_size.setEnabled(choice == SMOOTH_CUSTOM)
+        # only a custom window has a width to set: no greyed number beside another one
+        self.prediction_form.setRowVisible(self.smooth_size, choice == SMOOTH_CUSTOM)
 
     def _smoothing_chosen(self, index: int) -> None:
         choice = self.smoothing.itemData(index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox, QToolBar, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox, QToolBar, QWidget
 
 from app.controllers.editing import MAX_RADIUS, MIN_RADIUS, EditingController
 from app.models import ClassesModel
@@ -24,14 +24,38 @@ class ToolsBar(QToolBar):
         self.editing, self.classes = editing, classes
         self.addActions(tool_actions)
         self.addSeparator()
-        self.addWidget(QLabel(" Size ", self))
-        self.radius = QSpinBox(self)
-        self.radius.setRange(MIN_RADIUS, MAX_RADIUS)
-        self.radius.setSuffix(" px")
-        self.radius.setToolTip("Brush radius in image pixels ([ and ])")
-        self.radius.setValue(editing.brush_radius)
-        self.radius.valueChanged.connect(editing.set_brush_radius)
-        self.addWidget(self.radius)
+        self.addWidget(QLabel(" Width ", self))
+        # the width a user reads (the brush's diameter); the editing controller keeps
+        # the radius
+        self.width_spin = QSpinBox(self)
+        self.width_spin.setRange(2 * MIN_RADIUS, 2 * MAX_RADIUS)
+        self.width_spin.setSingleStep(2)
+        self.width_spin.setSuffix(" px")
+        self.width_spin.setToolTip("Brush width (its diameter) in image pixels ([ and ])")
+        self.width_spin.setValue(2 * editing.brush_radius)
+        self.width_spin.valueChanged.connect(lambda w: editing.set_brush_radius(round(w / 2)))
+        self.addWidget(self.width_spin)
+        self.addWidget(QLabel(" Fill tolerance ", self))
+        self.tolerance = QSpinBox(self)
+        self.tolerance.setRange(0, 100_000)
+        self.tolerance.setSingleStep(10)
+        self.tolerance.setSuffix(" px")
+        self.tolerance.setToolTip(
+            "Fill (G): specks of other clusters up to this size inside the region are "
+            "filled too (0: exactly the region). Hover to see what a click fills."
+        )
+        self.tolerance.setValue(editing.fill_tolerance)
+        self.tolerance.valueChanged.connect(editing.set_fill_tolerance)
+        self.addWidget(self.tolerance)
+        self.within = QCheckBox("Within cluster", self)
+        self.within.setToolTip(
+            "Fill (G): stay inside the clicked cluster, so one click never spreads over "
+            "other clusters of the same class or over neighbours the tolerance would take in"
+        )
+        self.within.setChecked(editing.fill_within_cluster)
+        self.within.toggled.connect(editing.set_fill_within_cluster)
+        editing.fill_within_cluster_changed.connect(self._within_changed)
+        self.addWidget(self.within)
         self.addWidget(QLabel(" Class ", self))
         self.class_box = QComboBox(self)
         self.class_box.setToolTip("Class the brush, fill and polygon paint (keys 1–9)")
@@ -45,10 +69,16 @@ class ToolsBar(QToolBar):
         self._fill_classes()
 
     def _radius_changed(self, radius: int) -> None:
-        if self.radius.value() != radius:
-            self.radius.blockSignals(True)
-            self.radius.setValue(radius)
-            self.radius.blockSignals(False)
+        if round(self.width_spin.value() / 2) != radius:
+            self.width_spin.blockSignals(True)
+            self.width_spin.setValue(2 * radius)
+            self.width_spin.blockSignals(False)
+
+    def _within_changed(self, on: bool) -> None:
+        if self.within.isChecked() != on:
+            self.within.blockSignals(True)
+            self.within.setChecked(on)
+            self.within.blockSignals(False)
 
     def _fill_classes(self) -> None:
         self.class_box.blockSignals(True)

@@ -107,7 +107,7 @@ class TrainingPanel(QWidget):
         if self.controller.state == TrainingController.CANCELLING:
             self.eta_label.setText("stopping…")  # the remaining time no longer applies
         else:
-            eta = format_eta(item.eta_s)
+            eta = format_eta(self.controller.eta(item))
             self.eta_label.setText(f"{eta} left" if eta else "")
         m = {k: v for k, v in item.metrics.items() if v is not None}
         parts = []

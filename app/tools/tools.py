@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsScene
+from PySide6.QtGui import QColor, QImage, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+)
 
 
 class Painter(Protocol):
@@ -27,6 +33,7 @@ class Painter(Protocol):
     def paint_segment(self, x0: float, y0: float, x1: float, y1: float, value: int) -> None: ...
     def end_stroke(self) -> Any: ...
     def fill_at(self, x: float, y: float) -> Any: ...
+    def fill_preview(self, x: float, y: float) -> Any: ...
     def fill_polygon(self, points: Sequence[tuple[float, float]]) -> Any: ...
     def pick_cluster(self, x: float, y: float) -> int | None: ...
 
@@ -142,13 +149,71 @@ class EraserTool(BrushTool):
 
 
 class FillTool(Tool):
-    """Fills the 4-connected region of equal displayed label under the click."""
+    """Fills the 4-connected region of equal displayed label under the click (with
+    enclosed specks up to the fill tolerance; never outside the clicked cluster in the
+    within-cluster mode); hovering shows that region in the
+    active class's colour before the click commits."""
 
     name = "fill"
     paints = True
+    PREVIEW_ALPHA = 150
+    PREVIEW_MAX_SIDE = 2048  # px of the preview image (a larger region is shown coarser)
+
+    def __init__(self, editing: Painter) -> None:
+        super().__init__(editing)
+        self.preview: QGraphicsPixmapItem | None = None
+        self._shown: Any = None  # the footprint the preview shows
+        self._hover: QPointF | None = None
+        for signal in ("fill_tolerance_changed", "fill_within_cluster_changed", "edited",
+                       "active_class_changed"):  # fmt: skip
+            if hasattr(editing, signal):
+                getattr(editing, signal).connect(lambda *_a: self.refresh())
+
+    def activate(self, scene: QGraphicsScene) -> None:
+        self.preview = QGraphicsPixmapItem()
+        self.preview.setZValue(5)
+        self.preview.setVisible(False)
+        scene.addItem(self.preview)
+
+    def deactivate(self) -> None:
+        if self.preview is not None and self.preview.scene() is not None:
+            self.preview.scene().removeItem(self.preview)
+        self.preview, self._shown, self._hover = None, None, None
 
     def press(self, pos: QPointF) -> None:
         self.editing.fill_at(pos.x(), pos.y())
+        self._shown = None
+        self.hover(pos)
+
+    def refresh(self) -> None:
+        """The region under the cursor may have changed (a stroke, the tolerance)."""
+        self._shown = None
+        if self._hover is not None:
+            self.hover(self._hover)
+
+    def hover(self, pos: QPointF) -> None:
+        self._hover = pos
+        if self.preview is None:
+            return
+        found = self.editing.fill_preview(pos.x(), pos.y())
+        if found is None:
+            self.preview.setVisible(False)
+            self._shown = None
+            return
+        footprint, colour = found
+        if footprint is not self._shown:
+            col, row, mask = footprint
+            step = max(1, -(-max(mask.shape) // self.PREVIEW_MAX_SIDE))
+            small = np.ascontiguousarray(mask[::step, ::step])
+            rgba = np.zeros((*small.shape, 4), dtype=np.uint8)
+            rgba[small] = (*colour, self.PREVIEW_ALPHA)
+            image = QImage(rgba.data, small.shape[1], small.shape[0], 4 * small.shape[1],
+                           QImage.Format.Format_RGBA8888).copy()  # fmt: skip
+            self.preview.setPixmap(QPixmap.fromImage(image))
+            self.preview.setScale(step)
+            self.preview.setPos(col, row)
+            self._shown = footprint
+        self.preview.setVisible(True)
 
 
 class NameClusterTool(Tool):

@@ -27,7 +27,7 @@ from acseg_core.model.readouts import ReadOut
 from acseg_core.model.upsample import upsample_grid
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
-from acseg_core.training.estimate import estimate_epoch_seconds
+from acseg_core.training.estimate import estimate_run
 from acseg_core.training.loop import train
 
 LITE0_CHANNELS = 24 + 40 + 112 + 320  # the default bank's levels, strides 4-32
@@ -152,11 +152,12 @@ def test_kmeans_on_the_bank_separates_textures_and_folds_exactly(tmp_path: Path)
     assert (top == red).mean() > 0.9 and (bottom_left == red).mean() < 0.1
 
 
-def test_the_time_estimate_runs_a_bank_model_step() -> None:
-    cfg = TrainConfig(model=preset("bank-small", clusters=3, base_width=4), crop=32, batch=2,
-                      device="cpu")  # fmt: skip
-    seconds, device = run_to_end(estimate_epoch_seconds(cfg, 3, 5))
-    assert seconds > 0 and device == "cpu"
+def test_the_time_estimate_runs_a_bank_model_step(tmp_path: Path) -> None:
+    image = scene(tmp_path / "scene.png")
+    cfg = TrainConfig(inputs=(str(image),), model=preset("bank-small", clusters=3, base_width=4),
+                      crop=32, batch=2, workers=0, device="cpu")  # fmt: skip
+    estimate = run_to_end(estimate_run(cfg, probe_steps=1))
+    assert estimate.step_s > 0 and estimate.readout_s > 0 and estimate.device == "cpu"
 
 
 def test_a_flipped_second_view_sees_its_bank_flipped_too(monkeypatch) -> None:

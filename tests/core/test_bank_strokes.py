@@ -16,6 +16,7 @@ from acseg_core.learning.samples import gather, pseudo_pixels
 from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.readouts.bank_strokes import BankStrokesKind, Projection
 from acseg_core.model.readouts.base import ReadoutShape
+from acseg_core.model.readouts.logistic import fit_logistic
 from tests.core.synthetic import make_regions_image, tiny_model
 
 NAMES = ["a", "b", "c"]
@@ -40,17 +41,19 @@ def strokes_of(labels: np.ndarray, per_class: int = 30, seed: int = 0) -> np.nda
     return out
 
 
-def test_unstroked_samples_spread_over_the_whole_image_and_avoid_strokes() -> None:
+def test_unlabelled_samples_spread_over_the_image_and_do_not_move_with_the_strokes() -> None:
     marks = np.full((200, 100), 255, np.uint8)
-    marks[:, :10] = 0  # a stroked strip
     valid = np.ones((200, 100), bool)
     valid[190:] = False  # nodata rows
     rows, cols = pseudo_pixels(valid, StrokeSet.from_map(marks), 500, seed=0)
     assert len(rows) == 500
     assert rows.min() < 20 and rows.max() > 170 and abs(rows.mean() - 95) < 12
-    assert (cols >= 10).all() and (rows < 190).all()
+    assert (rows < 190).all()
+    marks[:, :10] = 0  # a new stroke: the same unlabelled pixels (the same statistics)
     again = pseudo_pixels(valid, StrokeSet.from_map(marks), 500, seed=0)
     assert np.array_equal(rows, again[0]) and np.array_equal(cols, again[1])
+    other = pseudo_pixels(valid, StrokeSet.from_map(marks), 500, seed=1)
+    assert not np.array_equal(rows, other[0])
 
 
 def test_the_folded_module_gives_at_every_pixel_what_the_fit_gives_its_samples(scene) -> None:
@@ -112,3 +115,25 @@ def test_learnt_bank_model_predicts_with_a_cached_store(scene, tmp_path: Path) -
     samples = live.samples(StrokeSet.from_map(strokes_of(labels)), pseudo=500)
     fitted = fit_strokes(loaded, [samples], NAMES, COLOURS)
     assert np.array_equal(live.predict(fitted), again.predict(fitted))
+
+
+def test_logistic_regression_is_the_balanced_l2_optimum() -> None:
+    """At the optimum the penalised, class-balanced loss has zero gradient (what
+    scikit-learn's LogisticRegression(C, class_weight="balanced") solves); an absent
+    class is never predicted."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 5))
+    labels = np.where(x[:, 0] > 0.8, 2, np.where(x[:, 1] > 0, 1, 0))  # unbalanced classes
+    c = 0.1
+    w, b = fit_logistic(x, labels, 4, c)
+    assert (b[3] < -1e3) and not w[3].any()  # class 3 has no samples
+    present = np.array([0, 1, 2])
+    logits = x @ w[present].T.astype(np.float64) + b[present]
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    counts = np.bincount(labels)
+    weight = c * len(labels) / (3 * counts[labels])
+    residual = (probs - np.eye(3)[labels]) * weight[:, None]
+    grad_w = residual.T @ x + w[present]
+    assert np.abs(grad_w).max() < 1e-3 and np.abs(residual.sum(axis=0)).max() < 1e-3
+    assert (logits.argmax(axis=1) == labels).mean() > 0.8

@@ -46,7 +46,7 @@ def test_panel_edits_go_to_the_model_and_back(window, dialogs, monkeypatch) -> N
     monkeypatch.setattr(
         "app.panels.classes_panel.QColorDialog.getColor", lambda *a, **k: QColor(10, 20, 30)
     )
-    panel._recolour_selected()
+    panel._recolour_other()  # the palette menu's "Other colour…": one dialog for all
     assert window.classes.class_map.class_by_id(water).color == (10, 20, 30)
 
     # remove: its clusters become unassigned, the others keep their class

@@ -265,7 +265,8 @@ def test_keys_pick_classes_and_resize_the_brush(editing_window) -> None:
     assert w.tools_bar.class_box.currentData() == w.field
     w.editing.set_brush_radius(8)
     w.actions_.brush_larger.trigger()
-    assert w.editing.brush_radius == 10 and w.tools_bar.radius.value() == 10
+    # the bar shows the brush's width (what users read "size" as), the radius doubled
+    assert w.editing.brush_radius == 10 and w.tools_bar.width_spin.value() == 20
     w.actions_.brush_smaller.trigger()
     w.actions_.brush_smaller.trigger()
     assert w.editing.brush_radius < 10

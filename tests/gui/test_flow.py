@@ -200,8 +200,8 @@ def test_wizard_estimates_time_per_epoch(qtbot, window, tmp_path: Path) -> None:
     worker = page.start_estimate()
     qtbot.waitUntil(lambda: not worker.running, timeout=60_000)
     assert worker.outcome == "succeeded", worker.error
-    seconds, device = worker.result
-    assert seconds > 0 and device == "cpu"
+    estimate = worker.result
+    assert estimate.step_s > 0 and estimate.device == "cpu"
     assert "per epoch on cpu" in page.estimate_label.text()
 
 

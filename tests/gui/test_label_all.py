@@ -53,7 +53,7 @@ def test_labels_every_image_into_the_cache_beside_the_project(qtbot, labelled, t
     with qtbot.waitSignal(w.label_all.finished, timeout=10_000) as again:
         w.label_all.start()
     assert again.args[0].done == [] and len(again.args[0].already) == 3
-    assert "All 3 image(s) already labelled" in w.statusBar().currentMessage()
+    assert "All 3 images already labelled" in w.statusBar().currentMessage()
 
 
 @pytest.mark.parametrize("labelled", [384], indirect=True)  # images that take a while

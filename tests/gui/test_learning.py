@@ -50,7 +50,7 @@ def test_strokes_relabel_the_image_and_undo_restores_the_model(qtbot, window, tm
     learn_and_wait(qtbot, window)
     assert window.session.loaded.config.readout.kind == LEARNT
     shown = window.cursor_info.model.toolTip()  # the status bar's model label, in full
-    assert "+ strokes (first" in shown and " px" in shown
+    assert "+ strokes" in shown and "first: " in shown and " px" in shown
     named = window.classes.class_map.labels_from_clusters(
         window.session.prediction(window.images.current)
     )

@@ -95,11 +95,19 @@ def test_each_choice_reaches_the_prediction_with_one_signal(qtbot, app_window) -
     shown = shown_after(qtbot, w, lambda: choose(panel.smoothing, SMOOTH_OFF))
     plain = reference[ReadOut("head", 0)]
     assert np.array_equal(shown, plain)
-    shown = shown_after(qtbot, w, lambda: choose(panel.smoothing, SMOOTH_CUSTOM))
-    assert panel.smooth_size.isEnabled() and panel.smooth_size.value() == 9
+    # a custom window starts from the one the model uses (25 px): its map is cached
+    choose(panel.smoothing, SMOOTH_CUSTOM)
+    assert panel.smooth_size.isEnabled() and panel.smooth_size.value() == 25
+    assert np.array_equal(w.session.prediction(image), reference[ReadOut("head", None)])
+    shown = shown_after(qtbot, w, lambda: panel.smooth_size.setValue(9))
     assert np.array_equal(shown, majority_filter(plain, 4, 9))
     assert not np.array_equal(shown, plain)  # the window did something
-    assert changes == [ReadOut("head", None), ReadOut("head", 0), ReadOut("head", 9)]
+    assert changes == [
+        ReadOut("head", None),
+        ReadOut("head", 0),
+        ReadOut("head", 25),
+        ReadOut("head", 9),
+    ]
 
 
 def test_switching_back_is_free_and_edits_survive(qtbot, app_window) -> None:

@@ -30,6 +30,8 @@ the unlabelled pixels are drawn with the seed).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -157,6 +159,28 @@ def _projections(
     return parts
 
 
+_PROJECTIONS: dict[str, dict[str, list[tuple[slice, Projection, float]]]] = {}
+_CACHED = 4  # projections kept: a live refit and its leave-one-stroke-out checks share one
+
+
+def _cached_projections(
+    shape: ReadoutShape, unlabelled: dict[str, np.ndarray]
+) -> dict[str, list[tuple[slice, Projection, float]]]:
+    """:func:`_projections`, reused while the unlabelled samples stay the same (a refit
+    after a stroke changes the strokes, not them): a pure function, so a cache is safe."""
+    digest = hashlib.sha1(repr((shape.bank_levels, COMPONENTS, AC_WEIGHT)).encode())
+    for name in sorted(unlabelled):
+        block = np.ascontiguousarray(unlabelled[name])
+        digest.update(f"{name}{block.shape}{block.dtype}".encode())
+        digest.update(block.data)
+    key = digest.hexdigest()
+    if key not in _PROJECTIONS:
+        while len(_PROJECTIONS) >= _CACHED:
+            _PROJECTIONS.pop(next(iter(_PROJECTIONS)))
+        _PROJECTIONS[key] = _projections(shape, unlabelled)
+    return _PROJECTIONS[key]
+
+
 def fit_bank_readout(
     shape: ReadoutShape,
     blocks: dict[str, np.ndarray],
@@ -170,7 +194,7 @@ def fit_bank_readout(
         raise AcsegError("strokes of at least two classes are needed to learn from")
     if unlabelled is None or len(unlabelled["bands"]) < MIN_UNLABELLED:
         unlabelled = blocks
-    parts = _projections(shape, unlabelled)
+    parts = _cached_projections(shape, unlabelled)
     design = [
         projection.apply(blocks[name][:, part]) * weight
         for name in (*GRID_BLOCKS, "bands")
