@@ -14,6 +14,7 @@ from typing import Any
 
 from acseg_core.device import select_device
 from acseg_core.errors import AcsegError
+from acseg_core.model.bankconfig import BankConfig
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.readouts.choice import ReadOut
 
@@ -49,7 +50,10 @@ PRESETS: dict[str, Preset] = {
             "cpu-small",
             "a laptop CPU, minutes",
             dict(
-                blocks=3, base_width=16, attention=False, stride=4,
+                blocks=3,
+                base_width=16,
+                attention=False,
+                stride=4,
                 readout=ReadOut("kmeans", 25),
             ),
             lr=1e-4,
@@ -61,8 +65,31 @@ PRESETS: dict[str, Preset] = {
             "pretrained-lite0",
             "a laptop CPU, minutes; ImageNet-pretrained EfficientNet-Lite0 stem",
             dict(
-                blocks=3, base_width=16, attention=False, stride=4,
-                readout=ReadOut("kmeans", 25), encoder="lite0",
+                blocks=3,
+                base_width=16,
+                attention=False,
+                stride=4,
+                readout=ReadOut("kmeans", 25),
+                encoder="lite0",
+            ),
+            lr=1e-4,
+            crop=128,
+            epochs=10,
+            steps_per_epoch=30,
+        ),
+        # docs/accuracy.md, round 15: AC on the frozen feature bank (Lite0, strides
+        # 4-32, projected to AC's width) beside AC's own stem; otherwise cpu-small
+        _preset(
+            "bank-small",
+            "a laptop CPU, minutes; AC on the frozen pretrained feature bank",
+            dict(
+                blocks=3,
+                base_width=16,
+                attention=False,
+                stride=4,
+                readout=ReadOut("kmeans", 25),
+                encoder="bank",
+                bank=BankConfig(),
             ),
             lr=1e-4,
             crop=128,

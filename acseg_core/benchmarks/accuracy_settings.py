@@ -38,6 +38,7 @@ class BenchSettings:
     scale: float = 1.0
     smooth: int | None = None  # None: the model's read-out window (ModelConfig.smooth)
     keep_runs: str | None = None  # folder to keep the trained models in
+    controls_only: bool = False  # the k-means controls only, no AC training
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +103,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ModelConfig.smooth)",
     )  # fmt: skip
     group.add_argument("--keep-runs", metavar="DIR", help="keep the trained models here")
+    group.add_argument(
+        "--controls-only", action="store_true",
+        help="only the k-means controls (on pixel values and on the feature bank, with and "
+        "without the filter): no AC training, minutes instead of hours",
+    )  # fmt: skip
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
@@ -128,6 +134,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         scale=args.train_scale,
         smooth=None if args.smooth is None else check_window(args.smooth),
         keep_runs=getattr(args, "keep_runs", None),
+        controls_only=bool(getattr(args, "controls_only", False)),
         train_overrides=_train_overrides(args),
     )
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from acseg_core.cli.options import add_field_options, given
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.features.for_model import bank_of
 from acseg_core.gis.legend import legend_for_model
 from acseg_core.gis.options import OutputOptions, parse_predict_formats
 from acseg_core.gis.polygons import DEFAULT_MIN_AREA
@@ -170,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     here = scheduler is None
     # a bad model is one fatal line; Dask workers load their own copies
     loaded = load_model(args.model, device=options.device if here else "cpu")
+    bank_of(loaded)  # a bank it cannot load (wheel missing, other weights): one line, once
     if args.out is None:
         raise AcsegError("--out DIR is required")
     if not args.inputs and args.list is None:

@@ -20,7 +20,7 @@ from acseg_core.model.readouts.choice import PLAIN_HEAD, ReadOut
 from acseg_core.model.readouts.registry import READOUTS
 
 T = TypeVar("T")
-ENCODERS = ("ac", "lite0")
+ENCODERS = ("ac", "lite0", "bank")
 # Sane bounds for sizes read from a model file (the largest preset, paper-5, has
 # base_width 64 and 5 blocks: 2048 features, 53 M parameters; 4096 features ≈ 0.2 G).
 MAX_IN_CHANNELS, MAX_BASE_WIDTH, MAX_BLOCKS, MAX_FEATURES = 1024, 1024, 12, 4096
@@ -52,7 +52,9 @@ class ModelConfig:
     stride: int = 4  # stem output stride relative to the input: 2 or 4
     sobel: bool = False  # append 2 Sobel channels (IIC does this for photos)
     # h: "ac" = AC's own conv stem, learnt from scratch; "lite0" = EfficientNet-Lite0's
-    # ImageNet-pretrained first stages (acseg_core.model.nn.pretrained, optional extra)
+    # ImageNet-pretrained first stages (acseg_core.model.nn.pretrained, optional extra);
+    # "bank" = the frozen feature bank (``bank``) projected, plus AC's own stem
+    # (acseg_core.model.nn.bankstem)
     encoder: str = "ac"
     encoder_trainable: bool = False  # lite0: fine-tune its convolutions (else frozen)
     # The read-out the model applies by itself: its kind (acseg_core.model.readouts; the
@@ -115,8 +117,10 @@ class ModelConfig:
             problems.append("stride must be 2 or 4")
         if self.encoder not in ENCODERS:
             problems.append(f"encoder must be one of {', '.join(ENCODERS)}")
-        if self.encoder != "ac" and (self.stride != 4 or self.sobel):
+        if self.encoder == "lite0" and (self.stride != 4 or self.sobel):
             problems.append("a pretrained encoder has stride 4 and no Sobel channels")
+        if self.encoder == "bank" and (self.bank is None or self.stride != 4):
+            problems.append("a stem on the feature bank needs a bank and stride 4")
         if self.normalisation is not None and self.normalisation.bands != self.in_channels:
             problems.append("normalisation has a different band count than in_channels")
         if problems:

@@ -75,6 +75,9 @@ class TrainConfig:
     # label-free stop (acseg_core.training.stopping): end training once the mean loss
     # of the last 50 steps improves on the 50 before by less than this share; 0 = off
     plateau_tol: float = 0.0
+    # where a model on the feature bank (encoder "bank") caches each image's bank
+    # features (acseg_core.features.cache); None: a temporary folder, removed after
+    feature_cache: str | None = None
 
     @property
     def view_augment(self) -> ViewAugment:
@@ -116,6 +119,8 @@ class TrainConfig:
             problems.append("scale must be > 0")
         if self.small_images not in ("pad", "skip"):
             problems.append("small_images must be 'pad' or 'skip'")
+        if self.model.encoder == "bank" and self.scale != 1.0:
+            problems.append("a model on the feature bank trains at scale 1")
         if self.plateau_tol < 0:
             problems.append("plateau_tol must be >= 0")
         if not self.entropy_weight > 0:

@@ -22,7 +22,7 @@ import os
 import signal
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.features.grid import grid_features
+from acseg_core.features.store import FeatureStore
 from acseg_core.io.normalise import Normalisation, apply_normalisation, normalisation_from_samples
 from acseg_core.io.raster import Raster, RasterInfo, list_images, probe
 from acseg_core.jobs import CancelToken
@@ -45,6 +47,7 @@ STATS_WINDOWS = 64  # windows sampled over the training set for band statistics
 STATS_WINDOW = 256  # their side in pixels (clamped to the image)
 STATS_PIXELS_PER_WINDOW = 4096  # valid pixels kept per window (random subset)
 OPEN_RASTERS = 32  # per-process cache of open files (file handles are finite)
+BANK_STEP = 4  # px per cell of the bank's grid (= the stride of a model on the bank)
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,10 @@ class CropDataset:
 
     ``scale`` is the input resampling factor: a crop covers ``crop / scale``
     source pixels resampled to ``crop`` (0.5 = the net sees pixels twice as big).
+
+    ``bank``: one feature store folder per image (a model on the feature bank); crops
+    then start on the bank's grid and come with their bank features on it, as a third
+    item, exactly what prediction reads for the same pixels.
     """
 
     def __init__(
@@ -311,6 +318,7 @@ class CropDataset:
         crop: int,
         seed: int = 0,
         scale: float = 1.0,
+        bank: Sequence[Path] | None = None,
     ) -> None:
         if scale <= 0:
             raise AcsegError(f"input scale must be positive (got {scale})")
@@ -321,6 +329,10 @@ class CropDataset:
         self.scale = scale
         self.source_side = max(1, round(crop / scale))
         self.weights = _area_weights(self.infos)
+        self.bank = list(bank) if bank is not None else None
+        if self.bank is not None and (len(self.bank) != len(self.infos) or scale != 1.0):
+            raise AcsegError("bank crops need one feature store per image and scale 1")
+        self._stores: dict[int, FeatureStore] = {}
         self._open: OrderedDict[int, Raster] = OrderedDict()
         self._pid = os.getpid()
 
@@ -332,6 +344,8 @@ class CropDataset:
         side = self.source_side
         col = int(rng.integers(0, max(0, info.width - side) + 1))
         row = int(rng.integers(0, max(0, info.height - side) + 1))
+        if self.bank is not None:  # on the bank's grid, so its cells are the model's
+            col, row = col - col % BANK_STEP, row - row % BANK_STEP
         return image, (col, row, side, side)
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -349,11 +363,22 @@ class CropDataset:
         valid[:, inside_w:] = False
         return apply_normalisation(data, self.norm, valid), valid
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         import torch
 
         x, valid = self.read(int(index))
-        return torch.from_numpy(x), torch.from_numpy(valid)
+        if self.bank is None:
+            return torch.from_numpy(x), torch.from_numpy(valid)
+        image, window = self.window(int(index))
+        features = grid_features(self._store(image), window, BANK_STEP)
+        return torch.from_numpy(x), torch.from_numpy(valid), features
+
+    def _store(self, image: int) -> FeatureStore:
+        # read-only memory maps: a forked worker may keep its parent's
+        store = self._stores.get(image)
+        if store is None:
+            store = self._stores[image] = FeatureStore.open(self.bank[image])  # type: ignore[index]
+        return store
 
     def _raster(self, image: int) -> Raster:
         if os.getpid() != self._pid:  # a forked loader worker: never share GDAL handles
@@ -380,6 +405,7 @@ class CropDataset:
     def __getstate__(self) -> dict[str, Any]:  # open files never travel to workers
         state = dict(self.__dict__)
         state["_open"] = OrderedDict()
+        state["_stores"] = {}
         return state
 
 

@@ -276,10 +276,13 @@ class _ViewsForward(torch.nn.Module):
         orderings: Sequence[int],
         with_overcluster: bool,
         second: torch.Tensor | None = None,
+        bank: torch.Tensor | None = None,
+        second_bank: torch.Tensor | None = None,
     ) -> Any:
         return self.net.forward_views(
-            x, orderings, with_overcluster=with_overcluster, second=second
-        )
+            x, orderings, with_overcluster=with_overcluster, second=second, bank=bank,
+            second_bank=second_bank,
+        )  # fmt: skip
 
 
 class DistributedViews(torch.nn.Module):
@@ -306,10 +309,12 @@ class DistributedViews(torch.nn.Module):
         orderings: Sequence[int],
         with_overcluster: bool = False,
         second: torch.Tensor | None = None,
+        bank: torch.Tensor | None = None,
+        second_bank: torch.Tensor | None = None,
     ) -> Any:
         ddp = self.__dict__["_ddp"]
         ddp.train(self.training)
-        return ddp(x, list(orderings), with_overcluster, second)
+        return ddp(x, list(orderings), with_overcluster, second, bank, second_bank)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # inference: the bare network
         return self.module(*args, **kwargs)

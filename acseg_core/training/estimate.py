@@ -126,6 +126,11 @@ def estimate_run(
     model_cfg = replace(cfg.model, in_channels=scan.bands, normalisation=norm)
     model = build_model(model_cfg, pretrained=True).to(device).train()
     optimiser = make_optimiser(model, cfg.lr)
+    bank = None
+    if model_cfg.encoder == "bank":  # a step's cost, not the bank's: features of its shape
+        cells = -(-cfg.crop // model_cfg.stride)
+        shape = (cfg.batch, model.stem.project.in_channels, cells, cells)
+        bank = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
     dtype = amp_dtype(device)
     dataset = CropDataset(scan, norm, cfg.crop, seed=cfg.seed, scale=cfg.scale)
     # the run's own sampler (all its steps), so the loader's workers keep reading while
@@ -140,6 +145,7 @@ def estimate_run(
         loss, _ = step_loss(
             model, x, valid, cfg.seed, index, cfg.displacement, model_cfg.heads, dtype,
             entropy_weight=cfg.entropy_weight, augment=cfg.view_augment,
+            bank=None if bank is None else bank[: x.shape[0]],
         )  # fmt: skip
         apply_update(loss, model, optimiser)
         if device.type == "cuda":
@@ -168,6 +174,8 @@ def estimate_run(
             yield Progress(total_reports - 1, total_reports, "timing the read-out fit")
             tick = time.perf_counter()
             crops = [dataset[index] for index in range(FIT_CROPS)]
+            if bank is not None:  # the crops' bank features, of their shape
+                crops = [(*crop, bank[0].cpu()) for crop in crops]
             readout_kind(model_cfg.readout.kind).fit_after_training(
                 model, crops, seed=cfg.seed, device=device
             )

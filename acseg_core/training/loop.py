@@ -21,6 +21,9 @@ import numpy as np
 import torch
 
 from acseg_core.errors import AcsegError
+from acseg_core.features.bank import check_bank
+from acseg_core.features.cache import features_for
+from acseg_core.features.for_model import BANK_DIGEST, feature_root
 from acseg_core.io.folders import make_output_folder
 from acseg_core.jobs import CancelToken, Progress
 from acseg_core.model.checkpoint import config_of
@@ -75,8 +78,11 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
     out = Path(cfg.out_dir)
     payload = files.existing_run(cfg)
     created = not out.exists()
+    reads_bank = cfg.model.encoder == "bank"
+    cache = Path(cfg.feature_cache) if cfg.feature_cache else None
     try:
-        return (yield from _train(cfg, payload, cancel))
+        with feature_root(cache) if reads_bank else contextlib.nullcontext() as root:
+            return (yield from _train(cfg, payload, cancel, root))
     except BaseException:
         if created and not (out / files.CHECKPOINT_FILE).exists():
             with contextlib.suppress(OSError):  # nothing of value: no empty run folder
@@ -86,7 +92,10 @@ def train(cfg: TrainConfig, cancel: CancelToken | None = None) -> Iterator[Progr
 
 
 def _train(
-    cfg: TrainConfig, payload: dict[str, Any] | None, cancel: CancelToken | None
+    cfg: TrainConfig,
+    payload: dict[str, Any] | None,
+    cancel: CancelToken | None,
+    feature_cache: Path | None = None,
 ) -> Iterator[Progress]:
     out = Path(cfg.out_dir)
     make_output_folder(out, "run folder")
@@ -123,6 +132,22 @@ def _train(
         run.head_losses = state.get("head_losses")
     run.steps_total = cfg.steps or cfg.epochs * run.steps_per_epoch
     run.dist = ctx
+    stores = None
+    if model_cfg.encoder == "bank" and feature_cache is not None:
+        recorded = str((payload or {}).get("meta", {}).get(BANK_DIGEST, ""))
+        bank = check_bank(model_cfg.bank, recorded, "the run being resumed")  # type: ignore[arg-type]
+        run.bank_digest = bank.weights_digest
+        stores = []
+        for index, path in enumerate(scan.paths):
+            job = features_for(bank, path, feature_cache, cancel)
+            while True:
+                try:
+                    progress = next(job)
+                except StopIteration as done:
+                    stores.append(done.value.folder)
+                    break
+                yield _prepare(f"feature bank: image {index + 1}/{len(scan.paths)}, "
+                               + progress.message)  # fmt: skip
 
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg, pretrained=payload is None).to(device)
@@ -138,7 +163,8 @@ def _train(
         torch.backends.cudnn.benchmark = True
 
     model = ctx.wrap(model)  # DDP + synchronised BatchNorm on several ranks, else as is
-    dataset = CropDataset(scan, model_cfg.normalisation, cfg.crop, seed=cfg.seed, scale=cfg.scale)
+    dataset = CropDataset(scan, model_cfg.normalisation, cfg.crop, seed=cfg.seed, scale=cfg.scale,
+                          bank=stores)  # fmt: skip
     yield from _loop(run, model, optimiser, scaler, dtype, dataset, log, cancel)
     cancelled = bool(cancel is not None and cancel.cancelled and run.step < run.steps_total)
     if run.saved_step != run.step:
@@ -193,13 +219,14 @@ def _loop(
     while run.step < run.steps_total:
         if run.dist.should_stop(cancel):  # any rank's cancel stops all at this step
             break
-        x, valid = next_batch(batches)
-        x = x.to(device, non_blocking=True)
-        valid = valid.to(device, non_blocking=True)
+        batch = next_batch(batches)
+        x = batch[0].to(device, non_blocking=True)
+        valid = batch[1].to(device, non_blocking=True)
+        bank = batch[2].to(device, non_blocking=True) if len(batch) > 2 else None
         optimiser.zero_grad(set_to_none=True)
         loss, per_head = step_loss(
             model, x, valid, cfg.seed, run.step, cfg.displacement, run.model_cfg.heads, dtype,
-            entropy_weight=cfg.entropy_weight, augment=augment,
+            entropy_weight=cfg.entropy_weight, augment=augment, bank=bank,
         )  # fmt: skip
         mean_loss = run.dist.average(loss)  # over ranks: every rank skips a bad step alike
         skipped = apply_update(loss, model, optimiser, scaler, mean_loss)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from acseg_core.errors import AcsegError, InputError
+from acseg_core.features.for_model import BANK_DIGEST
 from acseg_core.model.checkpoint import load_checkpoint, save_checkpoint
 from acseg_core.model.config import ModelConfig, from_dict, to_dict
 from acseg_core.training import distributed
@@ -48,6 +49,7 @@ class Run:
     last_loss: float | None = None
     head_losses: list[float] | None = None  # running mean loss per sub-head (selection)
     saved_step: int = -1  # the step of the last checkpoint written
+    bank_digest: str = ""  # the feature bank's weights (a model on the bank)
     dist: distributed.Context = field(default_factory=distributed.Context)  # ranks (DDP)
 
     @property
@@ -87,7 +89,9 @@ def existing_run(cfg: TrainConfig) -> dict[str, Any] | None:
 
 
 def meta_of(run: Run, final: bool) -> dict[str, Any]:
+    bank = {BANK_DIGEST: run.bank_digest} if run.bank_digest else {}
     return {
+        **bank,
         "acseg_version": __version__,
         "step": run.step,
         "steps_total": run.steps_total,

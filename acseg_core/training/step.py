@@ -49,6 +49,7 @@ def step_loss(
     dtype: torch.dtype | None,
     entropy_weight: float = 1.0,
     augment: ViewAugment | None = None,
+    bank: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, per-sub-head losses) of one step: both views share the stem and one
     batched g_ar pass; the loss is computed in float32 outside autocast.
@@ -56,6 +57,8 @@ def step_loss(
     ``augment`` (a :class:`~acseg_core.training.augment.ViewAugment`): view 2 sees a
     jittered / flipped copy of the crops; its flip is undone on its output, so the
     loss compares the same pixels. ``entropy_weight``: IIC's λ (1 = exact −MI).
+    ``bank``: the crops' feature bank on the stem grid (a model on the bank; view 2's
+    is flipped with its pixels).
     """
     first, second = draw_orderings(step_generator(seed, step))
     x2, flips = None, None
@@ -64,8 +67,12 @@ def step_loss(
     autocast = contextlib.nullcontext()
     if dtype is not None:
         autocast = torch.autocast(x.device.type, dtype=dtype)
+    extra: dict[str, torch.Tensor] = {} if x2 is None else {"second": x2}
+    if bank is not None:
+        extra["bank"] = bank
+        if flips is not None:
+            extra["second_bank"] = flip_where(bank, flips)
     with autocast:
-        extra = {} if x2 is None else {"second": x2}
         view1, view2 = model.forward_views(x, (first, second), with_overcluster=True, **extra)
     if flips is not None:
         view2 = tuple(None if y is None else flip_where(y, flips) for y in view2)

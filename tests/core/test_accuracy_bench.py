@@ -235,3 +235,51 @@ def test_control_summary_says_whether_the_default_beats_the_control_by_three() -
     assert lines[0].startswith("a: ac-kmeans+smooth beats") and "+4.0 points" in lines[0]
     assert "does not beat" in lines[1] and "+2.0 points" in lines[1]
     assert "does not beat" in lines[2] and "mIoU lower" in lines[2]
+
+
+def test_controls_only_scores_both_kmeans_controls_without_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_folder(tmp_path / "data")
+    spec = f"name=toy,images={root / 'images'},labels={root / 'labels'},format=index:0"
+    code = main(["bench", "--accuracy", spec, "--seeds", "0", "--smooth", "5",
+                 "--controls-only", "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    [dataset] = json.loads(captured.out)["datasets"]
+    [entry] = dataset["per_seed"]
+    assert "steps" not in entry and "ac" not in entry  # nothing trained
+    assert set(dataset["pixel_accuracy"]) == {
+        "kmeans", "kmeans+smooth", "bank-kmeans", "bank-kmeans+smooth"
+    }  # fmt: skip
+    # three flat colour regions: the bank's k-means finds them too
+    assert entry["bank-kmeans+smooth"]["pixel_accuracy"] > 90
+    times = dataset["seconds_per_mpx"]
+    assert times["ac"] == {} and times["kmeans-bank"]["predict"] >= times["bank"]["features"]
+    assert "bank k-means train s/Mpx" in captured.err and "load" in captured.err
+
+
+def test_control_summary_checks_the_bank_control_without_a_margin() -> None:
+    from acseg_core.benchmarks.accuracy import control_summary
+
+    acc = {"ac-kmeans+smooth": {"mean": 60.0}, "kmeans+smooth": {"mean": 50.0},
+           "bank-kmeans+smooth": {"mean": 60.5}}  # fmt: skip
+    miou = {name: {"mean": 20.0} for name in acc}
+    lines = control_summary([{"name": "a", "default_method": "ac-kmeans+smooth",
+                              "pixel_accuracy": acc, "miou": miou}]).splitlines()  # fmt: skip
+    assert "beats kmeans+smooth by 3: +10.0" in lines[0]
+    assert "does not beat bank-kmeans+smooth: -0.5" in lines[1]
+
+
+def test_the_label_free_choice_takes_the_more_balanced_map() -> None:
+    from acseg_core.evaluation.readout_choice import balance, most_balanced
+
+    even = np.repeat(np.arange(4, dtype=np.uint8), 25).reshape(10, 10)
+    lopsided = np.zeros((10, 10), dtype=np.uint8)
+    lopsided[0, :4] = [1, 2, 3, 3]
+    lopsided[1, :] = NODATA  # left out
+    assert balance([even], 4) == pytest.approx(1.0)
+    assert 0 < balance([lopsided], 4) < 0.2
+    assert balance([np.full((3, 3), NODATA, np.uint8)], 4) == 0.0
+    assert most_balanced({"a": [lopsided], "b": [even]}, 4) == "b"
+    assert most_balanced({"a": [even], "b": [even.T]}, 4) == "a"  # a tie: the first

@@ -2,7 +2,9 @@
 
 - h, :class:`Stem`: conv 3×3 (+ BN + ReLU) and max-pool 3×3/2; output stride 2 or 4.
   Not causal: causality holds on the stem's grid. Or, with ``encoder="lite0"``,
-  EfficientNet-Lite0's ImageNet-pretrained first stages (:mod:`.pretrained`).
+  EfficientNet-Lite0's ImageNet-pretrained first stages (:mod:`.pretrained`); or, with
+  ``encoder="bank"``, the frozen feature bank projected beside AC's stem
+  (:mod:`.bankstem`: every entry point then takes the bank's features, ``bank``).
 - g_ar: :class:`ARBlock` × N, channels doubling per block, each a masked 3×3 conv
   then 1×1 convs with residual adds (no BN), as in the public reproduction (13.3 M
   parameters with 4 blocks); optional causal self-attention after the 2nd block.
@@ -37,6 +39,7 @@ from torch import nn
 
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.nn.attention import CausalSelfAttention
+from acseg_core.model.nn.bankstem import BankStem
 from acseg_core.model.nn.efficientnet import level_channels
 from acseg_core.model.nn.masked import MaskedConv3x3
 from acseg_core.model.nn.orderings import inverse_transform, transform, transformed_shape
@@ -47,6 +50,7 @@ from acseg_core.model.readouts.registry import HEAD, readout_kind
 from acseg_core.model.upsample import upsample_grid
 
 Output = torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]
+
 
 class ARBlock(nn.Module):
     """One g_ar block, ``c → 2c``: [masked 3×3, 1×1] then 2 × [1×1, 1×1], residual adds.
@@ -79,11 +83,15 @@ class ACNet(nn.Module):
         super().__init__()
         self.config = cfg
         width = cfg.base_width
-        self.stem: nn.Module = (
-            Stem(cfg.in_channels, width, cfg.stride, cfg.sobel)
-            if cfg.encoder == "ac"
-            else PretrainedStem(cfg.in_channels, width, cfg.encoder_trainable)
-        )
+        self.stem: nn.Module
+        if cfg.encoder == "ac":
+            self.stem = Stem(cfg.in_channels, width, cfg.stride, cfg.sobel)
+        elif cfg.encoder == "bank":
+            bank = cfg.bank  # checked by ModelConfig
+            channels = sum(level_channels(bank.encoder, bank.strides))  # type: ignore[union-attr]
+            self.stem = BankStem(cfg.in_channels, width, channels, cfg.sobel)
+        else:
+            self.stem = PretrainedStem(cfg.in_channels, width, cfg.encoder_trainable)
         self.blocks = nn.ModuleList(ARBlock(width * 2**i) for i in range(cfg.blocks))
         self.attention_after = min(2, cfg.blocks) - 1  # index of the block it follows
         self.attention = (
@@ -175,9 +183,7 @@ class ACNet(nn.Module):
         features = self._normalise(features, 1 if frames is None else len(frames))
         heads = self.config.heads if all_heads else 1
         stride = self.config.stride
-        probs = self._head(
-            self.head, features, size, stride, frames, heads, self.config.clusters
-        )
+        probs = self._head(self.head, features, size, stride, frames, heads, self.config.clusters)
         if not with_overcluster:
             return probs
         if self.over_head is None:
@@ -270,18 +276,20 @@ class ACNet(nn.Module):
         ordering: int | None = None,
         with_overcluster: bool = False,
         readout: str | None = None,
+        bank: torch.Tensor | None = None,
     ) -> Output:
         """Cluster probabilities B×K×H×W; ``(probs, over_probs|None)`` with the overcluster
         head. ``ordering`` 0–7 masks g_ar causally (training); None = unmasked (inference).
         ``readout`` (inference): ``"head"`` = the head (plain AC); None or the fitted
-        read-out's kind = that read-out (the head when the model has none)."""
+        read-out's kind = that read-out (the head when the model has none). ``bank``:
+        the feature bank on the stem grid, for a model that reads one."""
         size = tuple(x.shape[-2:])
-        features = self.stem(x)
+        features = self.stem_of(x, bank)
         if ordering is None:
             z = self.encode(features, None)
             if with_overcluster:
                 return self.decode(z, size, with_overcluster)
-            return self.read_out(z, x, readout)
+            return self.read_out(z, x, readout, bank)
         z = self.encode(packed(transform(features, ordering)), [ordering])
         return self.decode(z, size, with_overcluster, frames=[ordering])
 
@@ -292,6 +300,8 @@ class ACNet(nn.Module):
         with_overcluster: bool = False,
         batched: bool = True,
         second: torch.Tensor | None = None,
+        bank: torch.Tensor | None = None,
+        second_bank: torch.Tensor | None = None,
     ) -> list[Output]:
         """One output per ordering (the training entry: every sub-head's probabilities,
         heads·K channels); the views share one stem pass.
@@ -303,14 +313,19 @@ class ACNet(nn.Module):
 
         ``second`` (two orderings only): view 2's own input, e.g. a jittered copy
         (:mod:`acseg_core.training.augment`); both inputs go through one stem pass.
+        ``bank``: the crops' feature bank on the stem grid (a model that reads one);
+        ``second_bank``: view 2's (e.g. flipped with it; default ``bank``).
         """
         size = tuple(x.shape[-2:])
         orderings = list(orderings)
         if second is not None:
             if len(orderings) != 2 or second.shape != x.shape:
                 raise ValueError("second needs two orderings and an input of x's shape")
-            inputs = self.stem(torch.cat([x, second])).chunk(2)
-        features = inputs[0] if second is not None else self.stem(x)
+            banks = None
+            if bank is not None:
+                banks = torch.cat([bank, bank if second_bank is None else second_bank])
+            inputs = self.stem_of(torch.cat([x, second]), banks).chunk(2)
+        features = inputs[0] if second is not None else self.stem_of(x, bank)
         per_view = list(inputs) if second is not None else [features] * len(orderings)
         height, width = features.shape[-2:]
         if not batched or len({transformed_shape(height, width, k) for k in orderings}) != 1:
@@ -354,7 +369,8 @@ def receptive_field(cfg: ModelConfig) -> int:
     what tiling overlap should cover.
     """
     first = cfg.stride // 2
-    stem = 3 + 2 * first if cfg.encoder == "ac" else RECEPTIVE_FIELD
+    # the bank's own receptive field is handled by its store (exact tiles of its own)
+    stem = RECEPTIVE_FIELD if cfg.encoder == "lite0" else 3 + 2 * first
     rf = stem + 2 * cfg.stride * cfg.blocks + 2 * cfg.stride
     rf += 2 * cfg.stride * readout_kind(cfg.readout.kind).context_cells  # its grid context
     return rf + (2 if cfg.sobel else 0)

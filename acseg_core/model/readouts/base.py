@@ -97,7 +97,7 @@ class ReadoutKind:
     def fit_after_training(
         self,
         net: Any,
-        crops: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        crops: Sequence[tuple[torch.Tensor, ...]],
         seed: int,
         device: torch.device | str,
     ) -> dict[str, Any]:

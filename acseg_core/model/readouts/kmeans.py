@@ -108,22 +108,24 @@ class BlockScaling:
 
 def fit_readout(
     model: Any,
-    crops: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    crops: Sequence[tuple[torch.Tensor, ...]],
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Fit ``model.readout`` by k-means on ``crops`` (``(x, valid)`` pairs, as
-    ``CropDataset`` gives); returns a summary for the run log. ``model`` is an ACNet
-    with a :class:`KMeansReadout`; it is left in eval mode."""
+    ``CropDataset`` gives, or ``(x, valid, bank)`` for a model on the bank); returns a
+    summary for the run log. ``model`` is an ACNet with a :class:`KMeansReadout`; it is
+    left in eval mode."""
     readout = getattr(model, "readout", None)
     if readout is None:
         raise AcsegError("this model has no k-means read-out to fit")
     model.eval()
     features, bands = [], []
     with torch.no_grad():
-        for x, valid in crops:
-            x = x[None].to(device)
-            grid = model.head_norm(model.forward_from_stem(model.stem(x)))
+        for crop in crops:
+            x, valid = crop[0][None].to(device), crop[1]
+            bank = crop[2][None].to(device) if len(crop) > 2 else None
+            grid = model.head_norm(model.forward_features(x, bank=bank))
             size = tuple(grid.shape[-2:])
             mean_bands = F.adaptive_avg_pool2d(x, size)  # the pixels a grid cell covers
             share = F.adaptive_avg_pool2d(valid[None, None].to(device, x.dtype), size)
@@ -162,7 +164,7 @@ class KMeansKind(ReadoutKind):
     def fit_after_training(
         self,
         net: Any,
-        crops: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        crops: Sequence[tuple[torch.Tensor, ...]],
         seed: int,
         device: torch.device | str,
     ) -> dict[str, Any]:
