@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from acseg_core.cli.options import add_field_options, given
+from acseg_core.cli.options import add_field_options, add_min_area, given
 from acseg_core.errors import AcsegError
 from acseg_core.inference.cache import prediction_key
 from acseg_core.inference.predict import PredictOptions, check_options
@@ -45,14 +45,7 @@ def register(sub: Any) -> None:
         default="png,tif",
         help="comma-separated: png,tif,gpkg,csv,color (default png,tif)",
     )
-    parser.add_argument(
-        "--min-area",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="gpkg: regions under PX pixels join their largest neighbour first "
-        "(default 64; 0 = keep every pixel)",
-    )
+    add_min_area(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda for predicting")
     add_field_options(parser, PredictOptions, ("tile",), metavars={"tile": "PX"})

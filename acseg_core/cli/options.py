@@ -17,6 +17,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from acseg_core.gis.polygons import DEFAULT_MIN_AREA
 from acseg_core.presets import PRESETS, training_defaults
 from acseg_core.training.config import FROM_PRESET
 
@@ -84,4 +85,17 @@ def given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-__all__ = ["add_field_options", "default_text", "field_of", "given", "value_type"]
+
+
+def add_min_area(parser: argparse.ArgumentParser) -> None:
+    """``--min-area PX``, the polygon sieve of the ``gpkg`` format (predict and export)."""
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="gpkg: regions under PX pixels join their largest neighbour first "
+        f"(default {DEFAULT_MIN_AREA}; 0 = keep every pixel)",
+    )
+
+__all__ = ["add_field_options", "add_min_area", "default_text", "field_of", "given", "value_type"]

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from acseg_core.cli.options import add_field_options, given
+from acseg_core.cli.options import add_field_options, add_min_area, given
 from acseg_core.errors import AcsegError, InputError
 from acseg_core.features.for_model import bank_of
 from acseg_core.gis.legend import legend_for_model
@@ -130,14 +130,7 @@ def register(sub: Any) -> None:
         "(areas.csv: pixels, m², ha per image and class). Ids are a learnt model's classes, "
         "else clusters named 'cluster N' (default tif)",
     )
-    parser.add_argument(
-        "--min-area",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="gpkg: regions under PX pixels join their largest neighbour first "
-        f"(default {_default_min_area()}; 0 = keep every pixel)",
-    )
+    add_min_area(parser)
     parser.add_argument(
         "--confidence",
         action="store_true",
@@ -228,14 +221,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_min_area() -> int:
-    return DEFAULT_MIN_AREA
-
-
 def _outputs(args: argparse.Namespace, loaded: Any, resolved: Any) -> Any:
     """The GIS outputs asked for, with the legend of the ids this model predicts."""
     formats = parse_predict_formats(args.format)
-    min_area = _default_min_area() if args.min_area is None else args.min_area
+    min_area = DEFAULT_MIN_AREA if args.min_area is None else args.min_area
     if min_area < 0:
         raise AcsegError("--min-area must be 0 or more pixels")
     return OutputOptions(formats, min_area, legend_for_model(loaded.config, resolved.kind))
