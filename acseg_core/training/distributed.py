@@ -9,7 +9,7 @@ CPU). Without them everything here is a no-op and training runs as one process.
 What the training loop gets from :class:`Context`:
 
 * **Data.** ``TrainConfig.batch`` is the *global* batch. Step ``s`` uses crops
-  ``s·B … s·B+B−1`` of the seeded :class:`~acseg_core.training.dataset.CropDataset`, as in
+  ``s·B … s·B+B−1`` of the seeded :class:`~acseg_core.training.crops.CropDataset`, as in
   a single process; rank ``r`` of ``W`` takes every W-th of them, starting at
   ``r`` (:meth:`Context.crop_indices`). Crops and orderings are pure functions of
   ``(seed, index/step)`` and no global RNG is drawn in the loop, so a resume on

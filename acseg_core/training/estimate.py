@@ -35,12 +35,10 @@ from acseg_core.model.nn import build_model
 from acseg_core.model.readouts.kmeans import FIT_CROPS
 from acseg_core.model.readouts.registry import HEAD, readout_kind
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.crops import CropDataset, crop_loader, next_batch
 from acseg_core.training.dataset import (
-    CropDataset,
     DatasetScan,
-    crop_loader,
     measure_normalisation,
-    next_batch,
     scan_inputs,
     steps_per_epoch_for,
 )

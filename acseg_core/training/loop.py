@@ -2,7 +2,7 @@
 
 Each step is :mod:`acseg_core.training.step`. Everything that makes a run
 reproducible is a pure function of ``(seed, step)`` (the crops of
-:class:`~acseg_core.training.dataset.CropDataset` and the orderings), so a resumed run
+:class:`~acseg_core.training.crops.CropDataset` and the orderings), so a resumed run
 continues exactly where the interrupted one stopped, with any number of loader
 workers or DDP ranks. Files and saving: :mod:`acseg_core.training.state`.
 """
@@ -34,11 +34,9 @@ from acseg_core.model.readouts.registry import HEAD, readout_kind
 from acseg_core.training import distributed
 from acseg_core.training import state as files
 from acseg_core.training.config import TrainConfig
+from acseg_core.training.crops import CropDataset, crop_loader, next_batch
 from acseg_core.training.dataset import (
-    CropDataset,
-    crop_loader,
     measure_normalisation,
-    next_batch,
     scan_inputs,
     steps_per_epoch_for,
 )

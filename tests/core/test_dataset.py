@@ -8,7 +8,8 @@ import pytest
 from acseg_core.errors import AcsegError, InputError
 from acseg_core.io.normalise import apply_normalisation
 from acseg_core.io.raster import open_raster
-from acseg_core.training.dataset import CropDataset, measure_normalisation, scan_inputs
+from acseg_core.training.crops import CropDataset
+from acseg_core.training.dataset import measure_normalisation, scan_inputs
 from tests.core.synthetic import IGNORE, make_regions_array, make_regions_image, write_image
 
 

@@ -30,7 +30,8 @@ from acseg_core.model.checkpoint import config_of, load_checkpoint
 from acseg_core.model.readouts import ReadOut
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
-from acseg_core.training.dataset import CropDataset, scan_inputs
+from acseg_core.training.crops import CropDataset
+from acseg_core.training.dataset import scan_inputs
 from acseg_core.training.distributed import CollectiveBatchNorm2d, Context, launch
 from acseg_core.training.run_log import read_log
 from tests.core.synthetic import make_regions_image

@@ -26,7 +26,8 @@ from acseg_core.model.checkpoint import load_checkpoint, load_model
 from acseg_core.model.readouts import ReadOut
 from acseg_core.presets import preset
 from acseg_core.training.config import TrainConfig
-from acseg_core.training.dataset import CropDataset, measure_normalisation, scan_inputs
+from acseg_core.training.crops import CropDataset
+from acseg_core.training.dataset import measure_normalisation, scan_inputs
 from acseg_core.training.loop import MAX_BAD_STEPS, TrainResult, train
 from acseg_core.training.run_log import read_log
 from acseg_core.training.state import resume_config
