@@ -28,17 +28,25 @@ class OutputOptions:
             raise AcsegError("--min-area must be 0 or more pixels")
 
 
-def parse_predict_formats(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``"tif,gpkg"`` → ``("tif", "gpkg")``; AcsegError names unknown formats."""
+def parse_format_list(
+    text: str | Sequence[str], allowed: Sequence[str], what: str
+) -> tuple[str, ...]:
+    """``"tif,gpkg"`` or ``["tif", "gpkg"]`` → validated tuple (order kept, no repeats);
+    AcsegError names the unknown formats and the choices (``what``: whose formats)."""
     items = text.split(",") if isinstance(text, str) else list(text)
     formats = tuple(dict.fromkeys(f.strip().lower() for f in items if f.strip()))
-    unknown = [f for f in formats if f not in PREDICT_FORMATS]
+    unknown = [f for f in formats if f not in allowed]
     if unknown or not formats:
         raise AcsegError(
-            f"unknown prediction format(s) {', '.join(unknown) or '(none)'}; choose from "
-            + ", ".join(PREDICT_FORMATS)
+            f"unknown {what} format(s) {', '.join(unknown) or '(none)'}; choose from "
+            + ", ".join(allowed)
         )
     return formats
 
 
-__all__ = ["PREDICT_FORMATS", "OutputOptions", "parse_predict_formats"]
+def parse_predict_formats(text: str | Sequence[str]) -> tuple[str, ...]:
+    """The formats of ``predict --format``."""
+    return parse_format_list(text, PREDICT_FORMATS, "prediction")
+
+
+__all__ = ["PREDICT_FORMATS", "OutputOptions", "parse_format_list", "parse_predict_formats"]

@@ -41,6 +41,7 @@ import numpy as np
 from acseg_core.errors import AcsegError, CancelledError, InputError
 from acseg_core.gis.areas import value_counts
 from acseg_core.gis.legend import Legend
+from acseg_core.gis.options import parse_format_list
 from acseg_core.gis.polygons import DEFAULT_MIN_AREA
 from acseg_core.io.atomic import atomic_path, scratch_path
 from acseg_core.io.files import check_written, write_failure
@@ -150,15 +151,7 @@ def fresh_folder(path: Path) -> Path:
 
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"png,tif"`` or ``["png", "tif"]`` → validated tuple (order kept, no repeats)."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    formats = tuple(dict.fromkeys(f.strip().lower() for f in items if f.strip()))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise AcsegError(
-            f"unknown export format(s) {', '.join(unknown) or '(none)'}; choose from "
-            + ", ".join(FORMATS)
-        )
-    return formats
+    return parse_format_list(text, FORMATS, "export")
 
 
 def export_values(
