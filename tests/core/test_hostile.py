@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import pickle
-import resource
 import signal
 import subprocess
 import sys
@@ -35,41 +34,8 @@ from acseg_core.errors import InputError
 from acseg_core.labelling.edits import EditLayer
 from acseg_core.labelling.project import Project
 from acseg_core.model.checkpoint import FORMAT, VERSION, load_model
+from tests.core.hostile import REPO, one_line, run_cli
 from tests.core.synthetic import make_regions_image, tiny_model_file, write_image
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run_cli(
-    *args: str, limit_bytes: int | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
-    """``acseg-core ARGS`` in a child; ``limit_bytes`` caps every file it writes (a
-    full disk: writes past the cap fail with EFBIG instead of killing the process)."""
-
-    def cap() -> None:
-        if limit_bytes is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "acseg_core", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=timeout,
-        preexec_fn=cap,
-    )
-
-
-def one_line(stderr: str) -> str:
-    """The error output must be a single line, never a traceback."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in lines if ": error: " in line]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 @pytest.fixture
