@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     from acseg_core.model.readouts import MODEL_DEFAULT
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strokes", type=int, default=3, help="strokes per class")
+    parser.add_argument("--strokes", type=int, default=6, help="strokes per class")
     parser.add_argument("--width", type=int, default=6, help="brush width in px")
     parser.add_argument("--length", type=int, default=40, help="stroke length in px")
     parser.add_argument("--seed", type=int, default=0)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the app's settings (recent projects, last folders) go to a folder of the test run's
+# own, here and in the app processes tests start: never into the user's settings
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="acseg-test-config-")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
