@@ -41,6 +41,12 @@ def _preset(name: str, description: str, model: dict[str, Any], **training: Any)
     return Preset(name, description, MappingProxyType(model), training_record)
 
 
+# cpu-small's network and training; the pretrained presets change only the encoder
+CPU_SMALL_MODEL: dict[str, Any] = dict(
+    blocks=3, base_width=16, attention=False, stride=4, readout=ReadOut("kmeans", 25)
+)
+CPU_SMALL_TRAINING: dict[str, Any] = dict(lr=1e-4, crop=128, epochs=10, steps_per_epoch=30)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -49,52 +55,22 @@ PRESETS: dict[str, Preset] = {
         _preset(
             "cpu-small",
             "a laptop CPU, minutes",
-            dict(
-                blocks=3,
-                base_width=16,
-                attention=False,
-                stride=4,
-                readout=ReadOut("kmeans", 25),
-            ),
-            lr=1e-4,
-            crop=128,
-            epochs=10,
-            steps_per_epoch=30,
+            CPU_SMALL_MODEL,
+            **CPU_SMALL_TRAINING,
         ),
         _preset(
             "pretrained-lite0",
             "a laptop CPU, minutes; ImageNet-pretrained EfficientNet-Lite0 stem",
-            dict(
-                blocks=3,
-                base_width=16,
-                attention=False,
-                stride=4,
-                readout=ReadOut("kmeans", 25),
-                encoder="lite0",
-            ),
-            lr=1e-4,
-            crop=128,
-            epochs=10,
-            steps_per_epoch=30,
+            {**CPU_SMALL_MODEL, "encoder": "lite0"},
+            **CPU_SMALL_TRAINING,
         ),
         # docs/accuracy.md, round 15: AC on the frozen feature bank (Lite0, strides
         # 4-32, projected to AC's width) beside AC's own stem; otherwise cpu-small
         _preset(
             "bank-small",
             "a laptop CPU, minutes; AC on the frozen pretrained feature bank",
-            dict(
-                blocks=3,
-                base_width=16,
-                attention=False,
-                stride=4,
-                readout=ReadOut("kmeans", 25),
-                encoder="bank",
-                bank=BankConfig(),
-            ),
-            lr=1e-4,
-            crop=128,
-            epochs=10,
-            steps_per_epoch=30,
+            {**CPU_SMALL_MODEL, "encoder": "bank", "bank": BankConfig()},
+            **CPU_SMALL_TRAINING,
         ),
         _preset(
             "repro-4",

@@ -204,3 +204,17 @@ def tiny_model_file(path: Path, bands: int = 3, clusters: int = 4, **options) ->
     loaded = tiny_model(bands, clusters, **options)
     save_checkpoint(path, loaded.model, loaded.config)
     return path
+
+
+def disk_strokes(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """``per_class`` 5×5 blocks inside each class region (strokes a user paints)."""
+    rng = np.random.default_rng(seed)
+    out = np.full(labels.shape, 255, np.uint8)
+    for c in range(3):
+        r, k = np.nonzero(labels == c)
+        ok = (r >= 3) & (r < labels.shape[0] - 3) & (k >= 3) & (k < labels.shape[1] - 3)
+        ok &= np.array([(labels[y - 2 : y + 3, x - 2 : x + 3] == c).all()
+                        for y, x in zip(r, k, strict=True)])  # fmt: skip
+        for i in rng.choice(np.flatnonzero(ok), per_class, replace=False):
+            out[r[i] - 2 : r[i] + 3, k[i] - 2 : k[i] + 3] = c
+    return out

@@ -25,7 +25,7 @@ from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import load_model, save_checkpoint
 from acseg_core.model.config import ModelConfig
 from acseg_core.model.readouts import ReadOut
-from tests.core.synthetic import make_regions_image, tiny_model
+from tests.core.synthetic import disk_strokes, make_regions_image, tiny_model
 
 NAMES = ["a", "b", "c"]
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
@@ -38,20 +38,6 @@ def scenes(tmp_path_factory: pytest.TempPathFactory):
     labels = make_regions_image(first, size=(80, 96), bands=3, classes=3, seed=1)
     other = make_regions_image(second, size=(72, 64), bands=3, classes=3, seed=2)
     return (first, labels), (second, other), tiny_model(3, 4, fit_on=[first, second])
-
-
-def disks(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """``per_class`` 5×5 strokes per class, each well inside its class."""
-    rng = np.random.default_rng(seed)
-    out = np.full(labels.shape, 255, np.uint8)
-    for c in range(3):
-        r, k = np.nonzero(labels == c)
-        ok = (r >= 3) & (r < labels.shape[0] - 3) & (k >= 3) & (k < labels.shape[1] - 3)
-        ok &= np.array([(labels[y - 2 : y + 3, x - 2 : x + 3] == c).all()
-                        for y, x in zip(r, k, strict=True)])  # fmt: skip
-        for i in rng.choice(np.flatnonzero(ok), per_class, replace=False):
-            out[r[i] - 2 : r[i] + 3, k[i] - 2 : k[i] + 3] = c
-    return out
 
 
 def test_undo_of_a_learn_gives_back_each_earlier_model_in_turn() -> None:
@@ -120,8 +106,8 @@ def test_a_learnt_model_file_brings_its_classes_and_colours() -> None:
 def test_the_visible_image_refits_from_its_live_pass_as_a_plain_learn_does(scenes) -> None:
     (first, labels), (second, other), loaded = scenes
     strokes = {
-        first: StrokeSet.from_map(disks(labels, 3, seed=0)),
-        second: StrokeSet.from_map(disks(other, 2, seed=1)),
+        first: StrokeSet.from_map(disk_strokes(labels, 3, seed=0)),
+        second: StrokeSet.from_map(disk_strokes(other, 2, seed=1)),
     }
     mapping = (0, -1, 2, -1)
     plain = run_to_end(learn(loaded, strokes, NAMES, COLOURS, cluster_classes=mapping,
@@ -143,8 +129,8 @@ def test_learn_prints_the_quality_and_names_a_stroke_on_the_wrong_class(
     (first, labels), _second, loaded = scenes
     model = tmp_path / "m.pt"
     save_checkpoint(model, loaded.model, loaded.config)
-    strokes = disks(labels, 4, seed=3)
-    r, k = np.nonzero(disks(labels, 1, seed=9) == 2)
+    strokes = disk_strokes(labels, 4, seed=3)
+    r, k = np.nonzero(disk_strokes(labels, 1, seed=9) == 2)
     strokes[r, k] = 0  # an "a" stroke over class c
     folder = tmp_path / "strokes"
     folder.mkdir()

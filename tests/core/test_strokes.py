@@ -21,7 +21,7 @@ from acseg_core.learning.strokes import StrokeSet
 from acseg_core.model.checkpoint import load_model
 from acseg_core.model.readouts import ReadOut
 from acseg_core.model.readouts.registry import LEARNT
-from tests.core.synthetic import make_regions_image, tiny_model
+from tests.core.synthetic import disk_strokes, make_regions_image, tiny_model
 
 SIZE = (96, 120)
 NAMES = ["a", "b", "c"]
@@ -200,20 +200,6 @@ def test_cli_learn_from_a_project_uses_its_hand_edits(tmp_path: Path, scene) -> 
     pred = predict(learnt, image)
     region = labels <= 1
     assert (pred[region] == labels[region]).mean() > 0.8
-
-
-def disk_strokes(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """``per_class`` 5×5 blocks inside each class region (strokes a user paints)."""
-    rng = np.random.default_rng(seed)
-    out = np.full(labels.shape, 255, np.uint8)
-    for c in range(3):
-        r, k = np.nonzero(labels == c)
-        ok = (r >= 3) & (r < labels.shape[0] - 3) & (k >= 3) & (k < labels.shape[1] - 3)
-        ok &= np.array([(labels[y - 2 : y + 3, x - 2 : x + 3] == c).all()
-                        for y, x in zip(r, k, strict=True)])  # fmt: skip
-        for i in rng.choice(np.flatnonzero(ok), per_class, replace=False):
-            out[r[i] - 2 : r[i] + 3, k[i] - 2 : k[i] + 3] = c
-    return out
 
 
 def test_the_quality_check_names_a_stroke_painted_on_the_wrong_class(scene) -> None:
